@@ -1,0 +1,1 @@
+//! The dense AlexNet forward pass over BLAS.

@@ -1,0 +1,1 @@
+//! Dense Caffe-style ops over BLAS, each with a reference twin (to be written).

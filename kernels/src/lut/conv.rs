@@ -1,0 +1,1 @@
+//! Look-up-table convolution kernels (to be written).

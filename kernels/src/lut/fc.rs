@@ -1,0 +1,1 @@
+//! Look-up-table fully-connected kernels (to be written).

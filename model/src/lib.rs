@@ -1,0 +1,37 @@
+//! AlexNet as data: the layer list, shapes and op counts; weights and codebooks; the authors'
+//! file format and model folders; image preprocessing; the embedded synthetic default.
+
+pub mod arch;
+pub mod error;
+pub mod network;
+pub mod weights;
+
+pub use arch::{alexnet, Architecture, Layer, LayerKind, QuantSpec, Shape};
+pub use error::{ModelError, Result};
+pub use network::{Network, NoObserver, Observer, Phase};
+pub use weights::{Codebooks, LayerParams};
+
+/// Where a model came from, for the results' provenance.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelSource {
+    /// The embedded synthetic AlexNet with this seed.
+    Synthetic { seed: u64 },
+    /// A model folder (the `Bin.Files` directory that was read).
+    Folder(std::path::PathBuf),
+}
+
+/// A whole model: architecture plus the parameters of every conv and fc layer, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model {
+    pub arch: Architecture,
+    /// One entry per `arch.param_layers()`, same order.
+    pub params: Vec<LayerParams>,
+    pub source: ModelSource,
+}
+
+impl Model {
+    /// The parameters of the layer at `index` in `arch.layers`, if it is a conv or fc layer.
+    pub fn params_of(&self, index: usize) -> Option<&LayerParams> {
+        self.params.iter().find(|p| p.shape.index == index)
+    }
+}

@@ -1,0 +1,26 @@
+//! What every forward pass (dense, quantized, peers) offers the harness.
+
+use crate::arch::Layer;
+pub use qcnn_kernels::Phase;
+
+/// Watches a forward pass layer by layer. The harness implements it with clocks; `--dump-layers`
+/// with a file writer. Networks call it; they never read clocks themselves.
+pub trait Observer {
+    /// Layer `index` has finished and `output` holds its result (Caffe shape of that layer).
+    fn after_layer(&mut self, _index: usize, _layer: &Layer, _output: &[f32]) {}
+    /// Inside a quantized layer, `phase` has just finished (may repeat, e.g. per row band).
+    fn after_phase(&mut self, _phase: Phase) {}
+}
+
+/// Watches nothing.
+pub struct NoObserver;
+impl Observer for NoObserver {}
+
+/// One image in (3×227×227, preprocessed), class probabilities out.
+pub trait Network {
+    /// The mode name used everywhere: CLI value, result column, report label.
+    fn mode(&self) -> String;
+    /// The kernel names actually used, for the results' provenance.
+    fn kernels(&self) -> String;
+    fn forward(&mut self, input: &[f32], observer: &mut dyn Observer) -> &[f32];
+}

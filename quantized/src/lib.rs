@@ -1,0 +1,1 @@
+//! The Q-CNN forward pass.

@@ -1,0 +1,1 @@
+//! Reports rendered from stored results only (filled by the reports issue).
