@@ -3,7 +3,11 @@
 
 pub mod arch;
 pub mod error;
+pub mod folder;
+pub mod format;
 pub mod network;
+pub mod preprocess;
+pub mod synthetic;
 pub mod weights;
 
 pub use arch::{alexnet, Architecture, Layer, LayerKind, QuantSpec, Shape};
