@@ -1,1 +1,39 @@
-//! The result schema (filled by the harness issue): typed rows with units, one folder per run.
+//! The result schema: typed rows with units, one folder per run, provenance, statistics.
+//!
+//! This crate is the data layer between measuring (the harness) and reporting: it knows
+//! nothing of kernels or models, only of rows, files and numbers (STYLE.md 10–13).
+//!
+//! A run folder, `runs/<yyyymmddTHHMMSSZ>-<id>/`, is created once and never overwritten:
+//! - `meta.json`: provenance ([`Meta`]), written at the start and rewritten at the end;
+//! - `repeats.csv`, `layers.csv`, `images.csv`: raw measurements ([`RepeatRow`],
+//!   [`LayerRow`], [`ImageRow`]), appended and synced repeat by repeat;
+//! - `summary.json`: statistics ([`Summary`]), recomputed from the raw rows after every repeat.
+//!
+//! Glossary: a *run* is one invocation of the harness; a *repeat* measures every *mode*
+//! (`dense`, `qcnn`, ...) once, over the same `planned_images` single-image batches; a
+//! *kernel* is the implementation a mode ran (its registry name); a *phase* splits a Q-CNN
+//! layer into its look-up-table computation (`table`) and its look-ups (`lookup`).
+
+mod check;
+pub mod error;
+mod fsio;
+pub mod meta;
+pub mod reader;
+pub mod rows;
+pub mod stats;
+pub mod summary;
+pub mod writer;
+
+pub use error::{Result, ResultsError};
+pub use fsio::atomic_write;
+pub use meta::{
+    build_info, collect_system, git_info, load_average, sha256_file, BlasInfo, BuildInfo,
+    FileDigest, GitInfo, LoadAverage, Meta, ModeInfo, ModelInfo, SystemInfo, META_FILE, SCHEMA,
+};
+pub use reader::{list_runs, read_run, Run};
+pub use rows::{
+    ImageRow, LayerRow, Phase, RepeatRecord, RepeatRow, IMAGES_FILE, IMAGE_COLUMNS, LAYERS_FILE,
+    LAYER_COLUMNS, REPEATS_FILE, REPEAT_COLUMNS,
+};
+pub use summary::{summarize, Analysis, ModeSummary, Summary, BASELINE_MODE, SUMMARY_FILE};
+pub use writer::RunWriter;
