@@ -51,8 +51,20 @@ pub struct Meta {
     pub build: BuildInfo,
     pub system: SystemInfo,
     pub load_at_start: Option<LoadAverage>,
+    /// Model storage on disk, dense f32 vs quantized (the paper's storage column).
+    #[serde(default)]
+    pub storage: Option<Storage>,
     /// Anything else worth keeping (e.g. environment variables that change behaviour).
     pub notes: BTreeMap<String, String>,
+}
+
+/// Bytes a model takes on disk in the authors' format.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Storage {
+    /// Dense f32 weights and biases (`convKnl`/`fcntWei` + `biasVec` files).
+    pub dense_bytes: u64,
+    /// Codebooks, bit-packed assignments and biases (`ctrdLst` + `asmtLst` + `biasVec`).
+    pub quantized_bytes: u64,
 }
 
 /// One measured mode: its name (the CSV `mode` value), kernel and instruction set.
@@ -218,6 +230,7 @@ impl Meta {
             build: build_info(),
             system: collect_system(),
             load_at_start: load_average(),
+            storage: None,
             notes: BTreeMap::new(),
         }
     }
