@@ -54,8 +54,25 @@ pub struct Meta {
     /// Model storage on disk, dense f32 vs quantized (the paper's storage column).
     #[serde(default)]
     pub storage: Option<Storage>,
+    /// Op counts of every conv and fc layer of the model run: the per-layer theoretical
+    /// speed-ups follow from them.
+    #[serde(default)]
+    pub layer_ops: Vec<LayerOps>,
     /// Anything else worth keeping (e.g. environment variables that change behaviour).
     pub notes: BTreeMap<String, String>,
+}
+
+/// Op counts of one conv or fc layer per image (METHOD.md).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerOps {
+    /// Layer name as in `layers.csv` (`conv1`, `fc6`, ...).
+    pub layer: String,
+    /// Dense multiply-adds: H_t·W_t·C_t·kh·kw·(C_s/groups).
+    pub dense_macs: u64,
+    /// Multiply-adds building the look-up table: H_s·W_s·C_s·K.
+    pub table_macs: u64,
+    /// Look-up-adds: H_t·W_t·C_t·kh·kw·M.
+    pub lookups: u64,
 }
 
 /// Bytes a model takes on disk in the authors' format.
@@ -231,6 +248,7 @@ impl Meta {
             system: collect_system(),
             load_at_start: load_average(),
             storage: None,
+            layer_ops: Vec::new(),
             notes: BTreeMap::new(),
         }
     }

@@ -1,1 +1,0 @@
-//! Look-up-table fully-connected kernels (to be written).

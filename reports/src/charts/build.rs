@@ -1,0 +1,284 @@
+//! The five charts of a report, built from [`RunView`]s: what is plotted, with which titles,
+//! axis labels (with units) and colours.
+
+use plotters::style::RGBColor;
+
+use super::bars::{BarChart, BarSeries, HLine, Segment};
+use super::lines::{LineChart, LineSeries};
+use super::{lighter, mode_color, THEORY_COLOR};
+use crate::view::{LayerTime, ModeView, RunView, BYTES_PER_MB};
+
+/// Group label of the summed non-conv/fc layers (ReLU, LRN, pooling, softmax, ...).
+pub const OTHER_LAYERS: &str = "other layers";
+/// Group label of the whole network in the per-layer speed-up chart.
+pub const WHOLE_NETWORK: &str = "whole net";
+
+fn run_suffix(view: &RunView) -> String {
+    match view.incomplete_note() {
+        Some(_) => format!(" — run {} (incomplete)", view.run_id()),
+        None => format!(" — run {}", view.run_id()),
+    }
+}
+
+/// Each mode's colour, stable across charts: dense, qcnn, then the others in order.
+fn color_of(view: &RunView, mode: &str) -> RGBColor {
+    let index = view
+        .quantized()
+        .filter(|m| m.name() != crate::view::AUTHORS_QUANTIZED_MODE)
+        .position(|m| m.name() == mode)
+        .unwrap_or(0);
+    mode_color(mode, index)
+}
+
+/// Chart 1: ms/image of every mode in every repeat, with each mode's mean as a line.
+pub fn repeat_chart(view: &RunView) -> Option<BarChart> {
+    if view.repeats.is_empty() {
+        return None;
+    }
+    let groups = view.repeats.iter().map(|r| format!("repeat {r}")).collect();
+    let series = view
+        .modes
+        .iter()
+        .map(|m| {
+            let values = view.repeats.iter().map(|&r| m.ms_in_repeat(r)).collect();
+            BarSeries::single(m.name().to_string(), color_of(view, m.name()), values)
+        })
+        .collect();
+    let lines = view
+        .modes
+        .iter()
+        .filter_map(|m| {
+            Some(HLine {
+                legend: format!("{} mean ({:.2} ms)", m.name(), m.mean_ms?),
+                color: color_of(view, m.name()),
+                value: m.mean_ms?,
+                dashed: true,
+            })
+        })
+        .collect();
+    Some(BarChart {
+        title: format!("Time per image in each repeat{}", run_suffix(view)),
+        x_desc: format!(
+            "repeat ({} single-image batches per mode)",
+            view.run.meta.planned_images
+        ),
+        y_desc: "time per image (ms)".into(),
+        groups,
+        series,
+        lines,
+        value_labels: true,
+    })
+}
+
+/// Chart 2: per-layer time of every mode side by side; modes timed in phases stack their
+/// table build, look-ups and any other work of the layer.
+pub fn layer_chart(view: &RunView) -> Option<BarChart> {
+    let (layers, other) = view.chart_layers();
+    if layers.is_empty() && other.is_empty() {
+        return None;
+    }
+    let mut groups: Vec<String> = layers.iter().map(|l| l.layer.clone()).collect();
+    let with_other = !other.is_empty();
+    if with_other {
+        groups.push(OTHER_LAYERS.into());
+    }
+    let series = view
+        .modes
+        .iter()
+        .map(|m| {
+            let mut times: Vec<Option<LayerTime>> = layers
+                .iter()
+                .map(|l| l.times.get(m.name()).copied())
+                .collect();
+            if with_other {
+                times.push(other.get(m.name()).map(|&total| LayerTime {
+                    total,
+                    ..LayerTime::default()
+                }));
+            }
+            layer_series(m, color_of(view, m.name()), &times)
+        })
+        .collect();
+    Some(BarChart {
+        title: format!("Time per layer{}", run_suffix(view)),
+        x_desc: "layer (other layers: ReLU, LRN, pooling, softmax summed)".into(),
+        y_desc: "time per image (ms, median over repeats)".into(),
+        groups,
+        series,
+        lines: Vec::new(),
+        value_labels: true,
+    })
+}
+
+/// A mode's bars: one segment if it never split a layer into phases, else table build,
+/// look-ups, and the rest (whole unsplit layers, or work outside the two phases).
+fn layer_series(m: &ModeView, color: RGBColor, times: &[Option<LayerTime>]) -> BarSeries {
+    let name = m.name();
+    if !times.iter().flatten().any(LayerTime::is_split) {
+        let values = times.iter().map(|t| t.map(|t| t.total)).collect();
+        return BarSeries::single(name.to_string(), color, values);
+    }
+    let rest = |t: &LayerTime| {
+        if t.is_split() {
+            Some(t.rest()).filter(|&r| r > 0.0)
+        } else {
+            Some(t.total)
+        }
+    };
+    let segment = |legend: String, color, pick: &dyn Fn(&LayerTime) -> Option<f64>| Segment {
+        legend,
+        color,
+        values: times.iter().map(|t| t.as_ref().and_then(pick)).collect(),
+    };
+    BarSeries {
+        segments: vec![
+            segment(format!("{name}: table build"), lighter(color, 0.6), &|t| {
+                t.table
+            }),
+            segment(format!("{name}: look-ups"), color, &|t| t.lookup),
+            segment(
+                format!("{name}: outside table/look-ups"),
+                darker(color),
+                &rest,
+            ),
+        ],
+    }
+}
+
+fn darker(c: RGBColor) -> RGBColor {
+    let f = |v: u8| (f64::from(v) * 0.6).round() as u8;
+    RGBColor(f(c.0), f(c.1), f(c.2))
+}
+
+/// Chart 3: measured per-layer speed-up of each quantized mode against the op-count ratio.
+pub fn layer_speedup_chart(view: &RunView) -> Option<BarChart> {
+    if view.repeats.is_empty() {
+        return None;
+    }
+    view.baseline()?;
+    let quantized: Vec<&ModeView> = view.quantized().collect();
+    let (layers, _) = view.chart_layers();
+    let layers: Vec<_> = layers
+        .into_iter()
+        .filter(|l| quantized.iter().any(|q| l.speedup(q.name()).is_some()))
+        .collect();
+    if quantized.is_empty() {
+        return None;
+    }
+    let mut groups: Vec<String> = layers.iter().map(|l| l.layer.clone()).collect();
+    groups.push(WHOLE_NETWORK.into());
+    let mut series: Vec<BarSeries> = quantized
+        .iter()
+        .map(|q| {
+            let mut values: Vec<Option<f64>> = layers.iter().map(|l| l.speedup(q.name())).collect();
+            values.push(view.speedup(q.name()));
+            let legend = format!("{} measured", q.name());
+            BarSeries::single(legend, color_of(view, q.name()), values)
+        })
+        .collect();
+    let mut theory: Vec<Option<f64>> = layers.iter().map(|l| l.theory).collect();
+    theory.push(view.theoretical_speedup);
+    if theory.iter().any(Option::is_some) {
+        let legend = "theoretical (op-count ratio)".to_string();
+        series.push(BarSeries::single(legend, THEORY_COLOR, theory));
+    }
+    Some(BarChart {
+        title: format!("Speed-up per layer over dense{}", run_suffix(view)),
+        x_desc: "layer".into(),
+        y_desc: "speed-up (dense time / quantized time, ×)".into(),
+        groups,
+        series,
+        lines: vec![HLine {
+            legend: "break-even (1×)".into(),
+            color: RGBColor(60, 60, 60),
+            value: 1.0,
+            dashed: true,
+        }],
+        value_labels: true,
+    })
+}
+
+/// Chart 4: peak resident memory and weight storage of each mode; None without figures.
+pub fn memory_chart(view: &RunView) -> Option<BarChart> {
+    let mb = |b: Option<u64>| b.map(|b| b as f64 / BYTES_PER_MB);
+    let rss: Vec<Option<f64>> = view.modes.iter().map(|m| mb(m.peak_rss_bytes)).collect();
+    let storage: Vec<Option<f64>> = view.modes.iter().map(|m| mb(m.storage_bytes)).collect();
+    let mut series = Vec::new();
+    if storage.iter().any(Option::is_some) {
+        let legend = "weight storage".to_string();
+        series.push(BarSeries::single(legend, RGBColor(0, 114, 178), storage));
+    }
+    if rss.iter().any(Option::is_some) {
+        let legend = "peak resident memory (RSS)".to_string();
+        series.push(BarSeries::single(legend, RGBColor(213, 94, 0), rss));
+    }
+    if series.is_empty() {
+        return None;
+    }
+    Some(BarChart {
+        title: format!("Storage and peak memory per mode{}", run_suffix(view)),
+        x_desc: "mode".into(),
+        y_desc: "size (MB)".into(),
+        groups: view.modes.iter().map(|m| m.name().to_string()).collect(),
+        series,
+        lines: Vec::new(),
+        value_labels: true,
+    })
+}
+
+/// Chart 5: each quantized mode's median speed-up per run, runs in time order (as given).
+pub fn history_chart(views: &[RunView]) -> Option<LineChart> {
+    if views.len() < 2 {
+        return None;
+    }
+    let mut modes: Vec<(String, RGBColor)> = Vec::new();
+    for v in views {
+        for q in v.quantized() {
+            if !modes.iter().any(|(m, _)| m == q.name()) {
+                modes.push((q.name().to_string(), color_of(v, q.name())));
+            }
+        }
+    }
+    let series = modes
+        .into_iter()
+        .map(|(mode, color)| LineSeries {
+            values: views.iter().map(|v| v.speedup(&mode)).collect(),
+            legend: format!("{mode} (median)"),
+            color,
+        })
+        .collect();
+    let lines = views
+        .iter()
+        .rev()
+        .find_map(|v| v.theoretical_speedup)
+        .map(|t| HLine {
+            legend: format!("theoretical {t:.2}× (latest run)"),
+            color: THEORY_COLOR,
+            value: t,
+            dashed: true,
+        })
+        .into_iter()
+        .collect();
+    Some(LineChart {
+        title: "Speed-up over dense, run by run".into(),
+        x_desc: "run start (UTC month-day hour:minute; * = incomplete run), oldest first".into(),
+        y_desc: "speed-up (median dense / median mode, ×)".into(),
+        categories: views.iter().map(short_date).collect(),
+        series,
+        lines,
+    })
+}
+
+/// "11-27 10:59" from "2026-11-27T10:59:26Z"; the raw text if it is not in that form.
+fn short_date(view: &RunView) -> String {
+    let s = &view.run.meta.started_utc;
+    let label = match (s.get(5..10), s.get(11..16)) {
+        (Some(day), Some(time)) => format!("{day} {time}"),
+        _ => s.clone(),
+    };
+    if view.complete() {
+        label
+    } else {
+        format!("{label}*")
+    }
+}

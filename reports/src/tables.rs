@@ -1,0 +1,472 @@
+//! The report's text: provenance, the authors' table, speed-ups, spread, memory, per-layer
+//! times and the run history, as document blocks (see [`crate::doc`]).
+
+use qcnn_results::{Meta, BASELINE_MODE};
+
+use crate::doc::{Block, Table};
+use crate::view::{RunView, BYTES_PER_MB, CV_WARNING};
+
+/// ms figures: three decimals, as the authors' 167.786.
+pub fn ms(v: f64) -> String {
+    format!("{v:.3}")
+}
+
+pub fn times(v: f64) -> String {
+    format!("{v:.2}×")
+}
+
+pub fn percent(v: f64) -> String {
+    format!("{:.1}%", 100.0 * v)
+}
+
+pub fn megabytes(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / BYTES_PER_MB)
+}
+
+fn or_dash(v: Option<String>) -> String {
+    v.unwrap_or_else(|| "–".into())
+}
+
+/// Heading of a run's section: its id, and "incomplete" when it is.
+pub fn run_title(view: &RunView) -> String {
+    match view.incomplete_note() {
+        Some(_) => format!("Run {} (incomplete)", view.run_id()),
+        None => format!("Run {}", view.run_id()),
+    }
+}
+
+/// Where, when and how the run was measured.
+pub fn provenance(view: &RunView) -> Block {
+    let meta = &view.run.meta;
+    let mut facts = vec![
+        ("Date".to_string(), date(meta)),
+        ("CPU".into(), cpu(meta)),
+        ("BLAS".into(), blas(meta)),
+    ];
+    for m in &view.modes {
+        let mode = &m.info;
+        facts.push((
+            format!("Mode {}", mode.mode),
+            format!("kernel {}, ISA {}", mode.kernel, mode.isa),
+        ));
+    }
+    let build = &meta.build;
+    let git = build
+        .git
+        .as_ref()
+        .map_or("unknown (no git)".to_string(), |g| {
+            format!("{}{}", g.commit, if g.dirty { " (dirty tree)" } else { "" })
+        });
+    facts.push(("Git commit".into(), git));
+    facts.push((
+        "Build".into(),
+        format!(
+            "{} profile, opt-level {}, {}",
+            build.profile, build.opt_level, build.rustc
+        ),
+    ));
+    facts.push(("Model".into(), or_unknown(&meta.model.source)));
+    facts.push(("Input".into(), or_unknown(&meta.input)));
+    facts.push((
+        "Plan".into(),
+        format!(
+            "{} repeats × {} single-image batches per mode; {} completed",
+            meta.planned_repeats, meta.planned_images, view.run.completed_repeats
+        ),
+    ));
+    if let Some(load) = &meta.load_at_start {
+        facts.push((
+            "Load at start".into(),
+            format!("{:.2} (1 min), {:.2} (5 min)", load.one, load.five),
+        ));
+    }
+    for (k, v) in &meta.notes {
+        facts.push((format!("Note {k}"), v.clone()));
+    }
+    Block::Facts(facts)
+}
+
+fn or_unknown(s: &str) -> String {
+    if s.trim().is_empty() {
+        "not recorded".into()
+    } else {
+        s.to_string()
+    }
+}
+
+fn date(meta: &Meta) -> String {
+    match &meta.finished_utc {
+        Some(end) => format!("{} to {end}", meta.started_utc),
+        None => format!("{} (never finished)", meta.started_utc),
+    }
+}
+
+fn cpu(meta: &Meta) -> String {
+    let s = &meta.system;
+    let pinned = meta
+        .pinned_core
+        .map_or("not pinned".to_string(), |c| format!("pinned to core {c}"));
+    format!(
+        "{} ({} logical cores, {pinned}); {}, kernel {}",
+        or_unknown(&s.cpu_model),
+        s.logical_cores,
+        or_unknown(&s.os),
+        or_unknown(&s.kernel)
+    )
+}
+
+fn blas(meta: &Meta) -> String {
+    match &meta.blas {
+        Some(b) => format!("{} {}, core type {}", b.library, b.version, b.core_type),
+        None => "not recorded".into(),
+    }
+}
+
+/// Warnings about the conditions of the measurement itself.
+pub fn run_warnings(view: &RunView) -> Vec<Block> {
+    let meta = &view.run.meta;
+    let mut out = Vec::new();
+    if let Some(note) = view.incomplete_note() {
+        out.push(Block::Warning(format!(
+            "{note}: the figures below cover the completed repeats only."
+        )));
+    }
+    if meta.build.profile != "release" || meta.build.debug_assertions {
+        out.push(Block::Warning(format!(
+            "measured with a {} build (debug assertions {}): timings mean little.",
+            meta.build.profile,
+            if meta.build.debug_assertions {
+                "on"
+            } else {
+                "off"
+            }
+        )));
+    }
+    for m in &view.modes {
+        if !m.shared_core_repeats.is_empty() {
+            out.push(Block::Warning(format!(
+                "mode {}: CPU time below {:.0}% of wall time in repeat(s) {}: the core was \
+                 probably shared with another process.",
+                m.name(),
+                100.0 * crate::view::CPU_SHARE_WARNING,
+                join(&m.shared_core_repeats)
+            )));
+        }
+    }
+    out
+}
+
+fn join(values: &[u32]) -> String {
+    values
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The authors' table: `| Time (ms) | CNN | Quantized-CNN | Speed-up |`, one row per
+/// repeat in ms/image and an `Ave.` row (means); extra modes add a column and a speed-up.
+pub fn authors(view: &RunView) -> Table {
+    let base = view.baseline();
+    let mut header = vec!["Time (ms)".to_string()];
+    for m in &view.modes {
+        header.push(m.authors_label());
+    }
+    let quantized: Vec<_> = view.quantized().collect();
+    if base.is_some() {
+        for q in &quantized {
+            header.push(if q.name() == crate::view::AUTHORS_QUANTIZED_MODE {
+                "Speed-up".into()
+            } else {
+                format!("Speed-up ({})", q.name())
+            });
+        }
+    }
+    let mut table = Table::numeric(header);
+    let speedup = |b: Option<f64>, q: Option<f64>| match (b, q) {
+        (Some(b), Some(q)) if q > 0.0 => Some(times(b / q)),
+        _ => None,
+    };
+    for &repeat in &view.repeats {
+        let mut row = vec![repeat.to_string()];
+        row.extend(
+            view.modes
+                .iter()
+                .map(|m| or_dash(m.ms_in_repeat(repeat).map(ms))),
+        );
+        if let Some(b) = base {
+            for q in &quantized {
+                row.push(or_dash(speedup(
+                    b.ms_in_repeat(repeat),
+                    q.ms_in_repeat(repeat),
+                )));
+            }
+        }
+        table.push(row);
+    }
+    let mut ave = vec!["Ave.".to_string()];
+    ave.extend(view.modes.iter().map(|m| or_dash(m.mean_ms.map(ms))));
+    if let Some(b) = base {
+        for q in &quantized {
+            ave.push(or_dash(speedup(b.mean_ms, q.mean_ms)));
+        }
+    }
+    table.push(ave);
+    table
+}
+
+/// Measured against theoretical speed-up, per quantized mode.
+pub fn speedups(view: &RunView) -> Table {
+    let mut table = Table::numeric([
+        "Mode",
+        "Measured (median)",
+        "Measured (mean)",
+        "Theoretical",
+        "Measured / theoretical",
+    ]);
+    let theory = view.theoretical_speedup;
+    for q in view.quantized() {
+        let measured = view.speedup(q.name());
+        table.push(vec![
+            q.name().to_string(),
+            or_dash(measured.map(times)),
+            or_dash(view.mean_speedup(q.name()).map(times)),
+            or_dash(theory.map(|t| format!("{t:.3}×"))),
+            or_dash(measured.zip(theory).map(|(m, t)| format!("{:.2}", m / t))),
+        ]);
+    }
+    table
+}
+
+/// Spread of ms/image over repeats per mode, with accuracy when labels were known.
+pub fn spread(view: &RunView) -> Table {
+    let mut table = Table::numeric([
+        "Mode",
+        "Kernel",
+        "Repeats",
+        "Min (ms)",
+        "Median (ms)",
+        "Max (ms)",
+        "CV",
+        "Top-1",
+        "Top-5",
+    ]);
+    table.align[1] = crate::doc::Align::Left;
+    for m in &view.modes {
+        table.push(vec![
+            m.name().to_string(),
+            m.info.kernel.clone(),
+            m.per_repeat.len().to_string(),
+            or_dash(m.min_ms.map(ms)),
+            or_dash(m.median_ms.map(ms)),
+            or_dash(m.max_ms.map(ms)),
+            or_dash(m.cv.map(percent)),
+            or_dash(m.top1_accuracy.map(percent)),
+            or_dash(m.top5_accuracy.map(percent)),
+        ]);
+    }
+    table
+}
+
+/// One warning per mode whose repeats vary by more than [`CV_WARNING`].
+pub fn spread_warnings(view: &RunView) -> Vec<Block> {
+    view.modes
+        .iter()
+        .filter_map(|m| {
+            let cv = m.cv?;
+            (cv > CV_WARNING).then(|| {
+                Block::Warning(format!(
+                    "mode {}: ms/image varies by CV {} over repeats (above {}): the machine \
+                     was not quiet; treat its speed-ups with care.",
+                    m.name(),
+                    percent(cv),
+                    percent(CV_WARNING)
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Peak RSS and weight storage per mode.
+pub fn memory(view: &RunView) -> Table {
+    let mut table = Table::numeric(["Mode", "Peak RSS (MB)", "Weight storage (MB)"]);
+    for m in &view.modes {
+        table.push(vec![
+            m.name().to_string(),
+            or_dash(m.peak_rss_bytes.map(megabytes)),
+            or_dash(m.storage_bytes.map(megabytes)),
+        ]);
+    }
+    table
+}
+
+/// What the memory table could not show, and the model files' size on disk.
+pub fn memory_notes(view: &RunView) -> Vec<Block> {
+    let mut out = Vec::new();
+    let files = &view.run.meta.model.files;
+    if !files.is_empty() {
+        let bytes: u64 = files.iter().map(|f| f.bytes).sum();
+        out.push(Block::Para(format!(
+            "Model files read: {} file{}, {} MB on disk (all modes).",
+            files.len(),
+            if files.len() == 1 { "" } else { "s" },
+            megabytes(bytes)
+        )));
+    }
+    if view.modes.iter().all(|m| m.storage_bytes.is_none()) {
+        out.push(Block::Para(
+            "Weight storage per mode is not recorded in this run (no `storage` in meta.json)."
+                .into(),
+        ));
+    }
+    out
+}
+
+/// ms/image per layer, median over repeats; quantized modes split into table and look-ups;
+/// the measured and (if known) theoretical per-layer speed-ups; sums at the bottom.
+pub fn layers(view: &RunView) -> Table {
+    let columns = layer_columns(view);
+    let mut header = vec!["Layer".to_string()];
+    header.extend(columns.iter().map(|c| c.title.clone()));
+    let quantized: Vec<&str> = view.quantized().map(|m| m.name()).collect();
+    let has_base = view.baseline().is_some();
+    if has_base {
+        header.extend(quantized.iter().map(|q| format!("Speed-up {q}")));
+    }
+    let with_theory = view.layers.iter().any(|l| l.theory.is_some());
+    if with_theory {
+        header.push("Theoretical".into());
+    }
+    let mut table = Table::numeric(header);
+    for layer in &view.layers {
+        let mut row = vec![layer.layer.clone()];
+        row.extend(columns.iter().map(|c| or_dash(c.value(layer).map(ms))));
+        if has_base {
+            row.extend(
+                quantized
+                    .iter()
+                    .map(|q| or_dash(layer.speedup(q).map(times))),
+            );
+        }
+        if with_theory {
+            row.push(or_dash(layer.theory.map(times)));
+        }
+        table.push(row);
+    }
+    let mut sum = vec!["Σ layers".to_string()];
+    sum.extend(columns.iter().map(|c| {
+        let values: Vec<f64> = view.layers.iter().filter_map(|l| c.value(l)).collect();
+        or_dash((!values.is_empty()).then(|| ms(values.iter().sum())))
+    }));
+    let mut whole = vec!["Whole network (median)".to_string()];
+    whole.extend(columns.iter().map(|c| {
+        match c.phase {
+            LayerPhase::Total => or_dash(
+                view.modes
+                    .iter()
+                    .find(|m| m.name() == c.mode)
+                    .and_then(|m| m.median_ms.map(ms)),
+            ),
+            _ => String::new(),
+        }
+    }));
+    if has_base {
+        let blank = || String::new();
+        sum.extend(quantized.iter().map(|_| blank()));
+        whole.extend(
+            quantized
+                .iter()
+                .map(|q| or_dash(view.speedup(q).map(times))),
+        );
+    }
+    if with_theory {
+        sum.push(String::new());
+        whole.push(or_dash(view.theoretical_speedup.map(times)));
+    }
+    table.push(sum);
+    table.push(whole);
+    table
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LayerPhase {
+    Table,
+    Lookup,
+    Total,
+}
+
+struct LayerColumn {
+    mode: String,
+    phase: LayerPhase,
+    title: String,
+}
+
+impl LayerColumn {
+    fn value(&self, layer: &crate::view::LayerView) -> Option<f64> {
+        let t = layer.times.get(&self.mode)?;
+        match self.phase {
+            LayerPhase::Table => t.table,
+            LayerPhase::Lookup => t.lookup,
+            LayerPhase::Total => Some(t.total),
+        }
+    }
+}
+
+/// One column per mode; modes that timed phases get table and look-up columns before it.
+fn layer_columns(view: &RunView) -> Vec<LayerColumn> {
+    let mut columns = Vec::new();
+    for m in &view.modes {
+        let name = m.name();
+        let split = view
+            .layers
+            .iter()
+            .any(|l| l.times.get(name).is_some_and(|t| t.is_split()));
+        let col = |phase, title: String| LayerColumn {
+            mode: name.to_string(),
+            phase,
+            title,
+        };
+        if split {
+            columns.push(col(LayerPhase::Table, format!("{name} table")));
+            columns.push(col(LayerPhase::Lookup, format!("{name} look-ups")));
+            columns.push(col(LayerPhase::Total, format!("{name} total")));
+        } else {
+            columns.push(col(LayerPhase::Total, name.to_string()));
+        }
+    }
+    columns
+}
+
+/// One row per run in time order: the regression-tracking table behind the history chart.
+pub fn history(views: &[RunView]) -> Table {
+    let mut modes: Vec<String> = Vec::new();
+    for v in views {
+        for q in v.quantized() {
+            if !modes.iter().any(|m| m == q.name()) {
+                modes.push(q.name().to_string());
+            }
+        }
+    }
+    let mut header = vec!["Run".to_string(), "Started (UTC)".into(), "Commit".into()];
+    header.push(format!("{BASELINE_MODE} (ms)"));
+    header.extend(modes.iter().map(|m| format!("Speed-up {m}")));
+    let mut table = Table::numeric(header);
+    table.align[1] = crate::doc::Align::Left;
+    table.align[2] = crate::doc::Align::Left;
+    for v in views {
+        let meta = &v.run.meta;
+        let commit = meta.build.git.as_ref().map_or("–".to_string(), |g| {
+            let short: String = g.commit.chars().take(10).collect();
+            format!("{short}{}", if g.dirty { "+" } else { "" })
+        });
+        let mut id = v.run_id().to_string();
+        if !v.complete() {
+            id.push_str(" (incomplete)");
+        }
+        let mut row = vec![id, meta.started_utc.clone(), commit];
+        row.push(or_dash(v.baseline().and_then(|b| b.median_ms).map(ms)));
+        row.extend(modes.iter().map(|m| or_dash(v.speedup(m).map(times))));
+        table.push(row);
+    }
+    table
+}
