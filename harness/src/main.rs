@@ -1,4 +1,115 @@
+//! `qcnn`: reproduce the Quantized-CNN speed-up table (Wu et al., CVPR 2016) on this machine.
+
+mod blas_core;
+mod classify;
+mod dump;
+mod labels;
+mod models;
+mod reproduce;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use qcnn_kernels::Isa;
+
+use blas_core::CorePolicy;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "qcnn",
+    version,
+    about = "Dense BLAS AlexNet vs Quantized-CNN look-up kernels, measured honestly",
+    long_about = "Reproduces the speed-up table of 'Quantized Convolutional Neural Networks for \
+Mobile Devices' (Wu et al., CVPR 2016) on this machine: a dense AlexNet over OpenBLAS against \
+Q-CNN look-up-table kernels, one thread, one image per batch. Without a model folder every \
+command runs on an embedded, deterministic synthetic AlexNet with the authors' quantization."
+)]
+struct Cli {
+    /// OpenBLAS kernel family: `best` (the strongest this CPU runs, overriding a weaker
+    /// OPENBLAS_CORETYPE), `env` (keep what the environment chose), or a core name (SkylakeX).
+    #[arg(long, global = true, default_value = "best", env = "QCNN_BLAS_CORE")]
+    blas_core: CorePolicy,
+    /// Look-up kernel instruction set: auto (the best available), scalar, avx2 or avx512.
+    /// Forcing one this CPU lacks is an error.
+    #[arg(long, global = true, default_value = "auto", env = "QCNN_ISA")]
+    isa: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The authors' speed test on this machine: dense vs Q-CNN, interleaved repeats of
+    /// single-image batches, one pinned thread; prints their table and records everything.
+    Reproduce(reproduce::ReproduceArgs),
+    /// Render stored runs as report.md, charts (PNG, SVG) and index.html; never re-measures.
+    Report {
+        /// Run folders (results/runs/<run>) to include; several give a history chart.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// Where the report goes.
+        #[arg(long, default_value = "report")]
+        out: PathBuf,
+    },
+    /// Classify one image and print the top-5 classes (optionally dump every layer).
+    Classify(classify::ClassifyArgs),
+    /// Write the embedded synthetic AlexNet to a folder in the authors' format.
+    GenerateModel {
+        /// Destination folder (created if missing).
+        dir: PathBuf,
+        #[arg(long, default_value_t = qcnn_model::synthetic::DEFAULT_SEED)]
+        seed: u64,
+    },
+    /// Print this machine's ISA levels and the OpenBLAS configuration in use.
+    Info,
+    /// (internal) Peak memory of one mode, measured by `reproduce` in a child process.
+    #[command(hide = true)]
+    ProbeMemory(reproduce::memory::ProbeArgs),
+}
+
 fn main() {
-    qcnn_kernels::blas::set_single_thread();
-    println!("{}", qcnn_kernels::blas::core_name());
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let cli = Cli::parse();
+    let blas = blas_core::ensure(&cli.blas_core)?;
+    qcnn_kernels::blas::self_check().map_err(anyhow::Error::msg)?;
+    let isa = resolve_isa(&cli.isa)?;
+    match &cli.command {
+        Command::Reproduce(args) => reproduce::run(args, isa, &blas),
+        Command::ProbeMemory(args) => reproduce::memory::probe(args, isa),
+        Command::Classify(args) => classify::run(args, isa),
+        Command::Report { runs, out } => {
+            let files = qcnn_reports::render(runs, out)?;
+            println!("wrote {} and {} ({} charts)", files.markdown.display(), files.html.display(), files.charts.len());
+            Ok(())
+        }
+        Command::GenerateModel { dir, seed } => {
+            let model = qcnn_model::synthetic::synthetic_model(*seed);
+            qcnn_model::folder::save(&model, dir, models::SYNTHETIC_PREFIX)
+                .with_context(|| format!("writing the synthetic model into {}", dir.display()))?;
+            println!("wrote the synthetic AlexNet (seed {seed}) into {}", dir.display());
+            Ok(())
+        }
+        Command::Info => {
+            println!("isa levels: {}", Isa::available().iter().map(|i| i.name()).collect::<Vec<_>>().join(", "));
+            println!("look-up isa: {isa}");
+            println!("openblas core: {} (environment: {})", blas.core, blas.env_core.as_deref().unwrap_or("unset"));
+            println!("openblas config: {}", blas.config);
+            println!("openblas threads: {}", blas.threads);
+            Ok(())
+        }
+    }
+}
+
+fn resolve_isa(choice: &str) -> Result<Isa> {
+    if choice == "auto" {
+        return Ok(Isa::detect());
+    }
+    Ok(choice.parse::<Isa>()?.require()?)
 }

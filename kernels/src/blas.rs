@@ -89,3 +89,59 @@ mod tests {
         assert!(!is_generic_fallback("Haswell"));
     }
 }
+
+/// Checks that sgemm and sgemv under the loaded core compute what plain loops compute, on
+/// odd sizes that exercise the kernels' edge handling. Some OpenBLAS builds compute wrong
+/// results under some core types on some CPUs; a benchmark must not time a wrong baseline.
+pub fn self_check() -> Result<(), String> {
+    let (m, n, k) = (37usize, 29usize, 53usize);
+    let a: Vec<f32> = (0..m * k).map(|i| ((i * 7919 % 101) as f32 - 50.0) / 25.0).collect();
+    let b: Vec<f32> = (0..k * n).map(|i| ((i * 104729 % 97) as f32 - 48.0) / 24.0).collect();
+    let mut c = vec![f32::NAN; m * n];
+    // SAFETY: the slices have exactly the lengths the dimensions and leading sizes imply.
+    unsafe {
+        cblas::sgemm(
+            cblas::Layout::RowMajor,
+            cblas::Transpose::None,
+            cblas::Transpose::None,
+            m as i32,
+            n as i32,
+            k as i32,
+            1.0,
+            &a,
+            k as i32,
+            &b,
+            n as i32,
+            0.0,
+            &mut c,
+            n as i32,
+        );
+    }
+    let mut y = vec![f32::NAN; m];
+    let x = &b[..k];
+    // SAFETY: a is m×k row-major, x has k elements, y has m.
+    unsafe { cblas::sgemv(cblas::Layout::RowMajor, cblas::Transpose::None, m as i32, k as i32, 1.0, &a, k as i32, x, 1, 0.0, &mut y, 1) };
+    let mut worst = 0.0f32;
+    for i in 0..m {
+        let dot = |col: &dyn Fn(usize) -> f32| (0..k).map(|p| a[i * k + p] * col(p)).sum::<f32>();
+        for j in 0..n {
+            let want = dot(&|p| b[p * n + j]);
+            worst = worst.max((c[i * n + j] - want).abs() / want.abs().max(1.0));
+        }
+        let want = dot(&|p| x[p]);
+        worst = worst.max((y[i] - want).abs() / want.abs().max(1.0));
+    }
+    if worst.is_finite() && worst < 1e-4 {
+        Ok(())
+    } else {
+        Err(format!("OpenBLAS ({}) sgemm/sgemv disagree with plain loops: relative error {worst:e}", core_name()))
+    }
+}
+
+#[cfg(test)]
+mod self_check_tests {
+    #[test]
+    fn blas_agrees_with_plain_loops() {
+        super::self_check().unwrap();
+    }
+}

@@ -8,6 +8,7 @@ pub mod format;
 pub mod network;
 pub mod preprocess;
 pub mod synthetic;
+pub mod testdata;
 pub mod weights;
 
 pub use arch::{alexnet, Architecture, Layer, LayerKind, QuantSpec, Shape};

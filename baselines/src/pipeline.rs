@@ -1,0 +1,275 @@
+//! One layer loop for every network: ping-pong buffers sized once, nothing allocated per image.
+
+use qcnn_kernels::dense::{
+    lrn, lrn_kernel_name, max_pool, relu, softmax, LrnParams, LrnScratch, PoolScratch, PoolShape,
+};
+use qcnn_kernels::{ConvShape, FcShape, Isa};
+use qcnn_model::arch::{LrnSpec, ParamKind, ParamShape, PoolSpec};
+use qcnn_model::{Architecture, LayerKind, Observer, Shape};
+
+/// A conv or fc layer's computation; dense (BLAS) and quantized (look-ups) implement it.
+pub trait WeightedOp {
+    /// Kernel name for results, e.g. "sgemm-openblas".
+    fn kernel(&self) -> String;
+    /// Computes the layer: `input` is the previous layer's output (Layout (C_s, H_s, W_s), or
+    /// (C_s) flattened for fc), `output` exactly the layer's output length, fully overwritten.
+    fn run(&mut self, input: &[f32], output: &mut [f32], observer: &mut dyn Observer);
+}
+
+/// Where the current feature map lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    /// The caller's input (no copy until a layer must write in place).
+    Input,
+    /// `buffers[0]` or `buffers[1]`.
+    Buf(usize),
+}
+
+/// Runs an [`Architecture`] layer by layer.
+pub struct Pipeline {
+    arch: Architecture,
+    /// Output shape of every layer, in order.
+    shapes: Vec<Shape>,
+    /// One op per conv/fc layer, in layer order.
+    ops: Vec<Box<dyn WeightedOp>>,
+    /// Ping-pong feature maps, each as long as the largest map of the network.
+    buffers: [Vec<f32>; 2],
+    lrn: LrnScratch,
+    pool: PoolScratch,
+    /// The vector width of the pipeline's own vectorised ops (LRN).
+    isa: Isa,
+}
+
+impl Pipeline {
+    /// [`Pipeline::with_isa`] at the best ISA this CPU runs.
+    pub fn new(arch: &Architecture, ops: Vec<Box<dyn WeightedOp>>) -> Self {
+        Self::with_isa(arch, ops, Isa::detect())
+    }
+
+    /// A pipeline whose non-weighted vectorised ops (LRN) run at `isa`.
+    ///
+    /// Panics if `ops` does not hold exactly one op per conv/fc layer of `arch`, a layer's
+    /// geometry is invalid or the CPU lacks `isa`: programming errors (the caller checks the
+    /// ISA with `Isa::require`), caught before any image runs.
+    pub fn with_isa(arch: &Architecture, ops: Vec<Box<dyn WeightedOp>>, isa: Isa) -> Self {
+        assert!(
+            isa.is_available(),
+            "pipeline at {isa}, which this CPU lacks"
+        );
+        let params = arch.param_layers().len();
+        assert_eq!(ops.len(), params, "one op per conv/fc layer");
+        let shapes = arch.shapes();
+        let largest = shapes
+            .iter()
+            .map(Shape::len)
+            .fold(arch.input.len(), usize::max);
+        let (mut widest_plane, mut widest_row) = (0, 0);
+        for (index, layer) in arch.layers.iter().enumerate() {
+            let input = arch.input_of(index);
+            match layer.kind {
+                LayerKind::Lrn(spec) => {
+                    assert!(lrn_params(spec).is_valid(), "{}: invalid LRN", layer.name);
+                    widest_plane = widest_plane.max(input.h * input.w);
+                }
+                LayerKind::MaxPool(spec) => {
+                    let pool = pool_shape(input, spec);
+                    assert!(pool.is_valid(), "{}: invalid pool", layer.name);
+                    let out = shapes[index];
+                    widest_row = widest_row.max(input.w);
+                    assert_eq!(
+                        (pool.h_out(), pool.w_out()),
+                        (out.h, out.w),
+                        "{}",
+                        layer.name
+                    );
+                }
+                _ => {}
+            }
+        }
+        Pipeline {
+            arch: arch.clone(),
+            shapes,
+            ops,
+            buffers: [vec![0.0; largest], vec![0.0; largest]],
+            lrn: LrnScratch::for_pixels(widest_plane),
+            pool: PoolScratch::for_width(widest_row),
+            isa,
+        }
+    }
+
+    pub fn arch(&self) -> &Architecture {
+        &self.arch
+    }
+
+    /// Runs every layer in order and calls `observer.after_layer(index, layer, output)` after
+    /// each (conv/fc outputs are observed before the following ReLU, a separate layer as in
+    /// Caffe). Returns the final output (the class probabilities for AlexNet).
+    pub fn forward(&mut self, input: &[f32], observer: &mut dyn Observer) -> &[f32] {
+        assert_eq!(input.len(), self.arch.input.len(), "network input length");
+        let Pipeline {
+            arch,
+            shapes,
+            ops,
+            buffers,
+            lrn: lrn_scratch,
+            pool: pool_scratch,
+            isa,
+        } = self;
+        let mut ops = ops.iter_mut();
+        let mut cur = Slot::Input;
+        let mut in_shape = arch.input;
+        for (index, (layer, &out_shape)) in arch.layers.iter().zip(shapes.iter()).enumerate() {
+            let (n_in, n_out) = (in_shape.len(), out_shape.len());
+            cur = match layer.kind {
+                LayerKind::Conv(_) | LayerKind::Fc { .. } => {
+                    let op = ops
+                        .next()
+                        .expect("one op per conv/fc layer (checked in new)");
+                    let (src, dst, next) = split(cur, input, buffers);
+                    op.run(&src[..n_in], &mut dst[..n_out], observer);
+                    next
+                }
+                LayerKind::Relu => {
+                    let slot = make_writable(cur, input, buffers, n_in);
+                    relu(&mut buffer(buffers, slot)[..n_in]);
+                    slot
+                }
+                LayerKind::Lrn(spec) => {
+                    let (src, dst, next) = split(cur, input, buffers);
+                    let pixels = in_shape.h * in_shape.w;
+                    let params = lrn_params(spec);
+                    let (src, dst) = (&src[..n_in], &mut dst[..n_out]);
+                    lrn(&params, *isa, in_shape.c, pixels, src, dst, lrn_scratch);
+                    next
+                }
+                LayerKind::MaxPool(spec) => {
+                    let (src, dst, next) = split(cur, input, buffers);
+                    let shape = pool_shape(in_shape, spec);
+                    max_pool(&shape, &src[..n_in], &mut dst[..n_out], pool_scratch);
+                    next
+                }
+                // Identity at test time: the map stays where it is, nothing is copied.
+                LayerKind::Dropout => cur,
+                LayerKind::Softmax => {
+                    let (src, dst, next) = split(cur, input, buffers);
+                    softmax(&src[..n_in], &mut dst[..n_out], in_shape.c);
+                    next
+                }
+            };
+            observer.after_layer(index, layer, &view(cur, input, buffers)[..n_out]);
+            in_shape = out_shape;
+        }
+        // A network whose layers all pass the input through still returns a map it owns.
+        let slot = make_writable(cur, input, buffers, in_shape.len());
+        &buffer(buffers, slot)[..in_shape.len()]
+    }
+
+    /// "conv1=sgemm-openblas,...,fc8=sgemv-openblas,lrn=lrn-avx512": every conv/fc layer's
+    /// kernel, then the LRN kernel if the network has an LRN layer.
+    pub fn kernels(&self) -> String {
+        let names = self.arch.layers.iter().filter(|l| l.has_params());
+        let mut parts: Vec<String> = names
+            .zip(&self.ops)
+            .map(|(layer, op)| format!("{}={}", layer.name, op.kernel()))
+            .collect();
+        let has_lrn = self
+            .arch
+            .layers
+            .iter()
+            .any(|l| matches!(l.kind, LayerKind::Lrn(_)));
+        if has_lrn {
+            parts.push(format!("lrn={}", lrn_kernel_name(self.isa)));
+        }
+        parts.join(",")
+    }
+
+    /// The ISA of the pipeline's own vectorised ops.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+}
+
+fn buffer(buffers: &mut [Vec<f32>; 2], slot: Slot) -> &mut [f32] {
+    match slot {
+        Slot::Input => unreachable!("the caller's input is never written"),
+        Slot::Buf(i) => &mut buffers[i],
+    }
+}
+
+fn view<'a>(slot: Slot, input: &'a [f32], buffers: &'a [Vec<f32>; 2]) -> &'a [f32] {
+    match slot {
+        Slot::Input => input,
+        Slot::Buf(i) => &buffers[i],
+    }
+}
+
+/// The current map (source), the other buffer (destination) and the destination's slot.
+fn split<'a>(
+    cur: Slot,
+    input: &'a [f32],
+    buffers: &'a mut [Vec<f32>; 2],
+) -> (&'a [f32], &'a mut [f32], Slot) {
+    let [a, b] = buffers;
+    match cur {
+        Slot::Input => (input, a, Slot::Buf(0)),
+        Slot::Buf(0) => (a, b, Slot::Buf(1)),
+        Slot::Buf(_) => (b, a, Slot::Buf(0)),
+    }
+}
+
+/// A slot an in-place layer may write: the current buffer, or a copy of the caller's input.
+fn make_writable(cur: Slot, input: &[f32], buffers: &mut [Vec<f32>; 2], len: usize) -> Slot {
+    if cur == Slot::Input {
+        buffers[0][..len].copy_from_slice(&input[..len]);
+        Slot::Buf(0)
+    } else {
+        cur
+    }
+}
+
+/// The kernels' view of a conv layer.
+pub fn conv_shape(p: &ParamShape) -> ConvShape {
+    let ParamKind::Conv(c) = p.kind else {
+        panic!("conv_shape of an fc layer (layer {})", p.index)
+    };
+    ConvShape {
+        c_in: p.input.c,
+        h_in: p.input.h,
+        w_in: p.input.w,
+        c_out: c.out_channels,
+        kernel: c.kernel,
+        stride: c.stride,
+        pad: c.pad,
+        groups: c.groups,
+    }
+}
+
+/// The kernels' view of an fc layer: the input flattened in (C, H, W) order.
+pub fn fc_shape(p: &ParamShape) -> FcShape {
+    FcShape {
+        c_in: p.input.len(),
+        c_out: p.output.len(),
+    }
+}
+
+/// The kernels' view of a max-pooling layer with input shape `input`.
+pub fn pool_shape(input: Shape, spec: PoolSpec) -> PoolShape {
+    PoolShape {
+        channels: input.c,
+        h_in: input.h,
+        w_in: input.w,
+        kernel: spec.kernel,
+        stride: spec.stride,
+        pad: spec.pad,
+    }
+}
+
+/// The kernels' view of an LRN layer.
+pub fn lrn_params(spec: LrnSpec) -> LrnParams {
+    LrnParams {
+        size: spec.size,
+        alpha: spec.alpha,
+        beta: spec.beta,
+        k: spec.k,
+    }
+}

@@ -1,0 +1,313 @@
+//! `qcnn reproduce`: the authors' speed test (AlexNet, one image per batch, 100 batches,
+//! 5 repeats), dense vs quantized, interleaved, pinned, every timing recorded.
+
+mod clock;
+mod inputs;
+pub mod memory;
+mod storage;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use cpu_time::ProcessTime;
+use indicatif::{ProgressBar, ProgressStyle};
+use qcnn_kernels::Isa;
+use qcnn_model::preprocess::MeanImage;
+use qcnn_model::{LayerKind, Network};
+use qcnn_results::{ImageRow, LayerRow, Meta, ModeInfo, RepeatRecord, RepeatRow, RunWriter, Summary};
+
+use crate::blas_core::BlasInfo;
+use crate::classify::{mean_image_or_channel_means, top_k};
+use crate::models::{self, LoadedModel};
+use clock::LayerClock;
+use inputs::InputSet;
+
+#[derive(clap::Args, Debug)]
+pub struct ReproduceArgs {
+    /// Model folder (the authors' repository root, an AlexNet or a Bin.Files folder).
+    /// Without it, the embedded synthetic AlexNet.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// The authors' preprocessed test set, f32 (N, 3, 227, 227)
+    /// (ILSVRC12.227x227.IMG/dataMatTst.single.bin).
+    #[arg(long, conflicts_with = "images_dir")]
+    pub data: Option<PathBuf>,
+    /// Labels of --data, uint16 (default: lablVecTst.uint16.bin beside it, if present).
+    #[arg(long, requires = "data")]
+    pub labels: Option<PathBuf>,
+    /// A folder of BMP/PNG/JPEG images, preprocessed as the authors did (cycled if fewer
+    /// than --images).
+    #[arg(long)]
+    pub images_dir: Option<PathBuf>,
+    /// Mean image for --images-dir (default: the model folder's, else per-channel means).
+    #[arg(long)]
+    pub mean: Option<PathBuf>,
+    /// Repeats; each runs every mode over --images single-image batches.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeats: u32,
+    /// Single-image batches per repeat and mode.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub images: u32,
+    /// Untimed single-image batches per mode before the first repeat.
+    #[arg(long, default_value_t = 10)]
+    pub warmup: u32,
+    /// Modes to measure, comma-separated, interleaved in this order in every repeat.
+    #[arg(long, value_delimiter = ',', default_value = "dense,qcnn")]
+    pub modes: Vec<String>,
+    /// CPU core to pin the process to (default: the last one).
+    #[arg(long)]
+    pub core: Option<usize>,
+    /// Where run folders go.
+    #[arg(long, default_value = "results/runs")]
+    pub results: PathBuf,
+    /// Skip the per-mode memory probes (child processes).
+    #[arg(long)]
+    pub no_memory: bool,
+    /// Print the summary as one JSON object on stdout instead of the tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Measure a debug build anyway (its timings mean nothing).
+    #[arg(long)]
+    pub allow_debug: bool,
+    /// Seed of the embedded synthetic model and images.
+    #[arg(long, default_value_t = qcnn_model::synthetic::DEFAULT_SEED)]
+    pub seed: u64,
+}
+
+/// Everything a repeat needs, prepared before any timing.
+struct Bench {
+    inputs: InputSet,
+    layer_names: Vec<&'static str>,
+    /// Layers that are not identities (dropout is skipped in layer rows).
+    timed_layers: Vec<usize>,
+    images: usize,
+}
+
+pub fn run(args: &ReproduceArgs, isa: Isa, blas: &BlasInfo) -> Result<()> {
+    check_build(args.allow_debug)?;
+    let loaded = models::load(args.model.as_deref(), args.seed)?;
+    let inputs = load_inputs(args, &loaded)?;
+    // Provenance first: once pinned, the process sees one core.
+    let mut meta = plan(args, isa, blas, &loaded, &inputs)?;
+    meta.pinned_core = Some(pin(args.core)? as u32);
+    let peak_rss = memory_probes(args, isa)?;
+    let (mut networks, bench) = prepare(args, &loaded, inputs, isa)?;
+    for (info, net) in meta.modes.iter_mut().zip(&networks) {
+        info.kernel = net.kernels();
+    }
+    let mut writer = RunWriter::create(&args.results, meta)?;
+    eprintln!("recording into {}", writer.dir().display());
+    warm_up(&mut networks, &bench, args.warmup as usize);
+    let progress = progress_bar(args.repeats as usize * networks.len() * bench.images);
+    for repeat in 1..=args.repeats {
+        let record = measure_repeat(&mut networks, &bench, repeat, &peak_rss, &progress);
+        writer.append_repeat(&record).with_context(|| format!("recording repeat {repeat}"))?;
+    }
+    progress.finish_and_clear();
+    let dir = writer.dir().to_path_buf();
+    let summary = writer.finish()?;
+    print_outcome(args, &dir, &summary)
+}
+
+fn check_build(allow_debug: bool) -> Result<()> {
+    if cfg!(debug_assertions) {
+        if !allow_debug {
+            bail!("this is a debug build: its timings mean nothing. Build with --release (or pass --allow-debug)");
+        }
+        eprintln!("WARNING: DEBUG BUILD — these timings mean nothing");
+    }
+    Ok(())
+}
+
+/// Pins the process to one core (default: the last, away from core 0's interrupts).
+fn pin(requested: Option<usize>) -> Result<usize> {
+    let cores = core_affinity::get_core_ids().context("listing the CPU cores this process may use")?;
+    let ids: Vec<usize> = cores.iter().map(|c| c.id).collect();
+    let id = match requested {
+        Some(id) if ids.contains(&id) => id,
+        Some(id) => bail!("--core {id}: no such core available to this process (cores: {ids:?})"),
+        None => *ids.last().context("no CPU core available")?,
+    };
+    if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
+        bail!("could not pin the process to core {id}");
+    }
+    Ok(id)
+}
+
+fn load_inputs(args: &ReproduceArgs, loaded: &LoadedModel) -> Result<InputSet> {
+    let count = args.images as usize;
+    if let Some(data) = &args.data {
+        let beside = data.with_file_name("lablVecTst.uint16.bin");
+        let labels = args.labels.clone().or_else(|| beside.exists().then_some(beside));
+        return inputs::from_data_file(data, labels.as_deref(), count);
+    }
+    if let Some(dir) = &args.images_dir {
+        let mean: MeanImage = mean_image_or_channel_means(args.mean.as_deref(), loaded)?;
+        let labels = loaded.folder.as_ref().and_then(|f| f.image_labels());
+        return inputs::from_image_dir(dir, &mean, labels.as_deref(), count);
+    }
+    Ok(inputs::synthetic(args.seed, count))
+}
+
+/// The run's provenance, written before anything is measured.
+fn plan(args: &ReproduceArgs, isa: Isa, blas: &BlasInfo, loaded: &LoadedModel, inputs: &InputSet) -> Result<Meta> {
+    for mode in &args.modes {
+        if !models::MODES.contains(&mode.as_str()) {
+            bail!("--modes: unknown mode '{mode}' (this build offers: {})", models::MODES.join(", "));
+        }
+    }
+    let modes = args.modes.iter().map(|m| ModeInfo::new(m, "", if m == "dense" { "blas" } else { isa.name() })).collect();
+    let mut meta = Meta::new(args.repeats, args.images, modes);
+    meta.input = inputs.source.clone();
+    meta.theoretical_speedup = Some(storage::theoretical_speedup(&loaded.model));
+    meta.storage = Some(storage::storage(&loaded.model));
+    meta.layer_ops = storage::layer_ops(&loaded.model);
+    meta.model = model_info(loaded)?;
+    meta.blas = Some(qcnn_results::BlasInfo {
+        library: "OpenBLAS".into(),
+        version: blas.config.clone(),
+        core_type: blas.core.clone(),
+    });
+    meta.notes.insert("warmup_images".into(), args.warmup.to_string());
+    meta.notes.insert("blas_core_from_environment".into(), blas.env_core.clone().unwrap_or_else(|| "unset".into()));
+    meta.notes.insert("blas_core_switched_by_qcnn".into(), blas.switched.to_string());
+    meta.notes.insert("lookup_isa".into(), isa.name().into());
+    meta.notes.insert("isa_levels_available".into(), Isa::available().iter().map(|i| i.name()).collect::<Vec<_>>().join(","));
+    Ok(meta)
+}
+
+fn model_info(loaded: &LoadedModel) -> Result<qcnn_results::ModelInfo> {
+    let source = models::describe(loaded);
+    let Some(folder) = &loaded.folder else {
+        return Ok(qcnn_results::ModelInfo { source, files: Vec::new() });
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&folder.bin_dir)
+        .with_context(|| format!("listing {}", folder.bin_dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&format!("{}.", folder.prefix))))
+        .collect();
+    files.sort();
+    Ok(qcnn_results::ModelInfo::hashed(&source, &files)?)
+}
+
+fn memory_probes(args: &ReproduceArgs, isa: Isa) -> Result<Vec<Option<u64>>> {
+    if args.no_memory {
+        return Ok(vec![None; args.modes.len()]);
+    }
+    args.modes
+        .iter()
+        .map(|mode| memory::measure_in_child(mode, args.model.as_deref(), args.seed, isa).map(Some))
+        .collect()
+}
+
+fn prepare(args: &ReproduceArgs, loaded: &LoadedModel, inputs: InputSet, isa: Isa) -> Result<(Vec<Box<dyn Network>>, Bench)> {
+    let networks = args
+        .modes
+        .iter()
+        .map(|m| models::network(m, &loaded.model, isa))
+        .collect::<Result<Vec<_>>>()?;
+    let arch = &loaded.model.arch;
+    let bench = Bench {
+        inputs,
+        layer_names: arch.layers.iter().map(|l| l.name).collect(),
+        timed_layers: (0..arch.layers.len()).filter(|&i| arch.layers[i].kind != LayerKind::Dropout).collect(),
+        images: args.images as usize,
+    };
+    Ok((networks, bench))
+}
+
+fn warm_up(networks: &mut [Box<dyn Network>], bench: &Bench, images: usize) {
+    for net in networks {
+        for i in 0..images {
+            net.forward(bench.inputs.image(i), &mut qcnn_model::NoObserver);
+        }
+    }
+}
+
+/// One repeat: every mode in turn over the same images (D Q D Q … across repeats).
+fn measure_repeat(
+    networks: &mut [Box<dyn Network>],
+    bench: &Bench,
+    repeat: u32,
+    peak_rss: &[Option<u64>],
+    progress: &ProgressBar,
+) -> RepeatRecord {
+    let mut record = RepeatRecord::new(repeat);
+    let n = bench.images;
+    for (m, net) in networks.iter_mut().enumerate() {
+        let mode = net.mode();
+        let mut clock = LayerClock::new(bench.layer_names.len());
+        let (mut top1, mut top5, mut total_ms) = (0u32, 0u32, 0.0f64);
+        let cpu_start = ProcessTime::now();
+        let wall_start = Instant::now();
+        for i in 0..n {
+            let input = bench.inputs.image(i);
+            clock.start_image();
+            let start = Instant::now();
+            let probs = net.forward(input, &mut clock);
+            let ms = start.elapsed().as_secs_f64() * 1e3;
+            if let Some(label) = bench.inputs.label(i) {
+                let top = top_k(probs, 5);
+                top1 += u32::from(top[0].0 == label);
+                top5 += u32::from(top.iter().any(|&(c, _)| c == label));
+            }
+            total_ms += ms;
+            record.images.push(ImageRow { repeat, mode: mode.clone(), image: i as u32, ms });
+            progress.inc(1);
+        }
+        let wall_ms = wall_start.elapsed().as_secs_f64() * 1e3;
+        let cpu_ms = cpu_start.elapsed().as_secs_f64() * 1e3;
+        let mut row = RepeatRow::new(repeat, &mode, &net.kernels(), n as u32, total_ms, cpu_ms, wall_ms);
+        if bench.inputs.labels.is_some() {
+            row = row.with_accuracy(top1, top5);
+        }
+        if let Some(bytes) = peak_rss[m] {
+            row = row.with_peak_rss(bytes);
+        }
+        record.rows.push(row);
+        record.layers.extend(layer_rows(bench, &clock, repeat, &mode));
+    }
+    record
+}
+
+fn layer_rows(bench: &Bench, clock: &LayerClock, repeat: u32, mode: &str) -> Vec<LayerRow> {
+    let per_image = |d: std::time::Duration| d.as_secs_f64() * 1e3 / bench.images as f64;
+    let mut rows = Vec::new();
+    for &i in &bench.timed_layers {
+        let row = |phase, d| LayerRow {
+            repeat,
+            mode: mode.to_string(),
+            layer: bench.layer_names[i].to_string(),
+            phase,
+            ms_per_image: per_image(d),
+        };
+        rows.push(row(qcnn_results::Phase::All, clock.layer[i]));
+        if !clock.table[i].is_zero() || !clock.lookup[i].is_zero() {
+            rows.push(row(qcnn_results::Phase::Table, clock.table[i]));
+            rows.push(row(qcnn_results::Phase::Lookup, clock.lookup[i]));
+        }
+    }
+    rows
+}
+
+fn progress_bar(total: usize) -> ProgressBar {
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} measuring [{bar:40}] {pos}/{len} images ({eta} left)")
+            .expect("a valid progress template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+fn print_outcome(args: &ReproduceArgs, dir: &Path, summary: &Summary) -> Result<()> {
+    if args.json {
+        println!("{}", serde_json::to_string(summary)?);
+        return Ok(());
+    }
+    let run = qcnn_results::read_run(dir)?;
+    print!("{}", qcnn_reports::run_markdown(&run, &Default::default()));
+    println!("\nresults: {}", dir.display());
+    Ok(())
+}

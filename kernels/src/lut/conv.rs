@@ -1,1 +1,0 @@
-//! Look-up-table convolution kernels (to be written).

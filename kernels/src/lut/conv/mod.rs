@@ -1,0 +1,782 @@
+//! Look-up-table convolution (METHOD.md "Convolutional layer", KERNELS.md "Layout 1").
+//!
+//! Per group g and subspace m, the table holds `T[m][k][p] = < x_p^(m), D^(m)_k >` with the
+//! column of the input pixel p innermost, so that for one output channel t, kernel tap (i, j)
+//! and subspace m (one scalar index b = b[t][i][j][m]) the contribution to a row of outputs is
+//! a contiguous run of `T[m][b]`: vector loads and adds, no gathers.
+//!
+//! Glossary: C_s = `shape.c_in`, C_t = `shape.c_out`, kh = kw = `shape.kernel`,
+//! s = `shape.stride`, d = `spec.d`, K = `spec.k`, M = ceil((C_s/groups) / d) subspaces,
+//! H_t × W_t the output map, T the table.
+//!
+//! Input layout ("phase planes"): the zero-padded input is split into s × s phase planes,
+//! plane (a, b) holding padded pixels (s·y + a, s·x + b) at (y, x); tap (i, j) then reads
+//! plane (i mod s, j mod s) at (r + i div s, c + j div s) for output (r, c): a stride-1
+//! access. Rows have a pitch that is a multiple of 16 floats.
+//!
+//! Table layout: Layout (s², rows, K_c, pitch): for each phase-plane row, the K_c codewords'
+//! rows one after the other. One output row's taps then read only kh/s table rows of K_c
+//! codewords (conv3: 3 × 128 × 64 B = 24 KB, an L1-sized slice that every output channel
+//! reuses), and output row r + 1 reuses two of them. Padding pixels have zero entries, and
+//! lanes beyond W_t (discarded) may read into the next codeword: no bounds checks remain.
+//!
+//! Schedule ([`ConvPlan`]): the output rows are cut into bands; per band, per group, per
+//! subspace, per chunk of codewords, one table is built (a small GEMM: D_m (K_c × d) times the
+//! band's input rows (d × P)), then every output channel of the group adds its taps that index
+//! that chunk into accumulators, a register block of output rows at a time, all channels per
+//! block so the block's table slice stays in L1. The AlexNet layers conv2–conv5 use one table
+//! per (group, subspace) for the whole map; conv1 (128 × 227² entries) uses bands of rows and
+//! chunks of codewords.
+//!
+//! Alignment: tap (i, j) reads its table rows from column j div s. The assignments are re-laid
+//! as per-channel lists grouped by that column offset, so the AVX-512 kernel can load every
+//! table row aligned into one accumulator set per offset and shift the sets into place once
+//! per block (see avx512.rs): on this project's Zen 5 machine a misaligned 64-byte load costs
+//! about as much as two aligned ones.
+//!
+//! Kernel names (the ID in results): "conv-lut-f32-scalar", "conv-lut-f32-avx2",
+//! "conv-lut-f32-avx512" (exact f32, summation order differs from [`conv_reference`]).
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+mod reference;
+mod scalar;
+mod table;
+
+pub use reference::conv_reference;
+
+use crate::isa::Isa;
+use crate::lut::{check_indices, check_len, check_spec, LutError, Phase, PqSpec};
+use crate::shape::ConvShape;
+
+/// Table rows are a whole number of AVX-512 registers (16 f32): every row starts a new,
+/// 64-byte aligned vector.
+const ROW_ALIGN: usize = 16;
+
+/// Largest table (bytes) the default plan builds for a whole map: it stays in the L2 cache
+/// (1 MB here) while every output channel reads it (conv2: 508 KB per subspace).
+const WHOLE_TABLE_BUDGET_BYTES: usize = 640 * 1024;
+
+/// Largest table chunk (bytes) when the default plan must band and chunk (conv1: measured
+/// best at 16 codewords × 5 output rows ≈ 460 KB).
+const CHUNK_BUDGET_BYTES: usize = 460 * 1024;
+
+/// Default most output rows per register block (conv3: 4 rows read a 6-row, 48 KB table
+/// slice; measured flat from 3 to 6).
+const DEFAULT_BLOCK_ROWS: usize = 4;
+
+/// How the work is scheduled; any plan computes the same function (up to summation order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConvPlan {
+    /// R_b: output rows per table band (H_t: one table covers the whole map).
+    pub band_rows: usize,
+    /// K_c: codewords per table chunk (K: every codeword at once).
+    pub chunk_k: usize,
+    /// Most output rows per register block of the look-ups (the ISA's register count may
+    /// cap it lower). Fewer rows keep the rows of the table they read in L1 across channels.
+    pub block_rows: usize,
+}
+
+/// Where the table, its input and the accumulators put each value, for one shape and plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Geometry {
+    stride: usize,
+    kernel: usize,
+    pad: usize,
+    h_in: usize,
+    w_in: usize,
+    h_out: usize,
+    w_out: usize,
+    /// s²: phase planes.
+    phases: usize,
+    /// Floats per phase-plane row (≥ W_t + (kw−1)/s, a multiple of [`ROW_ALIGN`]).
+    pitch: usize,
+    /// R_b: output rows per band.
+    band_rows: usize,
+    bands: usize,
+    /// Phase-plane rows one band reads: R_b + (kh−1)/s.
+    band_plane_rows: usize,
+    /// Rows of each phase plane of the padded input: bands · R_b + (kh−1)/s.
+    x_rows: usize,
+    /// Floats between one codeword's consecutive rows in the table: K_c · pitch.
+    row_stride: usize,
+    /// K_c and the number of chunks ceil(K / K_c).
+    chunk_k: usize,
+    chunks: usize,
+    /// Floats of the table buffer: s² · band_plane_rows · K_c · pitch + slack read only by
+    /// discarded lanes.
+    table_len: usize,
+    /// Column offsets a tap can have in its phase plane: (kw−1)/s + 1.
+    shifts: usize,
+}
+
+impl Geometry {
+    fn new(shape: ConvShape, spec: PqSpec, plan: ConvPlan) -> Geometry {
+        let s = shape.stride;
+        let reach = (shape.kernel - 1) / s;
+        let (h_out, w_out) = (shape.h_out(), shape.w_out());
+        let band_rows = plan.band_rows.clamp(1, h_out);
+        let bands = h_out.div_ceil(band_rows);
+        let band_plane_rows = band_rows + reach;
+        let pitch = (w_out + reach).next_multiple_of(ROW_ALIGN);
+        let chunk_k = plan.chunk_k.clamp(1, spec.k);
+        let row_stride = chunk_k * pitch;
+        // Unaligned kernels read a row's pitch floats from its start + a column offset ≤ reach
+        // (lanes beyond W_t, discarded): keep that much slack after the table.
+        let slack = reach.next_multiple_of(ROW_ALIGN);
+        Geometry {
+            stride: s,
+            kernel: shape.kernel,
+            pad: shape.pad,
+            h_in: shape.h_in,
+            w_in: shape.w_in,
+            h_out,
+            w_out,
+            phases: s * s,
+            pitch,
+            band_rows,
+            bands,
+            band_plane_rows,
+            x_rows: bands * band_rows + reach,
+            row_stride,
+            chunk_k,
+            chunks: spec.k.div_ceil(chunk_k),
+            table_len: s * s * band_plane_rows * row_stride + slack,
+            shifts: reach + 1,
+        }
+    }
+
+    /// Where tap (i, j) reading codeword `code` of the chunk starts, for the band's first
+    /// output row: the aligned offset of its table row (phase plane, row, codeword) and its
+    /// column offset j div s inside that row.
+    fn tap_offset(&self, i: usize, j: usize, code: usize) -> (usize, usize) {
+        let s = self.stride;
+        let phase = (i % s) * s + j % s;
+        (
+            ((phase * self.band_plane_rows + i / s) * self.chunk_k + code) * self.pitch,
+            j / s,
+        )
+    }
+
+    /// The rows of band `band`'s table (0..band_plane_rows) whose phase-plane rows, in
+    /// planes of row phase `a`, hold input pixels: padded row s·(r0 + row) + a in
+    /// pad..pad + H_s. The other rows are padding, and their table rows are zero.
+    fn data_rows(&self, a: usize, band: usize) -> std::ops::Range<usize> {
+        let s = self.stride;
+        let r0 = band * self.band_rows;
+        // First phase row y with s·y + a ≥ bound.
+        let first_at = |bound: usize| bound.saturating_sub(a).div_ceil(s).saturating_sub(r0);
+        let lo = first_at(self.pad).min(self.band_plane_rows);
+        let hi = first_at(self.pad + self.h_in).clamp(lo, self.band_plane_rows);
+        lo..hi
+    }
+
+    /// Floats of the padded input, Layout (C_s, s², x_rows, pitch).
+    fn xpad_len(&self, c_in: usize) -> usize {
+        c_in * self.phases * self.x_rows * self.pitch
+    }
+}
+
+/// The default plan: one table for the whole map and every codeword when it fits
+/// [`WHOLE_TABLE_BUDGET_BYTES`]; otherwise bands of rows (the tallest whose whole table fits,
+/// at least 2·(kh−1)/s + 1 rows so that at most about half the rows are computed twice) and,
+/// if even those do not fit, chunks of codewords within [`CHUNK_BUDGET_BYTES`].
+pub fn default_plan(shape: ConvShape, spec: PqSpec) -> ConvPlan {
+    let block_rows = DEFAULT_BLOCK_ROWS;
+    let bytes = |band_rows, chunk_k| {
+        Geometry::new(
+            shape,
+            spec,
+            ConvPlan {
+                band_rows,
+                chunk_k,
+                block_rows,
+            },
+        )
+        .table_len
+            * 4
+    };
+    let h_out = shape.h_out();
+    let reach = (shape.kernel - 1) / shape.stride;
+    let min_band = (2 * reach + 1).min(h_out);
+    let fits = |band| bytes(band, spec.k) <= WHOLE_TABLE_BUDGET_BYTES;
+    if let Some(band_rows) = (min_band..=h_out).rev().find(|&band| fits(band)) {
+        return ConvPlan {
+            band_rows,
+            chunk_k: spec.k,
+            block_rows,
+        };
+    }
+    let chunk_k = (1..=spec.k)
+        .rev()
+        .find(|&c| bytes(min_band, c) <= CHUNK_BUDGET_BYTES)
+        .unwrap_or(1);
+    ConvPlan {
+        band_rows: min_band,
+        chunk_k,
+        block_rows,
+    }
+}
+
+/// A quantized conv layer, ready for look-ups.
+#[derive(Clone, Debug)]
+pub struct ConvLut {
+    shape: ConvShape,
+    spec: PqSpec,
+    plan: ConvPlan,
+    geo: Geometry,
+    /// D: Layout (M, K, d), as given.
+    centroids: Vec<f32>,
+    /// Layout (C_t).
+    bias: Vec<f32>,
+    /// The re-laid assignments: for list l = ((g·M + m)·chunks + chunk)·(C_t/groups) + t_local
+    /// and column offset o < shifts, `taps[starts[l·shifts + o]..starts[l·shifts + o + 1]]`
+    /// are the aligned table offsets (see `Geometry::tap_offset`) of the taps (i, j) with
+    /// j div s = o of output channel t whose index b = b[t][i][j][m] falls in that chunk
+    /// (read as codeword b − chunk·K_c), ascending.
+    starts: Vec<u32>,
+    taps: Vec<u32>,
+}
+
+impl ConvLut {
+    /// Validates lengths, shape (ConvShape::is_valid) and every index < K; re-lays the
+    /// assignments for the kernel's access pattern, with [`default_plan`].
+    ///
+    /// - `centroids`: Layout (M, K, d), M = ceil((C_s/groups) / d), shared by all groups.
+    /// - `assignments`: Layout (C_t, kh, kw, M).
+    /// - `bias`: Layout (C_t).
+    pub fn new(
+        shape: ConvShape,
+        spec: PqSpec,
+        centroids: &[f32],
+        assignments: &[u8],
+        bias: &[f32],
+    ) -> Result<Self, LutError> {
+        check_spec(spec)?;
+        if !shape.is_valid() {
+            return Err(LutError::Spec(format!("invalid conv shape {shape:?}")));
+        }
+        let plan = default_plan(shape, spec);
+        Self::with_plan(shape, spec, plan, centroids, assignments, bias)
+    }
+
+    /// As [`ConvLut::new`] with an explicit schedule (for tuning; any plan gives the same
+    /// result up to summation order).
+    pub fn with_plan(
+        shape: ConvShape,
+        spec: PqSpec,
+        plan: ConvPlan,
+        centroids: &[f32],
+        assignments: &[u8],
+        bias: &[f32],
+    ) -> Result<Self, LutError> {
+        check_spec(spec)?;
+        if !shape.is_valid() {
+            return Err(LutError::Spec(format!("invalid conv shape {shape:?}")));
+        }
+        let m_count = spec.subspaces(shape.c_in_group());
+        let taps_per_t = shape.kernel * shape.kernel * m_count;
+        check_len(
+            "centroids (M, K, d)",
+            centroids.len(),
+            m_count * spec.k * spec.d,
+        )?;
+        check_len(
+            "assignments (C_t, kh, kw, M)",
+            assignments.len(),
+            shape.c_out * taps_per_t,
+        )?;
+        check_len("bias (C_t)", bias.len(), shape.c_out)?;
+        check_indices(assignments, spec.k)?;
+        let geo = Geometry::new(shape, spec, plan);
+        // Table offsets and list bounds are u32, BLAS dimensions i32.
+        let x_plane_set = geo.phases * geo.x_rows * geo.pitch;
+        let too_large = geo.table_len > i32::MAX as usize
+            || x_plane_set > i32::MAX as usize
+            || assignments.len() > u32::MAX as usize;
+        if too_large {
+            return Err(LutError::Spec(format!(
+                "conv shape {shape:?} is too large for 32-bit table offsets"
+            )));
+        }
+        let (starts, taps) = relay(shape, spec, &geo, assignments);
+        // The invariant every unchecked load relies on (see avx512.rs / avx2.rs): a block of
+        // up to R_b rows × pitch floats read from any tap + column offset stays inside the
+        // table, and the lists are well-formed.
+        let last_read = (geo.band_rows - 1) * geo.row_stride + geo.pitch + geo.shifts - 1;
+        assert!(
+            starts.windows(2).all(|w| w[0] <= w[1])
+                && *starts.last().unwrap() as usize == taps.len()
+        );
+        assert!(taps
+            .iter()
+            .all(|&tap| tap as usize + last_read <= geo.table_len));
+        let plan = ConvPlan {
+            band_rows: geo.band_rows,
+            chunk_k: geo.chunk_k,
+            block_rows: plan.block_rows.max(1),
+        };
+        Ok(ConvLut {
+            shape,
+            spec,
+            plan,
+            geo,
+            centroids: centroids.to_vec(),
+            bias: bias.to_vec(),
+            starts,
+            taps,
+        })
+    }
+
+    pub fn shape(&self) -> ConvShape {
+        self.shape
+    }
+
+    pub fn spec(&self) -> PqSpec {
+        self.spec
+    }
+
+    /// The schedule in use (clamped to the shape).
+    pub fn plan(&self) -> ConvPlan {
+        self.plan
+    }
+
+    /// The kernel family's name for `isa`: the ID in results and the CLI.
+    pub fn kernel_name(isa: Isa) -> &'static str {
+        match isa {
+            Isa::Scalar => "conv-lut-f32-scalar",
+            Isa::Avx2 => "conv-lut-f32-avx2",
+            Isa::Avx512 => "conv-lut-f32-avx512",
+        }
+    }
+
+    /// x: (C_s, H_s, W_s); y: (C_t, H_t, W_t), fully overwritten. Calls phase(Phase::Table)
+    /// when a table (or a band of it) is built and phase(Phase::Lookup) when its look-ups are
+    /// done (repeats per band, group, subspace and chunk).
+    ///
+    /// Panics if a length disagrees with the shape or `isa` is not available on this CPU
+    /// (callers check it once with [`Isa::require`]).
+    pub fn forward(
+        &self,
+        isa: Isa,
+        x: &[f32],
+        y: &mut [f32],
+        scratch: &mut ConvScratch,
+        phase: &mut dyn FnMut(Phase),
+    ) {
+        assert!(isa.is_available(), "ISA {isa} is not available on this CPU");
+        assert_eq!(
+            x.len(),
+            self.shape.input_len(),
+            "conv input (C_s, H_s, W_s)"
+        );
+        assert_eq!(
+            y.len(),
+            self.shape.output_len(),
+            "conv output (C_t, H_t, W_t)"
+        );
+        let geo = &self.geo;
+        scratch.reserve(geo, self.shape);
+        table::pad_input(geo, self.shape.c_in, x, scratch.xpad.as_mut_slice());
+        let m_count = self.spec.subspaces(self.shape.c_in_group());
+        for band in 0..geo.bands {
+            for g in 0..self.shape.groups {
+                for m in 0..m_count {
+                    for chunk in 0..geo.chunks {
+                        let source = table::Source {
+                            band,
+                            group: g,
+                            subspace: m,
+                            chunk,
+                        };
+                        table::build(
+                            self,
+                            isa,
+                            source,
+                            scratch.xpad.as_slice(),
+                            scratch.table.as_mut_slice(),
+                        );
+                        phase(Phase::Table);
+                        let pass =
+                            self.pass(source, scratch.table.as_slice(), scratch.acc.as_mut_slice());
+                        run_pass(isa, pass);
+                        // The band's last look-ups end after its output is written.
+                        let last = g + 1 == self.shape.groups
+                            && m + 1 == m_count
+                            && chunk + 1 == geo.chunks;
+                        if !last {
+                            phase(Phase::Lookup);
+                        }
+                    }
+                }
+            }
+            write_band(geo, band, self.shape.c_out, scratch.acc.as_slice(), y);
+            phase(Phase::Lookup);
+        }
+    }
+
+    /// The look-ups of one table: group g's output channels, one band.
+    fn pass<'a>(&'a self, src: table::Source, table: &'a [f32], acc: &'a mut [f32]) -> Pass<'a> {
+        let geo = &self.geo;
+        let ctg = self.shape.c_out_group();
+        let m_count = self.spec.subspaces(self.shape.c_in_group());
+        let first_list =
+            ((src.group * m_count + src.subspace) * geo.chunks + src.chunk) * ctg * geo.shifts;
+        let r0 = src.band * geo.band_rows;
+        Pass {
+            table: &table[..geo.table_len],
+            starts: &self.starts[first_list..=first_list + ctg * geo.shifts],
+            shifts: geo.shifts,
+            taps: &self.taps,
+            acc,
+            bias: &self.bias[src.group * ctg..(src.group + 1) * ctg],
+            t0: src.group * ctg,
+            first: src.subspace == 0 && src.chunk == 0,
+            rows: geo.band_rows.min(geo.h_out - r0),
+            block_rows: self.plan.block_rows,
+            cols: geo.w_out,
+            row_stride: geo.row_stride,
+            pitch: geo.pitch,
+            acc_row_stride: self.shape.c_out * geo.pitch,
+        }
+    }
+}
+
+/// Re-lays the assignments (C_t, kh, kw, M) as per-(group, subspace, chunk, channel, column
+/// offset) lists of table offsets (see [`ConvLut::taps`]).
+fn relay(
+    shape: ConvShape,
+    spec: PqSpec,
+    geo: &Geometry,
+    assignments: &[u8],
+) -> (Vec<u32>, Vec<u32>) {
+    let m_count = spec.subspaces(shape.c_in_group());
+    let kk = shape.kernel;
+    let ctg = shape.c_out_group();
+    let lists_per_subspace = geo.chunks * ctg * geo.shifts;
+    let mut starts = Vec::with_capacity(shape.groups * m_count * lists_per_subspace + 1);
+    let mut taps = Vec::with_capacity(assignments.len());
+    starts.push(0u32);
+    for g in 0..shape.groups {
+        for m in 0..m_count {
+            // (list within the subspace, table offset) for every tap of the group's channels.
+            let mut entries = Vec::with_capacity(ctg * kk * kk);
+            for t_local in 0..ctg {
+                let t = g * ctg + t_local;
+                for i in 0..kk {
+                    for j in 0..kk {
+                        let b = assignments[((t * kk + i) * kk + j) * m_count + m] as usize;
+                        let (chunk, code) = (b / geo.chunk_k, b % geo.chunk_k);
+                        let (offset, shift) = geo.tap_offset(i, j, code);
+                        let list = (chunk * ctg + t_local) * geo.shifts + shift;
+                        entries.push((list, offset as u32));
+                    }
+                }
+            }
+            entries.sort_unstable();
+            let mut next = entries.iter().peekable();
+            for list in 0..lists_per_subspace {
+                while let Some(&(_, offset)) = next.next_if(|e| e.0 == list) {
+                    taps.push(offset);
+                }
+                starts.push(taps.len() as u32);
+            }
+        }
+    }
+    (starts, taps)
+}
+
+/// Reusable buffers of [`ConvLut::forward`]: sized on first use, grown when a larger layer
+/// uses them, never shrunk. One scratch may serve several layers (not concurrently).
+#[derive(Clone, Debug, Default)]
+pub struct ConvScratch {
+    /// The zero-padded input split into phase planes: Layout (C_s, s², x_rows, pitch).
+    xpad: AlignedBuf,
+    /// One chunk of one band's table: Layout (s², R_b + (kh−1)/s, K_c, pitch) + slack.
+    table: AlignedBuf,
+    /// One band's accumulators: Layout (R_b, C_t, pitch).
+    acc: AlignedBuf,
+}
+
+impl ConvScratch {
+    fn reserve(&mut self, geo: &Geometry, shape: ConvShape) {
+        self.xpad.reserve(geo.xpad_len(shape.c_in));
+        self.table.reserve(geo.table_len);
+        self.acc.reserve(shape.c_out * geo.band_rows * geo.pitch);
+    }
+}
+
+/// Cache-line alignment of the scratch buffers: rows that start on a multiple of 16 floats
+/// are then whole 64-byte lines.
+const ALIGN_BYTES: usize = 64;
+
+/// An f32 buffer whose usable part starts on a 64-byte boundary (recomputed on every access,
+/// so a clone or a reallocation stays correct).
+#[derive(Clone, Debug, Default)]
+struct AlignedBuf {
+    raw: Vec<f32>,
+}
+
+impl AlignedBuf {
+    const SPARE: usize = ALIGN_BYTES / 4 - 1;
+
+    /// Makes the usable part at least `len` floats (new floats are 0).
+    fn reserve(&mut self, len: usize) {
+        if self.raw.len() < len + Self::SPARE {
+            self.raw.resize(len + Self::SPARE, 0.0);
+        }
+    }
+
+    fn start(&self) -> usize {
+        // Vec<f32> is 4-byte aligned, so an offset below 16 floats always exists.
+        self.raw.as_ptr().align_offset(ALIGN_BYTES).min(Self::SPARE)
+    }
+
+    fn as_slice(&self) -> &[f32] {
+        &self.raw[self.start()..]
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [f32] {
+        let start = self.start();
+        &mut self.raw[start..]
+    }
+}
+
+/// The look-ups of one table (one band, group, subspace and chunk) for every output channel
+/// of the group.
+struct Pass<'a> {
+    /// The chunk's table, Layout (s², R_b + (kh−1)/s, K_c, pitch) + slack.
+    table: &'a [f32],
+    /// (C_t/groups)·shifts + 1 bounds into `taps`: per output channel of the group, one list
+    /// per column offset.
+    starts: &'a [u32],
+    /// Column offsets: (kw−1)/s + 1.
+    shifts: usize,
+    taps: &'a [u32],
+    /// Layout (R_b, C_t, pitch); channel t0 + t_local is this pass's channel t_local.
+    acc: &'a mut [f32],
+    /// The group's biases, Layout (C_t/groups).
+    bias: &'a [f32],
+    t0: usize,
+    /// The first table of the band: accumulators start from the bias instead of memory.
+    first: bool,
+    /// Output rows of this band (R_b, or fewer in the last band).
+    rows: usize,
+    /// Most rows per register block.
+    block_rows: usize,
+    /// W_t: the valid columns of each accumulator row.
+    cols: usize,
+    /// Floats between a codeword's consecutive rows in the table (K_c · pitch).
+    row_stride: usize,
+    /// Floats per table row and per accumulator row.
+    pitch: usize,
+    /// Floats between consecutive accumulator rows (C_t · pitch).
+    acc_row_stride: usize,
+}
+
+impl Pass<'_> {
+    /// Channel t_local's accumulator in band row `row`.
+    fn acc_offset(&self, row: usize, t_local: usize) -> usize {
+        row * self.acc_row_stride + (self.t0 + t_local) * self.pitch
+    }
+
+    /// Channels of the pass.
+    fn channels(&self) -> usize {
+        (self.starts.len() - 1) / self.shifts
+    }
+}
+
+fn run_pass(isa: Isa, mut pass: Pass) {
+    match isa {
+        Isa::Scalar => scalar::run_pass(&mut pass),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `forward` asserted the CPU has AVX2 + FMA.
+        Isa::Avx2 => unsafe { avx2::run_pass(&mut pass) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `forward` asserted the CPU has AVX-512 F/BW/VL/VBMI.
+        Isa::Avx512 => unsafe { avx512::run_pass(&mut pass) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => unreachable!("non-x86 ISAs are never available"),
+    }
+}
+
+/// Copies one band's valid accumulators (rows < H_t, columns < W_t) into y (C_t, H_t, W_t).
+fn write_band(geo: &Geometry, band: usize, c_out: usize, acc: &[f32], y: &mut [f32]) {
+    let r0 = band * geo.band_rows;
+    let rows = geo.band_rows.min(geo.h_out - r0);
+    for t in 0..c_out {
+        for r in 0..rows {
+            let src = (r * c_out + t) * geo.pitch;
+            let dst = (t * geo.h_out + r0 + r) * geo.w_out;
+            y[dst..dst + geo.w_out].copy_from_slice(&acc[src..src + geo.w_out]);
+        }
+    }
+}
+
+/// A register block of the look-ups: `rows` output rows × `vecs` vectors of a row, starting at
+/// band row `row` and vector `vec`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Block {
+    row: usize,
+    rows: usize,
+    vec: usize,
+    vecs: usize,
+}
+
+/// Cuts `rows` × `vecs_per_row` vectors into blocks of at most `max_vecs` per row chunk,
+/// `max_rows` rows and `max_regs` registers in all, balanced so that no block is much smaller
+/// than the others.
+fn blocks(
+    rows: usize,
+    vecs_per_row: usize,
+    max_vecs: usize,
+    max_regs: usize,
+    max_rows: usize,
+) -> Vec<Block> {
+    let col_chunks = vecs_per_row.div_ceil(max_vecs);
+    let mut out = Vec::new();
+    for (vec, vecs) in balanced(vecs_per_row, col_chunks) {
+        let row_chunks = rows.div_ceil((max_regs / vecs).clamp(1, max_rows.max(1)));
+        for (row, rows) in balanced(rows, row_chunks) {
+            out.push(Block {
+                row,
+                rows,
+                vec,
+                vecs,
+            });
+        }
+    }
+    out
+}
+
+/// `n` split into `parts` consecutive runs whose lengths differ by at most one: (start, len).
+fn balanced(n: usize, parts: usize) -> impl Iterator<Item = (usize, usize)> {
+    let (base, extra) = (n / parts, n % parts);
+    (0..parts).scan(0, move |start, p| {
+        let len = base + usize::from(p < extra);
+        let run = (*start, len);
+        *start += len;
+        Some(run)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn balanced_runs_cover_exactly() {
+        for n in 1..40 {
+            for parts in 1..=n {
+                let runs: Vec<_> = balanced(n, parts).collect();
+                assert_eq!(runs.len(), parts);
+                assert_eq!(runs.iter().map(|r| r.1).sum::<usize>(), n);
+                assert!(runs.windows(2).all(|w| w[0].0 + w[0].1 == w[1].0));
+            }
+        }
+    }
+
+    #[test]
+    fn blocks_respect_register_budget() {
+        for rows in 1..30 {
+            for vpr in 1..9 {
+                let bs = blocks(rows, vpr, 4, 16, 16);
+                assert!(bs
+                    .iter()
+                    .all(|b| b.vecs <= 4 && b.rows * b.vecs <= 16 && b.rows > 0));
+                assert_eq!(
+                    bs.iter().map(|b| b.rows * b.vecs).sum::<usize>(),
+                    rows * vpr
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn data_rows_are_the_rows_inside_the_input() {
+        for (h_in, kernel, stride, pad, band_rows) in [
+            (13, 3, 1, 1, 13),
+            (227, 11, 4, 0, 5),
+            (9, 3, 2, 2, 2),
+            (5, 5, 3, 2, 1),
+        ] {
+            let shape = ConvShape {
+                c_in: 1,
+                h_in,
+                w_in: h_in,
+                c_out: 1,
+                kernel,
+                stride,
+                pad,
+                groups: 1,
+            };
+            let plan = ConvPlan {
+                band_rows,
+                chunk_k: 2,
+                block_rows: 1,
+            };
+            let g = Geometry::new(shape, PqSpec { d: 1, k: 2 }, plan);
+            for band in 0..g.bands {
+                for a in 0..stride {
+                    let rows = g.data_rows(a, band);
+                    for row in 0..g.band_plane_rows {
+                        let padded = stride * (band * g.band_rows + row) + a;
+                        let inside = (pad..pad + h_in).contains(&padded);
+                        assert_eq!(
+                            rows.contains(&row),
+                            inside,
+                            "{shape:?} band {band} a {a} row {row}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn alexnet_geometry() {
+        let spec = PqSpec { d: 8, k: 128 };
+        let conv3 = ConvShape {
+            c_in: 256,
+            h_in: 13,
+            w_in: 13,
+            c_out: 384,
+            kernel: 3,
+            stride: 1,
+            pad: 1,
+            groups: 1,
+        };
+        let g = Geometry::new(conv3, spec, default_plan(conv3, spec));
+        assert_eq!(
+            (g.pitch, g.bands, g.band_plane_rows, g.chunks, g.shifts),
+            (16, 1, 15, 1, 3)
+        );
+        let conv1 = ConvShape {
+            c_in: 3,
+            h_in: 227,
+            w_in: 227,
+            c_out: 96,
+            kernel: 11,
+            stride: 4,
+            pad: 0,
+            groups: 1,
+        };
+        let g = Geometry::new(conv1, spec, default_plan(conv1, spec));
+        assert_eq!((g.pitch, g.shifts, g.phases), (64, 3, 16));
+        assert_eq!((g.band_rows, g.chunk_k), (5, 16));
+        let conv2 = ConvShape {
+            c_in: 96,
+            h_in: 27,
+            w_in: 27,
+            c_out: 256,
+            kernel: 5,
+            stride: 1,
+            pad: 2,
+            groups: 2,
+        };
+        let g = Geometry::new(conv2, spec, default_plan(conv2, spec));
+        assert_eq!((g.pitch, g.bands, g.chunks, g.shifts), (32, 1, 1, 5));
+    }
+}

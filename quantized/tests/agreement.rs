@@ -1,0 +1,99 @@
+//! The Q-CNN network computes the same function as the dense network with weights rebuilt
+//! from the same codebooks, and what the authors' implementation computes, at every ISA.
+
+use qcnn_baselines::DenseNetwork;
+use qcnn_kernels::{blas, Isa};
+use qcnn_model::format::read_bin_f32;
+use qcnn_model::testdata::{max_relative_error, shared_or_skip, LayerRecorder};
+use qcnn_model::{folder, synthetic, Model, Network};
+use qcnn_quantized::{QuantizedNetwork, TableKind};
+
+/// Same function, different summation order: every layer within 1e-5 relative
+/// (max |a − b| / max |b|), as the golden README expects of a correct implementation.
+const LAYER_TOL: f32 = 1e-5;
+
+const GOLDEN_IMAGE: &str = "golden/ILSVRC2012_val_00000001";
+/// Every layer the authors dumped (conv and fc before ReLU).
+const GOLDEN_LAYERS: [&str; 14] = [
+    "conv1", "norm1", "pool1", "conv2", "norm2", "pool2", "conv3", "conv4", "conv5", "pool5", "fc6", "fc7", "fc8",
+    "prob",
+];
+
+fn record(network: &mut dyn Network, input: &[f32]) -> LayerRecorder {
+    let mut rec = LayerRecorder::default();
+    network.forward(input, &mut rec);
+    rec
+}
+
+/// Layers whose error exceeds the tolerance, with every layer's error printed.
+fn disagreements(what: &str, got: &LayerRecorder, want: impl Fn(&str) -> Vec<f32>, layers: &[&str]) -> Vec<String> {
+    let mut bad = Vec::new();
+    for &name in layers {
+        let err = max_relative_error(got.get(name).expect("layer observed"), &want(name));
+        eprintln!("{what} {name:>6}: relative error {err:.2e}");
+        if err > LAYER_TOL {
+            bad.push(format!("{name}: {err:e}"));
+        }
+    }
+    bad
+}
+
+fn networks(model: &Model) -> Vec<Box<dyn Network>> {
+    let mut nets: Vec<Box<dyn Network>> = vec![Box::new(DenseNetwork::new(model))];
+    for isa in Isa::available() {
+        nets.push(Box::new(QuantizedNetwork::new(model, isa, TableKind::F32).expect("a valid model")));
+    }
+    nets
+}
+
+#[test]
+fn every_network_matches_the_authors_golden_outputs() {
+    let (Some(model_dir), Some(golden)) = (
+        shared_or_skip("golden", "qcnn-alexnet"),
+        shared_or_skip("golden", GOLDEN_IMAGE),
+    ) else {
+        return;
+    };
+    blas::set_single_thread();
+    let model = folder::load(&model_dir).expect("the authors' model loads");
+    let input = read_bin_f32(&golden.join("input.bin")).expect("input.bin");
+    let want = |name: &str| read_bin_f32(&golden.join(format!("{name}.bin"))).expect("golden file").data;
+    let mut bad = Vec::new();
+    for mut net in networks(&model) {
+        let what = format!("{} [{}]", net.mode(), net.kernels());
+        let rec = record(net.as_mut(), &input.data);
+        bad.extend(disagreements(&what, &rec, want, &GOLDEN_LAYERS).into_iter().map(|b| format!("{what}: {b}")));
+    }
+    assert!(bad.is_empty(), "layers above {LAYER_TOL:e}: {bad:#?}");
+}
+
+#[test]
+fn quantized_equals_dense_on_the_synthetic_default_at_every_isa() {
+    blas::set_single_thread();
+    let model = synthetic::synthetic_model(synthetic::DEFAULT_SEED);
+    let layers: Vec<&str> = model.arch.layers.iter().map(|l| l.name).collect();
+    let mut nets = networks(&model);
+    let mut bad = Vec::new();
+    for image in 0..2 {
+        let input = synthetic::synthetic_image(synthetic::DEFAULT_SEED, image);
+        let dense = record(nets[0].as_mut(), &input);
+        for net in &mut nets[1..] {
+            let what = format!("image {image} {}", net.kernels());
+            let rec = record(net.as_mut(), &input);
+            let want = |name: &str| dense.get(name).expect("dense layer").to_vec();
+            bad.extend(disagreements(&what, &rec, want, &layers).into_iter().map(|b| format!("{what}: {b}")));
+        }
+    }
+    assert!(bad.is_empty(), "layers above {LAYER_TOL:e}: {bad:#?}");
+}
+
+#[test]
+fn a_dense_only_model_is_refused_with_the_layer_named() {
+    let mut model = synthetic::synthetic_model(1);
+    for p in &mut model.params {
+        p.dense = Some(p.dense_weights().into_owned());
+        p.codebooks = None;
+    }
+    let err = QuantizedNetwork::new(&model, Isa::Scalar, TableKind::F32).err().expect("refused");
+    assert!(err.to_string().contains("conv1"), "{err}");
+}
