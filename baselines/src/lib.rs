@@ -7,6 +7,7 @@
 //!   (`sgemv`) ops, Caffe's algorithms over OpenBLAS.
 
 pub mod dense;
+pub mod peers;
 pub mod pipeline;
 
 pub use dense::{DenseConv, DenseFc, DenseNetwork};

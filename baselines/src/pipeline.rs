@@ -32,12 +32,25 @@ pub struct Pipeline {
     shapes: Vec<Shape>,
     /// One op per conv/fc layer, in layer order.
     ops: Vec<Box<dyn WeightedOp>>,
+    work: Workspace,
+}
+
+/// Everything the layer loop writes: feature maps and the ops' scratch.
+struct Workspace {
     /// Ping-pong feature maps, each as long as the largest map of the network.
     buffers: [Vec<f32>; 2],
     lrn: LrnScratch,
     pool: PoolScratch,
     /// The vector width of the pipeline's own vectorised ops (LRN).
     isa: Isa,
+}
+
+/// One layer's input: where it lives, and the layer's input and output shapes.
+struct Io<'a> {
+    cur: Slot,
+    input: &'a [f32],
+    in_shape: Shape,
+    out_shape: Shape,
 }
 
 impl Pipeline {
@@ -90,10 +103,12 @@ impl Pipeline {
             arch: arch.clone(),
             shapes,
             ops,
-            buffers: [vec![0.0; largest], vec![0.0; largest]],
-            lrn: LrnScratch::for_pixels(widest_plane),
-            pool: PoolScratch::for_width(widest_row),
-            isa,
+            work: Workspace {
+                buffers: [vec![0.0; largest], vec![0.0; largest]],
+                lrn: LrnScratch::for_pixels(widest_plane),
+                pool: PoolScratch::for_width(widest_row),
+                isa,
+            },
         }
     }
 
@@ -106,100 +121,127 @@ impl Pipeline {
     /// Caffe). Returns the final output (the class probabilities for AlexNet).
     pub fn forward(&mut self, input: &[f32], observer: &mut dyn Observer) -> &[f32] {
         assert_eq!(input.len(), self.arch.input.len(), "network input length");
-        let Pipeline {
-            arch,
-            shapes,
-            ops,
-            buffers,
-            lrn: lrn_scratch,
-            pool: pool_scratch,
-            isa,
-        } = self;
-        let mut ops = ops.iter_mut();
+        let mut ops = self.ops.iter_mut();
         let mut cur = Slot::Input;
-        let mut in_shape = arch.input;
-        for (index, (layer, &out_shape)) in arch.layers.iter().zip(shapes.iter()).enumerate() {
-            let (n_in, n_out) = (in_shape.len(), out_shape.len());
-            cur = match layer.kind {
-                LayerKind::Conv(_) | LayerKind::Fc { .. } => {
-                    let op = ops
-                        .next()
-                        .expect("one op per conv/fc layer (checked in new)");
-                    let (src, dst, next) = split(cur, input, buffers);
-                    op.run(&src[..n_in], &mut dst[..n_out], observer);
-                    next
-                }
-                LayerKind::Relu => {
-                    let slot = make_writable(cur, input, buffers, n_in);
-                    relu(&mut buffer(buffers, slot)[..n_in]);
-                    slot
-                }
-                LayerKind::Lrn(spec) => {
-                    let (src, dst, next) = split(cur, input, buffers);
-                    let pixels = in_shape.h * in_shape.w;
-                    let params = lrn_params(spec);
-                    let (src, dst) = (&src[..n_in], &mut dst[..n_out]);
-                    lrn(&params, *isa, in_shape.c, pixels, src, dst, lrn_scratch);
-                    next
-                }
-                LayerKind::MaxPool(spec) => {
-                    let (src, dst, next) = split(cur, input, buffers);
-                    let shape = pool_shape(in_shape, spec);
-                    max_pool(&shape, &src[..n_in], &mut dst[..n_out], pool_scratch);
-                    next
-                }
-                // Identity at test time: the map stays where it is, nothing is copied.
-                LayerKind::Dropout => cur,
-                LayerKind::Softmax => {
-                    let (src, dst, next) = split(cur, input, buffers);
-                    softmax(&src[..n_in], &mut dst[..n_out], in_shape.c);
-                    next
-                }
+        let mut in_shape = self.arch.input;
+        for (index, layer) in self.arch.layers.iter().enumerate() {
+            let out_shape = self.shapes[index];
+            let op = match layer.kind {
+                LayerKind::Conv(_) | LayerKind::Fc { .. } => Some(
+                    ops.next()
+                        .expect("one op per conv/fc layer (checked in new)"),
+                ),
+                _ => None,
             };
-            observer.after_layer(index, layer, &view(cur, input, buffers)[..n_out]);
+            let io = Io {
+                cur,
+                input,
+                in_shape,
+                out_shape,
+            };
+            cur = self.work.run_layer(&layer.kind, op, io, observer);
+            let output = &self.work.view(cur, input)[..out_shape.len()];
+            observer.after_layer(index, layer, output);
             in_shape = out_shape;
         }
         // A network whose layers all pass the input through still returns a map it owns.
-        let slot = make_writable(cur, input, buffers, in_shape.len());
-        &buffer(buffers, slot)[..in_shape.len()]
+        let slot = self.work.make_writable(cur, input, in_shape.len());
+        &self.work.buffer(slot)[..in_shape.len()]
     }
 
     /// "conv1=sgemm-openblas,...,fc8=sgemv-openblas,lrn=lrn-avx512": every conv/fc layer's
     /// kernel, then the LRN kernel if the network has an LRN layer.
     pub fn kernels(&self) -> String {
-        let names = self.arch.layers.iter().filter(|l| l.has_params());
-        let mut parts: Vec<String> = names
-            .zip(&self.ops)
-            .map(|(layer, op)| format!("{}={}", layer.name, op.kernel()))
-            .collect();
+        // Distinct kernel names in layer order: each name says which layers it serves.
+        let mut parts: Vec<String> = Vec::new();
+        for name in self.ops.iter().map(|op| op.kernel()) {
+            if !parts.contains(&name) {
+                parts.push(name);
+            }
+        }
         let has_lrn = self
             .arch
             .layers
             .iter()
             .any(|l| matches!(l.kind, LayerKind::Lrn(_)));
         if has_lrn {
-            parts.push(format!("lrn={}", lrn_kernel_name(self.isa)));
+            parts.push(lrn_kernel_name(self.work.isa).to_string());
         }
-        parts.join(",")
+        parts.join(", ")
     }
 
     /// The ISA of the pipeline's own vectorised ops.
     pub fn isa(&self) -> Isa {
-        self.isa
+        self.work.isa
     }
 }
 
-fn buffer(buffers: &mut [Vec<f32>; 2], slot: Slot) -> &mut [f32] {
-    match slot {
-        Slot::Input => unreachable!("the caller's input is never written"),
-        Slot::Buf(i) => &mut buffers[i],
+impl Workspace {
+    /// Runs one layer on `io`'s map; returns where its output lives.
+    fn run_layer(
+        &mut self,
+        kind: &LayerKind,
+        op: Option<&mut Box<dyn WeightedOp>>,
+        io: Io,
+        observer: &mut dyn Observer,
+    ) -> Slot {
+        let (n_in, n_out) = (io.in_shape.len(), io.out_shape.len());
+        let s = io.in_shape;
+        if let LayerKind::Relu = kind {
+            let slot = self.make_writable(io.cur, io.input, n_in);
+            relu(&mut self.buffer(slot)[..n_in]);
+            return slot;
+        }
+        if let LayerKind::Dropout = kind {
+            // Identity at test time: the map stays where it is, nothing is copied.
+            return io.cur;
+        }
+        let isa = self.isa;
+        let (src, dst, next) = split(io.cur, io.input, &mut self.buffers);
+        let (src, dst) = (&src[..n_in], &mut dst[..n_out]);
+        match *kind {
+            LayerKind::Conv(_) | LayerKind::Fc { .. } => op
+                .expect("an op for a weighted layer")
+                .run(src, dst, observer),
+            LayerKind::Lrn(spec) => lrn(
+                &lrn_params(spec),
+                isa,
+                s.c,
+                s.h * s.w,
+                src,
+                dst,
+                &mut self.lrn,
+            ),
+            LayerKind::MaxPool(spec) => max_pool(&pool_shape(s, spec), src, dst, &mut self.pool),
+            LayerKind::Softmax => softmax(src, dst, s.c),
+            LayerKind::Relu | LayerKind::Dropout => unreachable!("handled above"),
+        }
+        next
     }
-}
 
-fn view<'a>(slot: Slot, input: &'a [f32], buffers: &'a [Vec<f32>; 2]) -> &'a [f32] {
-    match slot {
-        Slot::Input => input,
-        Slot::Buf(i) => &buffers[i],
+    fn buffer(&mut self, slot: Slot) -> &mut [f32] {
+        match slot {
+            Slot::Input => unreachable!("the caller's input is never written"),
+            Slot::Buf(i) => &mut self.buffers[i],
+        }
+    }
+
+    fn view<'a>(&'a self, slot: Slot, input: &'a [f32]) -> &'a [f32] {
+        match slot {
+            Slot::Input => input,
+            Slot::Buf(i) => &self.buffers[i],
+        }
+    }
+
+    /// A slot an in-place layer may write: the current buffer, or a copy of the caller's
+    /// input.
+    fn make_writable(&mut self, cur: Slot, input: &[f32], len: usize) -> Slot {
+        if cur == Slot::Input {
+            self.buffers[0][..len].copy_from_slice(&input[..len]);
+            Slot::Buf(0)
+        } else {
+            cur
+        }
     }
 }
 
@@ -214,16 +256,6 @@ fn split<'a>(
         Slot::Input => (input, a, Slot::Buf(0)),
         Slot::Buf(0) => (a, b, Slot::Buf(1)),
         Slot::Buf(_) => (b, a, Slot::Buf(0)),
-    }
-}
-
-/// A slot an in-place layer may write: the current buffer, or a copy of the caller's input.
-fn make_writable(cur: Slot, input: &[f32], buffers: &mut [Vec<f32>; 2], len: usize) -> Slot {
-    if cur == Slot::Input {
-        buffers[0][..len].copy_from_slice(&input[..len]);
-        Slot::Buf(0)
-    } else {
-        cur
     }
 }
 

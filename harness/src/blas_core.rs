@@ -61,7 +61,9 @@ pub fn best_core_for_cpu() -> Option<&'static str> {
         && std::arch::is_x86_feature_detected!("avx512dq")
     {
         Some("SkylakeX")
-    } else if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+    } else if std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+    {
         Some("Haswell")
     } else {
         None
@@ -85,9 +87,13 @@ pub fn ensure(policy: &CorePolicy) -> Result<BlasInfo> {
     let loaded = blas::core_name();
     let switched = std::env::var_os(REEXEC_MARK).is_some();
     let env_core = if switched {
-        std::env::var("QCNN_BLAS_ENV_CORE").ok().filter(|s| !s.is_empty())
+        std::env::var("QCNN_BLAS_ENV_CORE")
+            .ok()
+            .filter(|s| !s.is_empty())
     } else {
-        std::env::var("OPENBLAS_CORETYPE").ok().filter(|s| !s.is_empty())
+        std::env::var("OPENBLAS_CORETYPE")
+            .ok()
+            .filter(|s| !s.is_empty())
     };
     let wanted = match policy {
         CorePolicy::Env => None,
@@ -108,7 +114,10 @@ pub fn ensure(policy: &CorePolicy) -> Result<BlasInfo> {
             "notice: OpenBLAS loaded its '{loaded}' kernels{}; this CPU runs '{wanted}': \
              restarting with OPENBLAS_CORETYPE={wanted} for a strong dense baseline \
              (--blas-core env keeps the environment's choice)",
-            env_core.as_deref().map(|c| format!(" (OPENBLAS_CORETYPE={c} in the environment)")).unwrap_or_default()
+            env_core
+                .as_deref()
+                .map(|c| format!(" (OPENBLAS_CORETYPE={c} in the environment)"))
+                .unwrap_or_default()
         );
         return Err(reexec(&wanted, env_core.as_deref()));
     }
@@ -121,7 +130,9 @@ pub fn ensure(policy: &CorePolicy) -> Result<BlasInfo> {
         }
     }
     if blas::is_generic_fallback(&loaded) && best_core_for_cpu().is_some() {
-        eprintln!("warning: OpenBLAS runs its generic '{loaded}' kernels on a CPU with AVX2/AVX-512");
+        eprintln!(
+            "warning: OpenBLAS runs its generic '{loaded}' kernels on a CPU with AVX2/AVX-512"
+        );
     }
     Ok(BlasInfo {
         core: loaded,
@@ -155,7 +166,10 @@ mod tests {
     fn policy_parses() {
         assert_eq!("best".parse::<CorePolicy>(), Ok(CorePolicy::Best));
         assert_eq!("env".parse::<CorePolicy>(), Ok(CorePolicy::Env));
-        assert_eq!("SkylakeX".parse::<CorePolicy>(), Ok(CorePolicy::Named("SkylakeX".into())));
+        assert_eq!(
+            "SkylakeX".parse::<CorePolicy>(),
+            Ok(CorePolicy::Named("SkylakeX".into()))
+        );
         assert!("".parse::<CorePolicy>().is_err());
     }
 

@@ -43,11 +43,19 @@ const CHANNEL_MEANS_BGR: [f32; 3] = [104.0, 117.0, 123.0];
 pub fn run(args: &ClassifyArgs, isa: Isa) -> Result<()> {
     let loaded = models::load(args.model.as_deref(), args.seed)?;
     let input = match &args.image {
-        Some(path) => preprocess::preprocess(path, &mean_image_or_channel_means(args.mean.as_deref(), &loaded)?)?,
+        Some(path) => preprocess::preprocess(
+            path,
+            &mean_image_or_channel_means(args.mean.as_deref(), &loaded)?,
+        )?,
         None => synthetic::synthetic_image(args.seed, 0),
     };
     let mut network = models::network(&args.mode, &loaded.model, isa)?;
-    let probs = forward(network.as_mut(), &loaded, &input, args.dump_layers.as_deref())?;
+    let probs = forward(
+        network.as_mut(),
+        &loaded,
+        &input,
+        args.dump_layers.as_deref(),
+    )?;
 
     println!("model:  {}", models::describe(&loaded));
     println!("mode:   {} ({})", network.mode(), network.kernels());
@@ -56,19 +64,33 @@ pub fn run(args: &ClassifyArgs, isa: Isa) -> Result<()> {
         Some(path) => {
             println!("image:  {}", path.display());
             if let Some(label) = ground_truth(path, &loaded)? {
-                println!("truth:  {label} {}", names.get(label).map(String::as_str).unwrap_or(""));
+                println!(
+                    "truth:  {label} {}",
+                    names.get(label).map(String::as_str).unwrap_or("")
+                );
             }
         }
         None => println!("image:  embedded synthetic image (seed {})", args.seed),
     }
     println!("{:>4}  {:>5}  {:>11}  name", "rank", "class", "probability");
     for (rank, (class, p)) in top_k(&probs, 5).into_iter().enumerate() {
-        println!("{:>4}  {:>5}  {:>11.6}  {}", rank + 1, class, p, names.get(class).map(String::as_str).unwrap_or("-"));
+        println!(
+            "{:>4}  {:>5}  {:>11.6}  {}",
+            rank + 1,
+            class,
+            p,
+            names.get(class).map(String::as_str).unwrap_or("-")
+        );
     }
     Ok(())
 }
 
-fn forward(network: &mut dyn Network, loaded: &LoadedModel, input: &[f32], dump: Option<&Path>) -> Result<Vec<f32>> {
+fn forward(
+    network: &mut dyn Network,
+    loaded: &LoadedModel,
+    input: &[f32],
+    dump: Option<&Path>,
+) -> Result<Vec<f32>> {
     let Some(dir) = dump else {
         return Ok(network.forward(input, &mut qcnn_model::NoObserver).to_vec());
     };
@@ -80,29 +102,42 @@ fn forward(network: &mut dyn Network, loaded: &LoadedModel, input: &[f32], dump:
     if let Some(e) = dumper.error {
         return Err(e).context("writing layer outputs");
     }
-    eprintln!("wrote {} layer files into {}", dumper.written.len(), dir.display());
+    eprintln!(
+        "wrote {} layer files into {}",
+        dumper.written.len(),
+        dir.display()
+    );
     Ok(probs)
 }
 
 /// The mean image at `path`, else the model folder's, else Caffe's per-channel means.
 pub fn mean_image_or_channel_means(path: Option<&Path>, loaded: &LoadedModel) -> Result<MeanImage> {
-    let path = path.map(Path::to_path_buf).or_else(|| loaded.folder.as_ref().and_then(|f| f.mean_image()));
+    let path = path
+        .map(Path::to_path_buf)
+        .or_else(|| loaded.folder.as_ref().and_then(|f| f.mean_image()));
     match path {
         Some(path) => Ok(MeanImage::load(&path)?),
         None => {
             eprintln!("note: no mean image given; subtracting Caffe's per-channel ImageNet means (B, G, R) {CHANNEL_MEANS_BGR:?}");
             let plane = 256 * 256;
-            let data: Vec<f32> = CHANNEL_MEANS_BGR.iter().flat_map(|&m| std::iter::repeat_n(m, plane)).collect();
+            let data: Vec<f32> = CHANNEL_MEANS_BGR
+                .iter()
+                .flat_map(|&m| std::iter::repeat_n(m, plane))
+                .collect();
             Ok(MeanImage::from_data(&[3, 256, 256], data)?)
         }
     }
 }
 
 fn class_names(args: &ClassifyArgs, loaded: &LoadedModel) -> Result<Vec<String>> {
-    let path = args.class_names.clone().or_else(|| loaded.folder.as_ref().and_then(|f| f.class_names()));
+    let path = args
+        .class_names
+        .clone()
+        .or_else(|| loaded.folder.as_ref().and_then(|f| f.class_names()));
     match path {
         Some(path) => {
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading class names {}", path.display()))?;
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading class names {}", path.display()))?;
             Ok(text.lines().map(str::to_string).collect())
         }
         None => Ok(Vec::new()),
@@ -131,7 +166,10 @@ mod tests {
 
     #[test]
     fn top_k_orders_by_value_then_index() {
-        assert_eq!(top_k(&[0.1, 0.5, 0.2, 0.5], 3), vec![(1, 0.5), (3, 0.5), (2, 0.2)]);
+        assert_eq!(
+            top_k(&[0.1, 0.5, 0.2, 0.5], 3),
+            vec![(1, 0.5), (3, 0.5), (2, 0.2)]
+        );
         assert_eq!(top_k(&[1.0], 5), vec![(0, 1.0)]);
     }
 }

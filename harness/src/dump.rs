@@ -16,7 +16,12 @@ pub struct LayerDumper {
 
 impl LayerDumper {
     pub fn new(dir: &Path, shapes: Vec<Shape>) -> Self {
-        LayerDumper { dir: dir.to_path_buf(), shapes, error: None, written: Vec::new() }
+        LayerDumper {
+            dir: dir.to_path_buf(),
+            shapes,
+            error: None,
+            written: Vec::new(),
+        }
     }
 
     /// Writes `name.bin` with Caffe dims: (C, H, W) for maps, (C) for vectors.
@@ -25,7 +30,11 @@ impl LayerDumper {
             return;
         }
         let path = self.dir.join(format!("{name}.bin"));
-        let dims: Vec<usize> = if shape.h == 1 && shape.w == 1 { vec![shape.c] } else { vec![shape.c, shape.h, shape.w] };
+        let dims: Vec<usize> = if shape.h == 1 && shape.w == 1 {
+            vec![shape.c]
+        } else {
+            vec![shape.c, shape.h, shape.w]
+        };
         match write_bin_f32(&path, &dims, data) {
             Ok(()) => self.written.push(path),
             Err(e) => self.error = Some(e),

@@ -3,9 +3,13 @@
 mod blas_core;
 mod classify;
 mod dump;
+mod export_onnx;
 mod labels;
 mod models;
+mod peers;
+mod quantize;
 mod reproduce;
+mod sweep;
 
 use std::path::PathBuf;
 
@@ -43,6 +47,14 @@ enum Command {
     /// The authors' speed test on this machine: dense vs Q-CNN, interleaved repeats of
     /// single-image batches, one pinned thread; prints their table and records everything.
     Reproduce(reproduce::ReproduceArgs),
+    /// Learn codebooks and assignments from a dense model (plain PQ or the paper's error
+    /// correction) and write a model in the authors' format.
+    Quantize(quantize::QuantizeArgs),
+    /// Quantize one layer at several (d, K) and record error vs measured speed-up.
+    Sweep(sweep::SweepArgs),
+    /// Write the dense AlexNet as we run it as a standard ONNX file (optionally checked by
+    /// loading it back in peers).
+    ExportOnnx(export_onnx::ExportOnnxArgs),
     /// Render stored runs as report.md, charts (PNG, SVG) and index.html; never re-measures.
     Report {
         /// Run folders (results/runs/<run>) to include; several give a history chart.
@@ -84,22 +96,44 @@ fn run() -> Result<()> {
         Command::Reproduce(args) => reproduce::run(args, isa, &blas),
         Command::ProbeMemory(args) => reproduce::memory::probe(args, isa),
         Command::Classify(args) => classify::run(args, isa),
+        Command::Quantize(args) => quantize::run(args),
+        Command::ExportOnnx(args) => export_onnx::run(args),
+        Command::Sweep(args) => sweep::run(args, &blas),
         Command::Report { runs, out } => {
             let files = qcnn_reports::render(runs, out)?;
-            println!("wrote {} and {} ({} charts)", files.markdown.display(), files.html.display(), files.charts.len());
+            println!(
+                "wrote {} and {} ({} charts)",
+                files.markdown.display(),
+                files.html.display(),
+                files.charts.len()
+            );
             Ok(())
         }
         Command::GenerateModel { dir, seed } => {
             let model = qcnn_model::synthetic::synthetic_model(*seed);
             qcnn_model::folder::save(&model, dir, models::SYNTHETIC_PREFIX)
                 .with_context(|| format!("writing the synthetic model into {}", dir.display()))?;
-            println!("wrote the synthetic AlexNet (seed {seed}) into {}", dir.display());
+            println!(
+                "wrote the synthetic AlexNet (seed {seed}) into {}",
+                dir.display()
+            );
             Ok(())
         }
         Command::Info => {
-            println!("isa levels: {}", Isa::available().iter().map(|i| i.name()).collect::<Vec<_>>().join(", "));
+            println!(
+                "isa levels: {}",
+                Isa::available()
+                    .iter()
+                    .map(|i| i.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             println!("look-up isa: {isa}");
-            println!("openblas core: {} (environment: {})", blas.core, blas.env_core.as_deref().unwrap_or("unset"));
+            println!(
+                "openblas core: {} (environment: {})",
+                blas.core,
+                blas.env_core.as_deref().unwrap_or("unset")
+            );
             println!("openblas config: {}", blas.config);
             println!("openblas threads: {}", blas.threads);
             Ok(())

@@ -27,7 +27,10 @@ pub fn load(path: Option<&Path>, seed: u64) -> Result<LoadedModel> {
         Some(path) => {
             let folder = folder::locate(path)?;
             let model = folder::load_folder(&folder, &qcnn_model::alexnet())?;
-            Ok(LoadedModel { model, folder: Some(folder) })
+            Ok(LoadedModel {
+                model,
+                folder: Some(folder),
+            })
         }
         None => {
             let generated = synthetic::synthetic_model(seed);
@@ -39,7 +42,10 @@ pub fn load(path: Option<&Path>, seed: u64) -> Result<LoadedModel> {
                 ModelSource::Synthetic { seed },
             )
             .context("decoding the embedded synthetic model")?;
-            Ok(LoadedModel { model, folder: None })
+            Ok(LoadedModel {
+                model,
+                folder: None,
+            })
         }
     }
 }
@@ -50,7 +56,10 @@ pub fn network(mode: &str, model: &Model, isa: Isa) -> Result<Box<dyn Network>> 
     Ok(match mode {
         "dense" => Box::new(qcnn_baselines::DenseNetwork::new(model)),
         "qcnn" => Box::new(QuantizedNetwork::new(model, isa, TableKind::F32)?),
-        other => bail!("unknown mode '{other}' (this build offers: {})", MODES.join(", ")),
+        other => bail!(
+            "unknown mode '{other}' (this build offers: {})",
+            MODES.join(", ")
+        ),
     })
 }
 

@@ -95,8 +95,12 @@ mod tests {
 /// results under some core types on some CPUs; a benchmark must not time a wrong baseline.
 pub fn self_check() -> Result<(), String> {
     let (m, n, k) = (37usize, 29usize, 53usize);
-    let a: Vec<f32> = (0..m * k).map(|i| ((i * 7919 % 101) as f32 - 50.0) / 25.0).collect();
-    let b: Vec<f32> = (0..k * n).map(|i| ((i * 104729 % 97) as f32 - 48.0) / 24.0).collect();
+    let a: Vec<f32> = (0..m * k)
+        .map(|i| ((i * 7919 % 101) as f32 - 50.0) / 25.0)
+        .collect();
+    let b: Vec<f32> = (0..k * n)
+        .map(|i| ((i * 104729 % 97) as f32 - 48.0) / 24.0)
+        .collect();
     let mut c = vec![f32::NAN; m * n];
     // SAFETY: the slices have exactly the lengths the dimensions and leading sizes imply.
     unsafe {
@@ -120,7 +124,22 @@ pub fn self_check() -> Result<(), String> {
     let mut y = vec![f32::NAN; m];
     let x = &b[..k];
     // SAFETY: a is m×k row-major, x has k elements, y has m.
-    unsafe { cblas::sgemv(cblas::Layout::RowMajor, cblas::Transpose::None, m as i32, k as i32, 1.0, &a, k as i32, x, 1, 0.0, &mut y, 1) };
+    unsafe {
+        cblas::sgemv(
+            cblas::Layout::RowMajor,
+            cblas::Transpose::None,
+            m as i32,
+            k as i32,
+            1.0,
+            &a,
+            k as i32,
+            x,
+            1,
+            0.0,
+            &mut y,
+            1,
+        )
+    };
     let mut worst = 0.0f32;
     for i in 0..m {
         let dot = |col: &dyn Fn(usize) -> f32| (0..k).map(|p| a[i * k + p] * col(p)).sum::<f32>();
@@ -134,7 +153,10 @@ pub fn self_check() -> Result<(), String> {
     if worst.is_finite() && worst < 1e-4 {
         Ok(())
     } else {
-        Err(format!("OpenBLAS ({}) sgemm/sgemv disagree with plain loops: relative error {worst:e}", core_name()))
+        Err(format!(
+            "OpenBLAS ({}) sgemm/sgemv disagree with plain loops: relative error {worst:e}",
+            core_name()
+        ))
     }
 }
 

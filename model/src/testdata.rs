@@ -19,7 +19,9 @@ pub fn shared_dir() -> Option<PathBuf> {
 
 /// `shared_dir()/relative` if it exists; otherwise prints a visible SKIPPED line for `test`.
 pub fn shared_or_skip(test: &str, relative: &str) -> Option<PathBuf> {
-    let path = shared_dir().map(|d| d.join(relative)).filter(|p| p.exists());
+    let path = shared_dir()
+        .map(|d| d.join(relative))
+        .filter(|p| p.exists());
     if path.is_none() {
         eprintln!("SKIPPED: {test}: shared data '{relative}' not found (set QCNN_SHARED)");
     }
@@ -42,6 +44,9 @@ impl Observer for LayerRecorder {
 impl LayerRecorder {
     /// The output of the layer called `name`.
     pub fn get(&self, name: &str) -> Option<&[f32]> {
-        self.outputs.iter().find(|(_, n, _)| *n == name).map(|(_, _, o)| o.as_slice())
+        self.outputs
+            .iter()
+            .find(|(_, n, _)| *n == name)
+            .map(|(_, _, o)| o.as_slice())
     }
 }

@@ -45,7 +45,10 @@ impl QuantizedNetwork {
         let mode = match tables {
             TableKind::F32 => "qcnn".to_string(),
         };
-        Ok(QuantizedNetwork { pipeline: Pipeline::new(&model.arch, ops), mode })
+        Ok(QuantizedNetwork {
+            pipeline: Pipeline::new(&model.arch, ops),
+            mode,
+        })
     }
 }
 
@@ -61,28 +64,60 @@ impl Network for QuantizedNetwork {
     }
 }
 
-fn layer_op(model: &Model, params: &LayerParams, isa: Isa) -> Result<Box<dyn WeightedOp>, QuantizedError> {
+fn layer_op(
+    model: &Model,
+    params: &LayerParams,
+    isa: Isa,
+) -> Result<Box<dyn WeightedOp>, QuantizedError> {
     let layer = model.arch.layers[params.shape.index].name;
-    let cb = params.codebooks.as_ref().ok_or(QuantizedError::NoCodebooks { layer })?;
-    let spec = PqSpec { d: cb.spec.d, k: cb.spec.k };
+    let cb = params
+        .codebooks
+        .as_ref()
+        .ok_or(QuantizedError::NoCodebooks { layer })?;
+    let spec = PqSpec {
+        d: cb.spec.d,
+        k: cb.spec.k,
+    };
     let kernel_error = |source| QuantizedError::Kernel { layer, source };
     Ok(match params.shape.kind {
         ParamKind::Conv(_) => {
-            let lut = ConvLut::new(conv_shape(&params.shape), spec, &cb.centroids, &cb.assignments, &params.bias)
-                .map_err(kernel_error)?;
-            Box::new(ConvLutOp { lut, isa, scratch: ConvScratch::default() })
+            let lut = ConvLut::new(
+                conv_shape(&params.shape),
+                spec,
+                &cb.centroids,
+                &cb.assignments,
+                &params.bias,
+            )
+            .map_err(kernel_error)?;
+            Box::new(ConvLutOp {
+                lut,
+                isa,
+                scratch: ConvScratch::default(),
+            })
         }
         ParamKind::Fc => {
-            let lut = FcLut::new(fc_shape(&params.shape), spec, &cb.centroids, &cb.assignments, &params.bias)
-                .map_err(kernel_error)?;
-            Box::new(FcLutOp { lut, isa, scratch: Vec::new() })
+            let lut = FcLut::new(
+                fc_shape(&params.shape),
+                spec,
+                &cb.centroids,
+                &cb.assignments,
+                &params.bias,
+            )
+            .map_err(kernel_error)?;
+            Box::new(FcLutOp {
+                lut,
+                isa,
+                scratch: Vec::new(),
+            })
         }
     })
 }
 
 /// The kernels' view of a conv layer.
 pub fn conv_shape(p: &ParamShape) -> ConvShape {
-    let ParamKind::Conv(c) = p.kind else { panic!("conv_shape of an fc layer") };
+    let ParamKind::Conv(c) = p.kind else {
+        panic!("conv_shape of an fc layer")
+    };
     ConvShape {
         c_in: p.input.c,
         h_in: p.input.h,
@@ -97,12 +132,18 @@ pub fn conv_shape(p: &ParamShape) -> ConvShape {
 
 /// The kernels' view of an fc layer (input flattened in C, H, W order).
 pub fn fc_shape(p: &ParamShape) -> FcShape {
-    FcShape { c_in: p.input.len(), c_out: p.output.len() }
+    FcShape {
+        c_in: p.input.len(),
+        c_out: p.output.len(),
+    }
 }
 
 /// The kernels' view of a layer's codebooks.
 pub fn pq_spec(cb: &Codebooks) -> PqSpec {
-    PqSpec { d: cb.spec.d, k: cb.spec.k }
+    PqSpec {
+        d: cb.spec.d,
+        k: cb.spec.k,
+    }
 }
 
 struct ConvLutOp {
@@ -116,7 +157,10 @@ impl WeightedOp for ConvLutOp {
         ConvLut::kernel_name(self.isa).to_string()
     }
     fn run(&mut self, input: &[f32], output: &mut [f32], observer: &mut dyn Observer) {
-        self.lut.forward(self.isa, input, output, &mut self.scratch, &mut |p| observer.after_phase(p));
+        self.lut
+            .forward(self.isa, input, output, &mut self.scratch, &mut |p| {
+                observer.after_phase(p)
+            });
     }
 }
 
@@ -131,6 +175,9 @@ impl WeightedOp for FcLutOp {
         FcLut::kernel_name(self.isa).to_string()
     }
     fn run(&mut self, input: &[f32], output: &mut [f32], observer: &mut dyn Observer) {
-        self.lut.forward(self.isa, input, output, &mut self.scratch, &mut |p| observer.after_phase(p));
+        self.lut
+            .forward(self.isa, input, output, &mut self.scratch, &mut |p| {
+                observer.after_phase(p)
+            });
     }
 }

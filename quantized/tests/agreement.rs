@@ -15,8 +15,8 @@ const LAYER_TOL: f32 = 1e-5;
 const GOLDEN_IMAGE: &str = "golden/ILSVRC2012_val_00000001";
 /// Every layer the authors dumped (conv and fc before ReLU).
 const GOLDEN_LAYERS: [&str; 14] = [
-    "conv1", "norm1", "pool1", "conv2", "norm2", "pool2", "conv3", "conv4", "conv5", "pool5", "fc6", "fc7", "fc8",
-    "prob",
+    "conv1", "norm1", "pool1", "conv2", "norm2", "pool2", "conv3", "conv4", "conv5", "pool5",
+    "fc6", "fc7", "fc8", "prob",
 ];
 
 fn record(network: &mut dyn Network, input: &[f32]) -> LayerRecorder {
@@ -26,7 +26,12 @@ fn record(network: &mut dyn Network, input: &[f32]) -> LayerRecorder {
 }
 
 /// Layers whose error exceeds the tolerance, with every layer's error printed.
-fn disagreements(what: &str, got: &LayerRecorder, want: impl Fn(&str) -> Vec<f32>, layers: &[&str]) -> Vec<String> {
+fn disagreements(
+    what: &str,
+    got: &LayerRecorder,
+    want: impl Fn(&str) -> Vec<f32>,
+    layers: &[&str],
+) -> Vec<String> {
     let mut bad = Vec::new();
     for &name in layers {
         let err = max_relative_error(got.get(name).expect("layer observed"), &want(name));
@@ -41,7 +46,9 @@ fn disagreements(what: &str, got: &LayerRecorder, want: impl Fn(&str) -> Vec<f32
 fn networks(model: &Model) -> Vec<Box<dyn Network>> {
     let mut nets: Vec<Box<dyn Network>> = vec![Box::new(DenseNetwork::new(model))];
     for isa in Isa::available() {
-        nets.push(Box::new(QuantizedNetwork::new(model, isa, TableKind::F32).expect("a valid model")));
+        nets.push(Box::new(
+            QuantizedNetwork::new(model, isa, TableKind::F32).expect("a valid model"),
+        ));
     }
     nets
 }
@@ -57,12 +64,20 @@ fn every_network_matches_the_authors_golden_outputs() {
     blas::set_single_thread();
     let model = folder::load(&model_dir).expect("the authors' model loads");
     let input = read_bin_f32(&golden.join("input.bin")).expect("input.bin");
-    let want = |name: &str| read_bin_f32(&golden.join(format!("{name}.bin"))).expect("golden file").data;
+    let want = |name: &str| {
+        read_bin_f32(&golden.join(format!("{name}.bin")))
+            .expect("golden file")
+            .data
+    };
     let mut bad = Vec::new();
     for mut net in networks(&model) {
         let what = format!("{} [{}]", net.mode(), net.kernels());
         let rec = record(net.as_mut(), &input.data);
-        bad.extend(disagreements(&what, &rec, want, &GOLDEN_LAYERS).into_iter().map(|b| format!("{what}: {b}")));
+        bad.extend(
+            disagreements(&what, &rec, want, &GOLDEN_LAYERS)
+                .into_iter()
+                .map(|b| format!("{what}: {b}")),
+        );
     }
     assert!(bad.is_empty(), "layers above {LAYER_TOL:e}: {bad:#?}");
 }
@@ -81,7 +96,11 @@ fn quantized_equals_dense_on_the_synthetic_default_at_every_isa() {
             let what = format!("image {image} {}", net.kernels());
             let rec = record(net.as_mut(), &input);
             let want = |name: &str| dense.get(name).expect("dense layer").to_vec();
-            bad.extend(disagreements(&what, &rec, want, &layers).into_iter().map(|b| format!("{what}: {b}")));
+            bad.extend(
+                disagreements(&what, &rec, want, &layers)
+                    .into_iter()
+                    .map(|b| format!("{what}: {b}")),
+            );
         }
     }
     assert!(bad.is_empty(), "layers above {LAYER_TOL:e}: {bad:#?}");
@@ -94,6 +113,8 @@ fn a_dense_only_model_is_refused_with_the_layer_named() {
         p.dense = Some(p.dense_weights().into_owned());
         p.codebooks = None;
     }
-    let err = QuantizedNetwork::new(&model, Isa::Scalar, TableKind::F32).err().expect("refused");
+    let err = QuantizedNetwork::new(&model, Isa::Scalar, TableKind::F32)
+        .err()
+        .expect("refused");
     assert!(err.to_string().contains("conv1"), "{err}");
 }

@@ -227,6 +227,8 @@ pub fn speedups(view: &RunView) -> Table {
     let theory = view.theoretical_speedup;
     for q in view.quantized() {
         let measured = view.speedup(q.name());
+        // Op counts predict our Q-CNN modes only; a peer runs the dense network.
+        let theory = theory.filter(|_| view.has_layer_times(q.name()));
         table.push(vec![
             q.name().to_string(),
             or_dash(measured.map(times)),
@@ -328,7 +330,11 @@ pub fn layers(view: &RunView) -> Table {
     let columns = layer_columns(view);
     let mut header = vec!["Layer".to_string()];
     header.extend(columns.iter().map(|c| c.title.clone()));
-    let quantized: Vec<&str> = view.quantized().map(|m| m.name()).collect();
+    let quantized: Vec<&str> = view
+        .quantized()
+        .map(|m| m.name())
+        .filter(|m| view.has_layer_times(m))
+        .collect();
     let has_base = view.baseline().is_some();
     if has_base {
         header.extend(quantized.iter().map(|q| format!("Speed-up {q}")));
@@ -415,7 +421,7 @@ impl LayerColumn {
 /// One column per mode; modes that timed phases get table and look-up columns before it.
 fn layer_columns(view: &RunView) -> Vec<LayerColumn> {
     let mut columns = Vec::new();
-    for m in &view.modes {
+    for m in view.modes.iter().filter(|m| view.has_layer_times(m.name())) {
         let name = m.name();
         let split = view
             .layers

@@ -203,6 +203,11 @@ impl<'a> RunView<'a> {
         self.modes.iter().filter(|m| m.name() != BASELINE_MODE)
     }
 
+    /// Whether `mode` has per-layer times (our modes do; peers, timed whole, do not).
+    pub fn has_layer_times(&self, mode: &str) -> bool {
+        self.layers.iter().any(|l| l.times.contains_key(mode))
+    }
+
     /// Median dense ms/image over the median ms/image of `mode`.
     pub fn speedup(&self, mode: &str) -> Option<f64> {
         self.analysis.speedup.get(mode).copied()
@@ -268,9 +273,16 @@ fn mode_view(run: &Run, analysis: &Analysis, info: ModeInfo) -> ModeView {
     let per_repeat: Vec<(u32, f64)> = rows.iter().map(|r| (r.repeat, r.ms_per_image)).collect();
     let ms: Vec<f64> = per_repeat.iter().map(|(_, ms)| *ms).collect();
     let summary = analysis.modes.get(&info.mode);
+    // A peer timed by its own engine runs in another process: this process's CPU time says
+    // nothing about competition for its core.
+    let other_process = run
+        .meta
+        .notes
+        .get(&format!("peer.{}.timing", info.mode))
+        .is_some_and(|t| t.starts_with("engine"));
     let shared_core_repeats = rows
         .iter()
-        .filter(|r| r.wall_ms > 0.0 && r.cpu_ms < CPU_SHARE_WARNING * r.wall_ms)
+        .filter(|r| !other_process && r.wall_ms > 0.0 && r.cpu_ms < CPU_SHARE_WARNING * r.wall_ms)
         .map(|r| r.repeat)
         .collect();
     ModeView {

@@ -33,7 +33,10 @@ pub fn from_data_file(data: &Path, labels: Option<&Path>, count: usize) -> Resul
     let mut reader = BinF32Reader::open(data)?;
     let dims = reader.dims().to_vec();
     if dims.len() != 4 || dims[1..] != [3, 227, 227] {
-        bail!("{}: dims {dims:?}, expected (N, 3, 227, 227)", data.display());
+        bail!(
+            "{}: dims {dims:?}, expected (N, 3, 227, 227)",
+            data.display()
+        );
     }
     let n = count.min(reader.len());
     let mut images = Vec::with_capacity(n);
@@ -47,22 +50,41 @@ pub fn from_data_file(data: &Path, labels: Option<&Path>, count: usize) -> Resul
         Some(path) => {
             let l = read_bin_u16(path)?;
             if l.data.len() != reader.len() {
-                bail!("{}: {} labels for {} images in {}", path.display(), l.data.len(), reader.len(), data.display());
+                bail!(
+                    "{}: {} labels for {} images in {}",
+                    path.display(),
+                    l.data.len(),
+                    reader.len(),
+                    data.display()
+                );
             }
             Some(l.data[..n].iter().map(|&x| x as usize).collect())
         }
     };
-    Ok(InputSet { images, labels, source: format!("{} ({n} of {} images)", data.display(), dims[0]) })
+    Ok(InputSet {
+        images,
+        labels,
+        source: format!("{} ({n} of {} images)", data.display(), dims[0]),
+    })
 }
 
 /// Every BMP (and PNG/JPEG) in `dir`, sorted by name, preprocessed as the authors did;
 /// labels from `labels_file` (`<file name> <class>` lines) when every image is listed.
-pub fn from_image_dir(dir: &Path, mean: &MeanImage, labels_file: Option<&Path>, count: usize) -> Result<InputSet> {
+pub fn from_image_dir(
+    dir: &Path,
+    mean: &MeanImage,
+    labels_file: Option<&Path>,
+    count: usize,
+) -> Result<InputSet> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading image folder {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+            let ext = p
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("")
+                .to_ascii_lowercase();
             matches!(ext.as_str(), "bmp" | "png" | "jpg" | "jpeg")
         })
         .collect();
@@ -71,18 +93,27 @@ pub fn from_image_dir(dir: &Path, mean: &MeanImage, labels_file: Option<&Path>, 
         bail!("{}: no BMP/PNG/JPEG images in this folder", dir.display());
     }
     files.truncate(count);
-    let images = files.iter().map(|f| preprocess::preprocess(f, mean)).collect::<Result<Vec<_>, _>>()?;
+    let images = files
+        .iter()
+        .map(|f| preprocess::preprocess(f, mean))
+        .collect::<Result<Vec<_>, _>>()?;
     let labels = match labels_file {
         Some(path) => labels_for(&files, path)?,
         None => None,
     };
-    Ok(InputSet { images, labels, source: format!("{} ({} images)", dir.display(), files.len()) })
+    Ok(InputSet {
+        images,
+        labels,
+        source: format!("{} ({} images)", dir.display(), files.len()),
+    })
 }
 
 /// `count` deterministic synthetic images.
 pub fn synthetic(seed: u64, count: usize) -> InputSet {
     InputSet {
-        images: (0..count).map(|i| synthetic::synthetic_image(seed, i)).collect(),
+        images: (0..count)
+            .map(|i| synthetic::synthetic_image(seed, i))
+            .collect(),
         labels: None,
         source: format!("synthetic images (seed {seed}, {count} distinct)"),
     }
@@ -91,5 +122,8 @@ pub fn synthetic(seed: u64, count: usize) -> InputSet {
 /// Labels of `files` by file stem, or None when some file is not listed.
 fn labels_for(files: &[PathBuf], path: &Path) -> Result<Option<Vec<usize>>> {
     let by_stem = read_image_labels(path)?;
-    Ok(files.iter().map(|f| by_stem.get(stem(f)).copied()).collect())
+    Ok(files
+        .iter()
+        .map(|f| by_stem.get(stem(f)).copied())
+        .collect())
 }

@@ -29,7 +29,12 @@ pub fn probe(args: &ProbeArgs, isa: Isa) -> Result<()> {
     let mut loaded = models::load(args.model.as_deref(), args.seed)?;
     if args.mode != "dense" {
         // A quantized network needs no dense weights: don't count a folder's optional ones.
-        loaded.model.params.iter_mut().filter(|p| p.codebooks.is_some()).for_each(|p| p.dense = None);
+        loaded
+            .model
+            .params
+            .iter_mut()
+            .filter(|p| p.codebooks.is_some())
+            .for_each(|p| p.dense = None);
     }
     let mut network = models::network(&args.mode, &loaded.model, isa)?;
     drop(loaded);
@@ -44,21 +49,40 @@ pub fn probe(args: &ProbeArgs, isa: Isa) -> Result<()> {
 }
 
 /// Runs `qcnn probe-memory` for `mode` in a child process and returns its peak RSS.
-pub fn measure_in_child(mode: &str, model: Option<&std::path::Path>, seed: u64, isa: Isa) -> Result<u64> {
+pub fn measure_in_child(
+    mode: &str,
+    model: Option<&std::path::Path>,
+    seed: u64,
+    isa: Isa,
+) -> Result<u64> {
     let exe = std::env::current_exe().context("locating the qcnn executable")?;
     let mut cmd = Command::new(exe);
-    cmd.args(["--isa", isa.name(), "probe-memory", "--mode", mode, "--seed", &seed.to_string()]);
+    cmd.args([
+        "--isa",
+        isa.name(),
+        "probe-memory",
+        "--mode",
+        mode,
+        "--seed",
+        &seed.to_string(),
+    ]);
     if let Some(model) = model {
         cmd.arg("--model").arg(model);
     }
     let out = cmd.output().context("starting the memory probe")?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
-        bail!("memory probe for mode {mode} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "memory probe for mode {mode} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     stdout
         .lines()
-        .find_map(|l| l.strip_prefix("peak_rss_bytes ").and_then(|n| n.trim().parse().ok()))
+        .find_map(|l| {
+            l.strip_prefix("peak_rss_bytes ")
+                .and_then(|n| n.trim().parse().ok())
+        })
         .with_context(|| format!("memory probe for mode {mode} printed no figure: {stdout}"))
 }
 

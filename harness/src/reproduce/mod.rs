@@ -15,11 +15,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use qcnn_kernels::Isa;
 use qcnn_model::preprocess::MeanImage;
 use qcnn_model::{LayerKind, Network};
-use qcnn_results::{ImageRow, LayerRow, Meta, ModeInfo, RepeatRecord, RepeatRow, RunWriter, Summary};
+use qcnn_results::{
+    ImageRow, LayerRow, Meta, ModeInfo, RepeatRecord, RepeatRow, RunWriter, Summary,
+};
 
 use crate::blas_core::BlasInfo;
 use crate::classify::{mean_image_or_channel_means, top_k};
 use crate::models::{self, LoadedModel};
+use crate::peers::Contender;
 use clock::LayerClock;
 use inputs::InputSet;
 
@@ -73,6 +76,8 @@ pub struct ReproduceArgs {
     /// Seed of the embedded synthetic model and images.
     #[arg(long, default_value_t = qcnn_model::synthetic::DEFAULT_SEED)]
     pub seed: u64,
+    #[command(flatten)]
+    pub peers: crate::peers::PeerArgs,
 }
 
 /// Everything a repeat needs, prepared before any timing.
@@ -91,18 +96,34 @@ pub fn run(args: &ReproduceArgs, isa: Isa, blas: &BlasInfo) -> Result<()> {
     // Provenance first: once pinned, the process sees one core.
     let mut meta = plan(args, isa, blas, &loaded, &inputs)?;
     meta.pinned_core = Some(pin(args.core)? as u32);
-    let peak_rss = memory_probes(args, isa)?;
-    let (mut networks, bench) = prepare(args, &loaded, inputs, isa)?;
+    let mut peak_rss = memory_probes(args, isa)?;
+    let (networks, bench) = prepare(args, &loaded, inputs, isa)?;
     for (info, net) in meta.modes.iter_mut().zip(&networks) {
         info.kernel = net.kernels();
     }
+    let check: Vec<&[f32]> = (0..args.peers.peer_check_images as usize)
+        .map(|i| bench.inputs.image(i))
+        .collect();
+    let peers = crate::peers::open(&args.peers, &loaded.model, &check)?;
+    peers.record(&mut meta);
+    let mut networks = peers.contenders(networks);
+    // The memory probes cover our modes only; peers run in their own engines.
+    peak_rss.resize(networks.len(), None);
     let mut writer = RunWriter::create(&args.results, meta)?;
     eprintln!("recording into {}", writer.dir().display());
     warm_up(&mut networks, &bench, args.warmup as usize);
     let progress = progress_bar(args.repeats as usize * networks.len() * bench.images);
     for repeat in 1..=args.repeats {
         let record = measure_repeat(&mut networks, &bench, repeat, &peak_rss, &progress);
-        writer.append_repeat(&record).with_context(|| format!("recording repeat {repeat}"))?;
+        writer
+            .append_repeat(&record)
+            .with_context(|| format!("recording repeat {repeat}"))?;
+        if let Some((mode, why)) = networks
+            .iter()
+            .find_map(|c| c.fault().map(|f| (c.mode(), f)))
+        {
+            bail!("peer {mode} failed during repeat {repeat} ({why}); the repeats before it are recorded in {}", writer.dir().display());
+        }
     }
     progress.finish_and_clear();
     let dir = writer.dir().to_path_buf();
@@ -122,7 +143,8 @@ fn check_build(allow_debug: bool) -> Result<()> {
 
 /// Pins the process to one core (default: the last, away from core 0's interrupts).
 fn pin(requested: Option<usize>) -> Result<usize> {
-    let cores = core_affinity::get_core_ids().context("listing the CPU cores this process may use")?;
+    let cores =
+        core_affinity::get_core_ids().context("listing the CPU cores this process may use")?;
     let ids: Vec<usize> = cores.iter().map(|c| c.id).collect();
     let id = match requested {
         Some(id) if ids.contains(&id) => id,
@@ -139,7 +161,10 @@ fn load_inputs(args: &ReproduceArgs, loaded: &LoadedModel) -> Result<InputSet> {
     let count = args.images as usize;
     if let Some(data) = &args.data {
         let beside = data.with_file_name("lablVecTst.uint16.bin");
-        let labels = args.labels.clone().or_else(|| beside.exists().then_some(beside));
+        let labels = args
+            .labels
+            .clone()
+            .or_else(|| beside.exists().then_some(beside));
         return inputs::from_data_file(data, labels.as_deref(), count);
     }
     if let Some(dir) = &args.images_dir {
@@ -151,13 +176,26 @@ fn load_inputs(args: &ReproduceArgs, loaded: &LoadedModel) -> Result<InputSet> {
 }
 
 /// The run's provenance, written before anything is measured.
-fn plan(args: &ReproduceArgs, isa: Isa, blas: &BlasInfo, loaded: &LoadedModel, inputs: &InputSet) -> Result<Meta> {
+fn plan(
+    args: &ReproduceArgs,
+    isa: Isa,
+    blas: &BlasInfo,
+    loaded: &LoadedModel,
+    inputs: &InputSet,
+) -> Result<Meta> {
     for mode in &args.modes {
         if !models::MODES.contains(&mode.as_str()) {
-            bail!("--modes: unknown mode '{mode}' (this build offers: {})", models::MODES.join(", "));
+            bail!(
+                "--modes: unknown mode '{mode}' (this build offers: {})",
+                models::MODES.join(", ")
+            );
         }
     }
-    let modes = args.modes.iter().map(|m| ModeInfo::new(m, "", if m == "dense" { "blas" } else { isa.name() })).collect();
+    let modes = args
+        .modes
+        .iter()
+        .map(|m| ModeInfo::new(m, "", if m == "dense" { "blas" } else { isa.name() }))
+        .collect();
     let mut meta = Meta::new(args.repeats, args.images, modes);
     meta.input = inputs.source.clone();
     meta.theoretical_speedup = Some(storage::theoretical_speedup(&loaded.model));
@@ -169,23 +207,44 @@ fn plan(args: &ReproduceArgs, isa: Isa, blas: &BlasInfo, loaded: &LoadedModel, i
         version: blas.config.clone(),
         core_type: blas.core.clone(),
     });
-    meta.notes.insert("warmup_images".into(), args.warmup.to_string());
-    meta.notes.insert("blas_core_from_environment".into(), blas.env_core.clone().unwrap_or_else(|| "unset".into()));
-    meta.notes.insert("blas_core_switched_by_qcnn".into(), blas.switched.to_string());
+    meta.notes
+        .insert("warmup_images".into(), args.warmup.to_string());
+    meta.notes.insert(
+        "blas_core_from_environment".into(),
+        blas.env_core.clone().unwrap_or_else(|| "unset".into()),
+    );
+    meta.notes.insert(
+        "blas_core_switched_by_qcnn".into(),
+        blas.switched.to_string(),
+    );
     meta.notes.insert("lookup_isa".into(), isa.name().into());
-    meta.notes.insert("isa_levels_available".into(), Isa::available().iter().map(|i| i.name()).collect::<Vec<_>>().join(","));
+    meta.notes.insert(
+        "isa_levels_available".into(),
+        Isa::available()
+            .iter()
+            .map(|i| i.name())
+            .collect::<Vec<_>>()
+            .join(","),
+    );
     Ok(meta)
 }
 
 fn model_info(loaded: &LoadedModel) -> Result<qcnn_results::ModelInfo> {
     let source = models::describe(loaded);
     let Some(folder) = &loaded.folder else {
-        return Ok(qcnn_results::ModelInfo { source, files: Vec::new() });
+        return Ok(qcnn_results::ModelInfo {
+            source,
+            files: Vec::new(),
+        });
     };
     let mut files: Vec<PathBuf> = std::fs::read_dir(&folder.bin_dir)
         .with_context(|| format!("listing {}", folder.bin_dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&format!("{}.", folder.prefix))))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("{}.", folder.prefix)))
+        })
         .collect();
     files.sort();
     Ok(qcnn_results::ModelInfo::hashed(&source, &files)?)
@@ -201,7 +260,12 @@ fn memory_probes(args: &ReproduceArgs, isa: Isa) -> Result<Vec<Option<u64>>> {
         .collect()
 }
 
-fn prepare(args: &ReproduceArgs, loaded: &LoadedModel, inputs: InputSet, isa: Isa) -> Result<(Vec<Box<dyn Network>>, Bench)> {
+fn prepare(
+    args: &ReproduceArgs,
+    loaded: &LoadedModel,
+    inputs: InputSet,
+    isa: Isa,
+) -> Result<(Vec<Box<dyn Network>>, Bench)> {
     let networks = args
         .modes
         .iter()
@@ -211,23 +275,26 @@ fn prepare(args: &ReproduceArgs, loaded: &LoadedModel, inputs: InputSet, isa: Is
     let bench = Bench {
         inputs,
         layer_names: arch.layers.iter().map(|l| l.name).collect(),
-        timed_layers: (0..arch.layers.len()).filter(|&i| arch.layers[i].kind != LayerKind::Dropout).collect(),
+        timed_layers: (0..arch.layers.len())
+            .filter(|&i| arch.layers[i].kind != LayerKind::Dropout)
+            .collect(),
         images: args.images as usize,
     };
     Ok((networks, bench))
 }
 
-fn warm_up(networks: &mut [Box<dyn Network>], bench: &Bench, images: usize) {
+fn warm_up(networks: &mut [Contender], bench: &Bench, images: usize) {
     for net in networks {
         for i in 0..images {
-            net.forward(bench.inputs.image(i), &mut qcnn_model::NoObserver);
+            net.network()
+                .forward(bench.inputs.image(i), &mut qcnn_model::NoObserver);
         }
     }
 }
 
 /// One repeat: every mode in turn over the same images (D Q D Q … across repeats).
 fn measure_repeat(
-    networks: &mut [Box<dyn Network>],
+    networks: &mut [Contender],
     bench: &Bench,
     repeat: u32,
     peak_rss: &[Option<u64>],
@@ -245,20 +312,35 @@ fn measure_repeat(
             let input = bench.inputs.image(i);
             clock.start_image();
             let start = Instant::now();
-            let probs = net.forward(input, &mut clock);
-            let ms = start.elapsed().as_secs_f64() * 1e3;
+            let probs = net.network().forward(input, &mut clock);
+            let wall_ms = start.elapsed().as_secs_f64() * 1e3;
             if let Some(label) = bench.inputs.label(i) {
                 let top = top_k(probs, 5);
                 top1 += u32::from(top[0].0 == label);
                 top5 += u32::from(top.iter().any(|&(c, _)| c == label));
             }
+            // A Python peer reports its engine's own time (the pipe excluded).
+            let ms = net.image_ms(wall_ms);
             total_ms += ms;
-            record.images.push(ImageRow { repeat, mode: mode.clone(), image: i as u32, ms });
+            record.images.push(ImageRow {
+                repeat,
+                mode: mode.clone(),
+                image: i as u32,
+                ms,
+            });
             progress.inc(1);
         }
         let wall_ms = wall_start.elapsed().as_secs_f64() * 1e3;
         let cpu_ms = cpu_start.elapsed().as_secs_f64() * 1e3;
-        let mut row = RepeatRow::new(repeat, &mode, &net.kernels(), n as u32, total_ms, cpu_ms, wall_ms);
+        let mut row = RepeatRow::new(
+            repeat,
+            &mode,
+            &net.kernels(),
+            n as u32,
+            total_ms,
+            cpu_ms,
+            wall_ms,
+        );
         if bench.inputs.labels.is_some() {
             row = row.with_accuracy(top1, top5);
         }
@@ -266,7 +348,11 @@ fn measure_repeat(
             row = row.with_peak_rss(bytes);
         }
         record.rows.push(row);
-        record.layers.extend(layer_rows(bench, &clock, repeat, &mode));
+        if !net.is_peer() {
+            record
+                .layers
+                .extend(layer_rows(bench, &clock, repeat, &mode));
+        }
     }
     record
 }
@@ -294,9 +380,11 @@ fn layer_rows(bench: &Bench, clock: &LayerClock, repeat: u32, mode: &str) -> Vec
 fn progress_bar(total: usize) -> ProgressBar {
     let bar = ProgressBar::new(total as u64);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} measuring [{bar:40}] {pos}/{len} images ({eta} left)")
-            .expect("a valid progress template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} measuring [{bar:40}] {pos}/{len} images ({eta} left)",
+        )
+        .expect("a valid progress template")
+        .progress_chars("=> "),
     );
     bar
 }

@@ -42,7 +42,8 @@ pub fn storage(model: &Model) -> Storage {
         s.dense_bytes += bias + bin_len(dims, p.shape.weight_count());
         s.quantized_bytes += bias;
         if let Some(cb) = &p.codebooks {
-            s.quantized_bytes += bin_len(3, cb.centroids.len()) + cbn_len(dims, cb.assignments.len(), bits_for(cb.spec.k));
+            s.quantized_bytes += bin_len(3, cb.centroids.len())
+                + cbn_len(dims, cb.assignments.len(), bits_for(cb.spec.k));
         }
     }
     s

@@ -1,0 +1,262 @@
+//! `qcnn reproduce --peers tract,onnxruntime,openvino`: the engines a reader would use
+//! instead, as extra columns of the same run (same weights, images, pinned core, one thread,
+//! repeats interleaved with our modes).
+//!
+//! The reproduce loop uses three things from here:
+//! - [`PeerArgs`] (flattened into its arguments) and [`open`], which starts every requested
+//!   peer after the process is pinned and checks it against the dense baseline on the run's
+//!   first images: only peers that agree are timed; a missing one is listed as unavailable
+//!   with the reason, a disagreeing one as wrong, and neither fails the run;
+//! - [`Contender`]: one column of the table, a mode or a peer, with the time to record for an
+//!   image (the engine's own time for Python peers, the harness's clock otherwise);
+//! - [`Peers::record`]: every requested peer's status, version and settings into `meta.json`.
+
+use std::ffi::OsString;
+
+use anyhow::{bail, Result};
+use qcnn_baselines::peers::{
+    check_agreement, Agreement, Peer, PeerInfo, PeerLauncher, PeerOptions, Timing, PEERS,
+};
+use qcnn_baselines::DenseNetwork;
+use qcnn_model::{Model, Network};
+use qcnn_results::{Meta, ModeInfo};
+
+/// What `ModeInfo::isa` says for a peer: each engine picks its own instruction set.
+pub const PEER_ISA: &str = "engine's choice";
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct PeerArgs {
+    /// Other engines to measure beside our modes, comma-separated (tract, onnxruntime,
+    /// openvino, or all): the dense AlexNet exported as ONNX, same images, same pinned core,
+    /// one thread. A missing peer is reported, never fatal.
+    #[arg(long, value_delimiter = ',')]
+    pub peers: Vec<String>,
+    /// Python interpreter for the onnxruntime and OpenVINO workers.
+    #[arg(long, env = "QCNN_PYTHON", default_value = "python3")]
+    pub python: OsString,
+    /// Images each peer must reproduce the dense baseline on (probabilities and logits within
+    /// 1e-4 relative) before it is timed.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub peer_check_images: u32,
+}
+
+impl PeerArgs {
+    /// The requested peer names, `all` expanded, duplicates dropped; unknown names are a
+    /// command-line error.
+    pub fn names(&self) -> Result<Vec<String>> {
+        let mut names: Vec<String> = Vec::new();
+        for name in &self.peers {
+            let expanded: Vec<&str> = match name.as_str() {
+                "all" => PEERS.to_vec(),
+                n if PEERS.contains(&n) => vec![n],
+                n => bail!(
+                    "--peers: unknown peer '{n}' (known: {}, all)",
+                    PEERS.join(", ")
+                ),
+            };
+            for n in expanded {
+                if !names.iter().any(|have| have == n) {
+                    names.push(n.to_string());
+                }
+            }
+        }
+        Ok(names)
+    }
+}
+
+/// What became of a requested peer.
+#[derive(Clone, Debug)]
+pub enum PeerStatus {
+    /// Agrees with the dense baseline: timed.
+    Ready(Agreement),
+    /// Could not start here (missing Python or package, build without tract).
+    Unavailable(String),
+    /// Started but computes something else (or broke during the check): not timed.
+    Wrong(Agreement),
+}
+
+/// One requested peer, for the table, the notes and the log.
+#[derive(Clone, Debug)]
+pub struct PeerReport {
+    pub name: String,
+    /// Known once the peer started.
+    pub info: Option<PeerInfo>,
+    pub status: PeerStatus,
+}
+
+impl PeerReport {
+    /// "ready", "unavailable" or "wrong".
+    pub fn state(&self) -> &'static str {
+        match self.status {
+            PeerStatus::Ready(_) => "ready",
+            PeerStatus::Unavailable(_) => "unavailable",
+            PeerStatus::Wrong(_) => "wrong",
+        }
+    }
+
+    /// One line for the log: "onnxruntime 1.32.0: ready (max relative error ...)".
+    pub fn describe(&self) -> String {
+        let who = self
+            .info
+            .as_ref()
+            .map_or_else(|| self.name.clone(), PeerInfo::label);
+        match &self.status {
+            PeerStatus::Ready(a) => format!("{who}: ready ({})", a.describe()),
+            PeerStatus::Unavailable(reason) => format!("{who}: unavailable: {reason}"),
+            PeerStatus::Wrong(a) => format!("{who}: WRONG, not timed ({})", a.describe()),
+        }
+    }
+}
+
+/// The peers of a run: those to time, and a report for every one requested.
+pub struct Peers {
+    /// Peers that agree with the dense baseline, in the requested order.
+    pub ready: Vec<Box<dyn Peer>>,
+    /// One per requested peer, in the requested order.
+    pub reports: Vec<PeerReport>,
+}
+
+/// Starts the requested peers on `model` and checks each against the dense baseline on
+/// `images` (the run's first images). Must run after the process is pinned: the Python
+/// workers inherit the affinity. Errors only for unknown peer names.
+pub fn open(args: &PeerArgs, model: &Model, images: &[&[f32]]) -> Result<Peers> {
+    let names = args.names()?;
+    let mut peers = Peers {
+        ready: Vec::new(),
+        reports: Vec::new(),
+    };
+    if names.is_empty() {
+        return Ok(peers);
+    }
+    let options = PeerOptions {
+        python: args.python.clone(),
+        ..PeerOptions::default()
+    };
+    let check = &images[..images.len().min(args.peer_check_images as usize)];
+    let mut dense = DenseNetwork::new(model);
+    let mut launcher = PeerLauncher::new(model, options);
+    for name in names {
+        eprintln!("starting peer {name}");
+        let mut peer = match launcher.open(&name) {
+            Ok(peer) => peer,
+            Err(e) => {
+                let status = PeerStatus::Unavailable(e.reason);
+                let report = PeerReport {
+                    name,
+                    info: None,
+                    status,
+                };
+                eprintln!("peer {}", report.describe());
+                peers.reports.push(report);
+                continue;
+            }
+        };
+        let agreement = check_agreement(peer.as_mut(), &mut dense, check);
+        let info = Some(peer.info().clone());
+        let status = if agreement.holds() {
+            PeerStatus::Ready(agreement)
+        } else {
+            PeerStatus::Wrong(agreement)
+        };
+        let report = PeerReport { name, info, status };
+        eprintln!("peer {}", report.describe());
+        if matches!(report.status, PeerStatus::Ready(_)) {
+            peers.ready.push(peer);
+        }
+        peers.reports.push(report);
+    }
+    Ok(peers)
+}
+
+impl Peers {
+    /// Adds a `ModeInfo` per ready peer (after our modes, in the order they will run) and,
+    /// for every requested peer, notes `peer.<name>.{status,version,settings,timing,check}`.
+    pub fn record(&self, meta: &mut Meta) {
+        for peer in &self.ready {
+            let info = peer.info();
+            meta.modes
+                .push(ModeInfo::new(&info.name, &info.label(), PEER_ISA));
+        }
+        let requested: Vec<&str> = self.reports.iter().map(|r| r.name.as_str()).collect();
+        meta.notes
+            .insert("peers_requested".into(), requested.join(","));
+        for report in &self.reports {
+            let key = |field: &str| format!("peer.{}.{field}", report.name);
+            meta.notes.insert(key("status"), report.state().into());
+            match &report.status {
+                PeerStatus::Ready(a) | PeerStatus::Wrong(a) => {
+                    meta.notes.insert(key("check"), a.describe());
+                }
+                PeerStatus::Unavailable(reason) => {
+                    meta.notes.insert(key("reason"), reason.clone());
+                }
+            }
+            if let Some(info) = &report.info {
+                meta.notes.insert(key("version"), info.version.clone());
+                meta.notes.insert(key("settings"), info.settings_line());
+                meta.notes.insert(key("timing"), info.timing.name().into());
+            }
+        }
+    }
+
+    /// Our modes' networks followed by the ready peers: the columns of every repeat.
+    pub fn contenders(self, modes: Vec<Box<dyn Network>>) -> Vec<Contender> {
+        let mut all: Vec<Contender> = modes.into_iter().map(Contender::Mode).collect();
+        all.extend(self.ready.into_iter().map(Contender::Peer));
+        all
+    }
+}
+
+/// One column of the table: one of our modes or a peer.
+pub enum Contender {
+    Mode(Box<dyn Network>),
+    Peer(Box<dyn Peer>),
+}
+
+impl Contender {
+    /// The network to call `forward` on.
+    pub fn network(&mut self) -> &mut dyn Network {
+        match self {
+            Contender::Mode(net) => net.as_mut(),
+            Contender::Peer(peer) => peer.as_network(),
+        }
+    }
+
+    pub fn mode(&self) -> String {
+        match self {
+            Contender::Mode(net) => net.mode(),
+            Contender::Peer(peer) => peer.mode(),
+        }
+    }
+
+    pub fn kernels(&self) -> String {
+        match self {
+            Contender::Mode(net) => net.kernels(),
+            Contender::Peer(peer) => peer.kernels(),
+        }
+    }
+
+    pub fn is_peer(&self) -> bool {
+        matches!(self, Contender::Peer(_))
+    }
+
+    /// The milliseconds to record for the forward pass that just ran, given the harness's
+    /// clock around it (`wall_ms`): a Python peer's own inference time (the pipe to its
+    /// worker excluded), else `wall_ms`.
+    pub fn image_ms(&self, wall_ms: f64) -> f64 {
+        match self {
+            Contender::Peer(peer) if peer.info().timing == Timing::Engine => {
+                peer.engine_ms().unwrap_or(f64::NAN)
+            }
+            _ => wall_ms,
+        }
+    }
+
+    /// Why a peer broke during the run (its outputs are NaN from then on); `None` for modes.
+    pub fn fault(&self) -> Option<String> {
+        match self {
+            Contender::Peer(peer) => peer.fault().map(str::to_string),
+            Contender::Mode(_) => None,
+        }
+    }
+}
