@@ -19,7 +19,7 @@ pub struct ClassifyArgs {
     /// Without it, the embedded synthetic AlexNet.
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Which network runs the image: dense or qcnn.
+    /// Which network runs the image: dense, qcnn or qcnn-int8 (approximate).
     #[arg(long, default_value = "dense")]
     pub mode: String,
     /// Mean image (f32 (3, 256, 256), B, G, R). Default: the model folder's

@@ -7,6 +7,7 @@ mod export_onnx;
 mod labels;
 mod models;
 mod peers;
+mod pinning;
 mod quantize;
 mod reproduce;
 mod sweep;

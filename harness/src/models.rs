@@ -8,7 +8,7 @@ use qcnn_model::folder::{self, ModelFolder};
 use qcnn_model::{synthetic, Model, ModelSource, Network};
 
 /// Every mode this build offers, in the order tables show them.
-pub const MODES: &[&str] = &["dense", "qcnn"];
+pub const MODES: &[&str] = &["dense", "qcnn", "qcnn-int8"];
 
 /// File-name prefix of the embedded default when written in the authors' format.
 pub const SYNTHETIC_PREFIX: &str = "qcnn_synthetic_alexnet";
@@ -56,6 +56,7 @@ pub fn network(mode: &str, model: &Model, isa: Isa) -> Result<Box<dyn Network>> 
     Ok(match mode {
         "dense" => Box::new(qcnn_baselines::DenseNetwork::new(model)),
         "qcnn" => Box::new(QuantizedNetwork::new(model, isa, TableKind::F32)?),
+        "qcnn-int8" => Box::new(QuantizedNetwork::new(model, isa, TableKind::Int8)?),
         other => bail!(
             "unknown mode '{other}' (this build offers: {})",
             MODES.join(", ")

@@ -139,7 +139,7 @@ pub fn run(args: &SweepArgs, blas: &BlasInfo) -> Result<()> {
     let params = find_layer(&loaded.model, &args.layer)?;
     let specs = grid(args, params)?;
     let isas = resolve_isas(&args.isas)?;
-    let core = pin(args.core)?;
+    let core = crate::pinning::pin(args.core)?;
     let (calib, holdout) = args.training.calibration(&loaded)?;
     eprintln!("model:       {}", models::describe(&loaded));
     eprintln!("calibration: {}", calib.source());
@@ -242,22 +242,6 @@ fn resolve_isas(names: &[String]) -> Result<Vec<Isa>> {
         bail!("--isas: give at least one of scalar, avx2, avx512 or all");
     }
     Ok(isas)
-}
-
-/// Pins the process to one core (default: the last, away from core 0's interrupts).
-fn pin(requested: Option<usize>) -> Result<usize> {
-    let cores =
-        core_affinity::get_core_ids().context("listing the CPU cores this process may use")?;
-    let ids: Vec<usize> = cores.iter().map(|c| c.id).collect();
-    let id = match requested {
-        Some(id) if ids.contains(&id) => id,
-        Some(id) => bail!("--core {id}: no such core available to this process (cores: {ids:?})"),
-        None => *ids.last().context("no CPU core available")?,
-    };
-    if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
-        bail!("could not pin the process to core {id}");
-    }
-    Ok(id)
 }
 
 fn quantize_point(

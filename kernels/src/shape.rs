@@ -43,8 +43,8 @@ impl ConvShape {
             && self.kernel > 0
             && self.c_in > 0
             && self.c_out > 0
-            && self.c_in % self.groups == 0
-            && self.c_out % self.groups == 0
+            && self.c_in.is_multiple_of(self.groups)
+            && self.c_out.is_multiple_of(self.groups)
             && self.h_in + 2 * self.pad >= self.kernel
             && self.w_in + 2 * self.pad >= self.kernel
     }

@@ -496,3 +496,26 @@ mod tests {
         assert_eq!(encode_cbn(&[4096, 1024], 5, &data).len(), 2_625_552);
     }
 }
+
+/// The first `count` images of the authors' preprocessed image set (`dataMatTst.single.bin`,
+/// f32 (N, 3, 227, 227)), read one at a time, and N.
+pub fn read_image_set(path: &Path, count: usize) -> Result<(Vec<Vec<f32>>, usize)> {
+    let mut reader = BinF32Reader::open(path)?;
+    if reader.dims().len() != 4 || reader.dims()[1..] != [3, 227, 227] {
+        return Err(ModelError::invalid(
+            path,
+            format!(
+                "dims {:?}, expected (N, 3, 227, 227) preprocessed images",
+                reader.dims()
+            ),
+        ));
+    }
+    let n = count.min(reader.len());
+    let mut images = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut image = vec![0.0f32; reader.slice_len()];
+        reader.read_slice(i, &mut image)?;
+        images.push(image);
+    }
+    Ok((images, reader.len()))
+}

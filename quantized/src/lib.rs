@@ -1,11 +1,12 @@
 //! The Q-CNN forward pass: the dense network's layer list, with every conv and fc layer
 //! computed from codebooks and assignments by table look-ups (METHOD.md).
 
-use qcnn_baselines::{Pipeline, WeightedOp};
+use qcnn_baselines::{conv_shape, fc_shape, Pipeline, WeightedOp};
 use qcnn_kernels::lut::conv::{ConvLut, ConvScratch};
 use qcnn_kernels::lut::fc::FcLut;
-use qcnn_kernels::{ConvShape, FcShape, Isa, LutError, PqSpec};
-use qcnn_model::arch::{ParamKind, ParamShape};
+use qcnn_kernels::lut::int8::{ConvI8Scratch, ConvLutI8};
+use qcnn_kernels::{Isa, LutError, PqSpec};
+use qcnn_model::arch::ParamKind;
 use qcnn_model::{Codebooks, LayerParams, Model, Network, Observer};
 
 /// How look-up tables hold their values.
@@ -13,12 +14,29 @@ use qcnn_model::{Codebooks, LayerParams, Model, Network, Observer};
 pub enum TableKind {
     /// Exact: f32 tables, the same function as the dense network up to summation order.
     F32,
+    /// Approximate: conv tables quantized to 8-bit integers (one scale per layer and image,
+    /// plus offsets; `qcnn_kernels::lut::int8`). The fc layers keep exact f32 tables: on
+    /// this project's measurements the int8 fc kernels were slower than the exact ones
+    /// (their 5-bit packed indices stream less memory than byte indices).
+    Int8,
+}
+
+impl TableKind {
+    /// The mode name used everywhere (CLI, results, reports).
+    pub fn mode(self) -> &'static str {
+        match self {
+            TableKind::F32 => "qcnn",
+            TableKind::Int8 => "qcnn-int8",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum QuantizedError {
     #[error("layer {layer}: the model has no codebooks (a dense-only model: quantize it first)")]
     NoCodebooks { layer: &'static str },
+    #[error("{mode} has no kernel for ISA {isa} on this CPU (int8 tables need AVX-512 with VBMI and VNNI, or the scalar level)")]
+    Unsupported { mode: &'static str, isa: Isa },
     #[error("layer {layer}: {source}")]
     Kernel {
         layer: &'static str,
@@ -37,17 +55,20 @@ impl QuantizedNetwork {
     /// Prepares every layer's kernel (re-laid assignments, checked indices) for `isa`, which
     /// the caller has checked this CPU runs (`Isa::require`).
     pub fn new(model: &Model, isa: Isa, tables: TableKind) -> Result<Self, QuantizedError> {
+        if tables == TableKind::Int8 && !ConvLutI8::supports(isa) {
+            return Err(QuantizedError::Unsupported {
+                mode: tables.mode(),
+                isa,
+            });
+        }
         let ops = model
             .params
             .iter()
-            .map(|params| layer_op(model, params, isa))
+            .map(|params| layer_op(model, params, isa, tables))
             .collect::<Result<Vec<_>, _>>()?;
-        let mode = match tables {
-            TableKind::F32 => "qcnn".to_string(),
-        };
         Ok(QuantizedNetwork {
             pipeline: Pipeline::new(&model.arch, ops),
-            mode,
+            mode: tables.mode().to_string(),
         })
     }
 }
@@ -68,18 +89,31 @@ fn layer_op(
     model: &Model,
     params: &LayerParams,
     isa: Isa,
+    tables: TableKind,
 ) -> Result<Box<dyn WeightedOp>, QuantizedError> {
     let layer = model.arch.layers[params.shape.index].name;
     let cb = params
         .codebooks
         .as_ref()
         .ok_or(QuantizedError::NoCodebooks { layer })?;
-    let spec = PqSpec {
-        d: cb.spec.d,
-        k: cb.spec.k,
-    };
+    let spec = pq_spec(cb);
     let kernel_error = |source| QuantizedError::Kernel { layer, source };
     Ok(match params.shape.kind {
+        ParamKind::Conv(_) if tables == TableKind::Int8 => {
+            let lut = ConvLutI8::new(
+                conv_shape(&params.shape),
+                spec,
+                &cb.centroids,
+                &cb.assignments,
+                &params.bias,
+            )
+            .map_err(kernel_error)?;
+            Box::new(ConvLutI8Op {
+                lut,
+                isa,
+                scratch: ConvI8Scratch::default(),
+            })
+        }
         ParamKind::Conv(_) => {
             let lut = ConvLut::new(
                 conv_shape(&params.shape),
@@ -113,31 +147,6 @@ fn layer_op(
     })
 }
 
-/// The kernels' view of a conv layer.
-pub fn conv_shape(p: &ParamShape) -> ConvShape {
-    let ParamKind::Conv(c) = p.kind else {
-        panic!("conv_shape of an fc layer")
-    };
-    ConvShape {
-        c_in: p.input.c,
-        h_in: p.input.h,
-        w_in: p.input.w,
-        c_out: c.out_channels,
-        kernel: c.kernel,
-        stride: c.stride,
-        pad: c.pad,
-        groups: c.groups,
-    }
-}
-
-/// The kernels' view of an fc layer (input flattened in C, H, W order).
-pub fn fc_shape(p: &ParamShape) -> FcShape {
-    FcShape {
-        c_in: p.input.len(),
-        c_out: p.output.len(),
-    }
-}
-
 /// The kernels' view of a layer's codebooks.
 pub fn pq_spec(cb: &Codebooks) -> PqSpec {
     PqSpec {
@@ -155,6 +164,24 @@ struct ConvLutOp {
 impl WeightedOp for ConvLutOp {
     fn kernel(&self) -> String {
         ConvLut::kernel_name(self.isa).to_string()
+    }
+    fn run(&mut self, input: &[f32], output: &mut [f32], observer: &mut dyn Observer) {
+        self.lut
+            .forward(self.isa, input, output, &mut self.scratch, &mut |p| {
+                observer.after_phase(p)
+            });
+    }
+}
+
+struct ConvLutI8Op {
+    lut: ConvLutI8,
+    isa: Isa,
+    scratch: ConvI8Scratch,
+}
+
+impl WeightedOp for ConvLutI8Op {
+    fn kernel(&self) -> String {
+        ConvLutI8::kernel_name(self.isa).to_string()
     }
     fn run(&mut self, input: &[f32], output: &mut [f32], observer: &mut dyn Observer) {
         self.lut

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use qcnn_model::format::BinF32Reader;
+use qcnn_model::format::read_image_set;
 use qcnn_model::preprocess::{self, MeanImage};
 use qcnn_model::synthetic;
 
@@ -80,23 +80,9 @@ impl Calibration {
     /// The first `count` images of the authors' preprocessed data file, f32 (N, 3, 227, 227)
     /// (`dataMatTst.single.bin`), read one image at a time.
     pub fn from_data_file(path: &Path, count: usize) -> Result<Self> {
-        let name = path.display().to_string();
-        let mut reader = BinF32Reader::open(path)?;
-        if reader.dims().len() != 4 || reader.dims()[1..] != ALEXNET_INPUT {
-            return Err(QuantizeError::calibration(
-                name,
-                format!("dims {:?}, expected (N, 3, 227, 227)", reader.dims()),
-            ));
-        }
-        let n = count.min(reader.len());
-        let mut images = Vec::with_capacity(n);
-        for i in 0..n {
-            let mut image = vec![0.0f32; reader.slice_len()];
-            reader.read_slice(i, &mut image)?;
-            images.push(image);
-        }
-        let source = format!("{name} ({n} of {} images)", reader.len());
-        Self::new(images, reader.slice_len(), source)
+        let (images, total) = read_image_set(path, count)?;
+        let source = format!("{} ({} of {total} images)", path.display(), images.len());
+        Self::new(images, ALEXNET_INPUT.iter().product(), source)
     }
 
     /// Splits off the last `holdout` images (at most all but one) as a held-out set, for

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use qcnn_model::format::{read_bin_u16, BinF32Reader};
+use qcnn_model::format::{read_bin_u16, read_image_set};
 use qcnn_model::preprocess::{self, MeanImage};
 use qcnn_model::synthetic;
 
@@ -30,31 +30,17 @@ impl InputSet {
 
 /// The authors' `dataMatTst.single.bin` (f32 N×3×227×227) and `lablVecTst.uint16.bin`.
 pub fn from_data_file(data: &Path, labels: Option<&Path>, count: usize) -> Result<InputSet> {
-    let mut reader = BinF32Reader::open(data)?;
-    let dims = reader.dims().to_vec();
-    if dims.len() != 4 || dims[1..] != [3, 227, 227] {
-        bail!(
-            "{}: dims {dims:?}, expected (N, 3, 227, 227)",
-            data.display()
-        );
-    }
-    let n = count.min(reader.len());
-    let mut images = Vec::with_capacity(n);
-    for i in 0..n {
-        let mut image = vec![0.0f32; reader.slice_len()];
-        reader.read_slice(i, &mut image)?;
-        images.push(image);
-    }
+    let (images, total) = read_image_set(data, count)?;
+    let n = images.len();
     let labels = match labels {
         None => None,
         Some(path) => {
             let l = read_bin_u16(path)?;
-            if l.data.len() != reader.len() {
+            if l.data.len() != total {
                 bail!(
-                    "{}: {} labels for {} images in {}",
+                    "{}: {} labels for {total} images in {}",
                     path.display(),
                     l.data.len(),
-                    reader.len(),
                     data.display()
                 );
             }
@@ -64,7 +50,7 @@ pub fn from_data_file(data: &Path, labels: Option<&Path>, count: usize) -> Resul
     Ok(InputSet {
         images,
         labels,
-        source: format!("{} ({n} of {} images)", data.display(), dims[0]),
+        source: format!("{} ({n} of {total} images)", data.display()),
     })
 }
 

@@ -1,6 +1,7 @@
 //! `qcnn reproduce`: the authors' speed test (AlexNet, one image per batch, 100 batches,
 //! 5 repeats), dense vs quantized, interleaved, pinned, every timing recorded.
 
+mod agreement;
 mod clock;
 mod inputs;
 pub mod memory;
@@ -95,12 +96,13 @@ pub fn run(args: &ReproduceArgs, isa: Isa, blas: &BlasInfo) -> Result<()> {
     let inputs = load_inputs(args, &loaded)?;
     // Provenance first: once pinned, the process sees one core.
     let mut meta = plan(args, isa, blas, &loaded, &inputs)?;
-    meta.pinned_core = Some(pin(args.core)? as u32);
+    meta.pinned_core = Some(crate::pinning::pin(args.core)? as u32);
     let mut peak_rss = memory_probes(args, isa)?;
-    let (networks, bench) = prepare(args, &loaded, inputs, isa)?;
+    let (mut networks, bench) = prepare(args, &loaded, inputs, isa)?;
     for (info, net) in meta.modes.iter_mut().zip(&networks) {
         info.kernel = net.kernels();
     }
+    record_agreement(&mut meta, &loaded, &bench, &mut networks, isa)?;
     let check: Vec<&[f32]> = (0..args.peers.peer_check_images as usize)
         .map(|i| bench.inputs.image(i))
         .collect();
@@ -139,22 +141,6 @@ fn check_build(allow_debug: bool) -> Result<()> {
         eprintln!("WARNING: DEBUG BUILD — these timings mean nothing");
     }
     Ok(())
-}
-
-/// Pins the process to one core (default: the last, away from core 0's interrupts).
-fn pin(requested: Option<usize>) -> Result<usize> {
-    let cores =
-        core_affinity::get_core_ids().context("listing the CPU cores this process may use")?;
-    let ids: Vec<usize> = cores.iter().map(|c| c.id).collect();
-    let id = match requested {
-        Some(id) if ids.contains(&id) => id,
-        Some(id) => bail!("--core {id}: no such core available to this process (cores: {ids:?})"),
-        None => *ids.last().context("no CPU core available")?,
-    };
-    if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
-        bail!("could not pin the process to core {id}");
-    }
-    Ok(id)
 }
 
 fn load_inputs(args: &ReproduceArgs, loaded: &LoadedModel) -> Result<InputSet> {
@@ -281,6 +267,24 @@ fn prepare(
         images: args.images as usize,
     };
     Ok((networks, bench))
+}
+
+/// Each quantized mode's accuracy cost against the dense network, into the notes.
+fn record_agreement(
+    meta: &mut Meta,
+    loaded: &LoadedModel,
+    bench: &Bench,
+    networks: &mut [Box<dyn Network>],
+    isa: Isa,
+) -> Result<()> {
+    let mut dense = models::network("dense", &loaded.model, isa)?;
+    let n = agreement::IMAGES.min(bench.images);
+    let images: Vec<&[f32]> = (0..n).map(|i| bench.inputs.image(i)).collect();
+    for net in networks.iter_mut().filter(|n| n.mode() != "dense") {
+        let line = agreement::describe(dense.as_mut(), net.as_mut(), &images);
+        meta.notes.insert(format!("agreement.{}", net.mode()), line);
+    }
+    Ok(())
 }
 
 fn warm_up(networks: &mut [Contender], bench: &Bench, images: usize) {

@@ -6,6 +6,7 @@
 
 pub mod conv;
 pub mod fc;
+pub mod int8;
 
 /// Product-quantization settings of one layer as the kernels see them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

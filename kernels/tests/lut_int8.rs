@@ -1,0 +1,749 @@
+//! The int8-table look-up kernels ("*-lut-i8-*", approximate): every SIMD kernel equals its
+//! scalar int8 twin bit for bit (integer sums are exact, every float step is the same IEEE
+//! operation in the same order), and the exact f32 references bound the approximation
+//! error by n·s/2 for n look-ups of scale s (plus f32 slack). Random problems (proptest),
+//! SIMD tails, partial subspaces, stride 4, bands and chunks, bad inputs, AlexNet shapes
+//! with random codebooks, and the authors' AlexNet layers on the golden image.
+
+use proptest::prelude::*;
+use qcnn_kernels::lut::conv::conv_reference;
+use qcnn_kernels::lut::fc::fc_reference;
+use qcnn_kernels::lut::int8::conv::MAX_I16_TERMS;
+use qcnn_kernels::lut::int8::{ConvI8Plan, ConvI8Scratch, ConvLutI8, FcI8Scratch, FcLutI8};
+use qcnn_kernels::{ConvShape, FcShape, Isa, LutError, PqSpec};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Per look-up, the quantization error is at most s/2; this much more (in units of s)
+/// covers the f32 rounding of the scaled dot products (≈ d·127·2^−24).
+const Q_SLACK: f32 = 1e-3;
+/// f32 slack relative to the magnitude of the terms of an output (offsets, bias, sums in
+/// another order than the f64 reference).
+const F32_REL: f32 = 1e-5;
+/// The brief's accuracy goal on real data: fc6 / fc7 within 2% (max |Δ| / max |y|) of the
+/// exact path.
+const FC_REAL_TOL: f32 = 0.02;
+
+/// The ISAs with an int8 kernel on this CPU, scalar first.
+fn isas() -> Vec<Isa> {
+    Isa::available()
+        .into_iter()
+        .filter(|&i| ConvLutI8::supports(i))
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn conv(
+    c_in: usize,
+    h: usize,
+    w: usize,
+    c_out: usize,
+    k: usize,
+    s: usize,
+    p: usize,
+    g: usize,
+) -> ConvShape {
+    ConvShape {
+        c_in,
+        h_in: h,
+        w_in: w,
+        c_out,
+        kernel: k,
+        stride: s,
+        pad: p,
+        groups: g,
+    }
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|a| a.to_bits()).collect()
+}
+
+/// max |a − b| / max |b|.
+fn rel_err(a: &[f32], b: &[f32]) -> f32 {
+    let max_b = b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    a.iter()
+        .zip(b)
+        .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()))
+        / max_b.max(f32::MIN_POSITIVE)
+}
+
+// ------------------------------------------------------------------------------ conv
+
+/// One int8 conv problem: inputs, the scalar twin, the SIMD kernels and the f32 oracle.
+#[derive(Clone, Debug)]
+struct ConvProblem {
+    shape: ConvShape,
+    spec: PqSpec,
+    plan: Option<ConvI8Plan>,
+    /// Layout (M, K, d).
+    centroids: Vec<f32>,
+    /// Layout (C_t, kh, kw, M).
+    assignments: Vec<u8>,
+    bias: Vec<f32>,
+    /// Layout (C_s, H_s, W_s).
+    x: Vec<f32>,
+}
+
+impl ConvProblem {
+    /// Codebooks and bias in [−1, 1), inputs in [lo, 1).
+    fn new(shape: ConvShape, spec: PqSpec, seed: u64, x_lo: f32) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let m = spec.subspaces(shape.c_in_group());
+        let centroids = (0..m * spec.k * spec.d)
+            .map(|_| rng.random_range(-1.0f32..1.0))
+            .collect();
+        let bias = (0..shape.c_out)
+            .map(|_| rng.random_range(-1.0f32..1.0))
+            .collect();
+        let x = (0..shape.input_len())
+            .map(|_| rng.random_range(x_lo..1.0))
+            .collect();
+        let assignments = (0..shape.c_out * shape.kernel * shape.kernel * m)
+            .map(|_| rng.random_range(0..spec.k) as u8)
+            .collect();
+        ConvProblem {
+            shape,
+            spec,
+            plan: None,
+            centroids,
+            assignments,
+            bias,
+            x,
+        }
+    }
+
+    fn with_plan(mut self, plan: ConvI8Plan) -> Self {
+        self.plan = Some(plan);
+        self
+    }
+
+    fn lut(&self) -> Result<ConvLutI8, LutError> {
+        let (s, p, c, a, b) = (
+            self.shape,
+            self.spec,
+            &self.centroids,
+            &self.assignments,
+            &self.bias,
+        );
+        match self.plan {
+            None => ConvLutI8::new(s, p, c, a, b),
+            Some(plan) => ConvLutI8::with_plan(s, p, plan, c, a, b),
+        }
+    }
+
+    /// The kernel's output (from a NaN-filled buffer) and the scale it used.
+    fn run(&self, lut: &ConvLutI8, isa: Isa) -> (Vec<f32>, f32) {
+        let mut y = vec![f32::NAN; self.shape.output_len()];
+        let mut scratch = ConvI8Scratch::default();
+        lut.forward(isa, &self.x, &mut y, &mut scratch, &mut |_| {});
+        (y, scratch.scale())
+    }
+
+    /// Per output: |bias| + Σ |x|·(|D_b| + |c_m|): the scale of its f32 rounding error.
+    fn magnitude(&self) -> Vec<f32> {
+        let (d, k) = (self.spec.d, self.spec.k);
+        let abs = |v: &[f32]| v.iter().map(|a| a.abs()).collect::<Vec<_>>();
+        let m_count = self.spec.subspaces(self.shape.c_in_group());
+        let mut centers = vec![0.0f32; self.centroids.len()];
+        for m in 0..m_count {
+            for u in 0..d {
+                let c = (0..k)
+                    .map(|b| self.centroids[(m * k + b) * d + u])
+                    .sum::<f32>()
+                    / k as f32;
+                for b in 0..k {
+                    centers[(m * k + b) * d + u] = c.abs();
+                }
+            }
+        }
+        let r = |cw: &[f32], bias: &[f32]| {
+            conv_reference(
+                self.shape,
+                self.spec,
+                cw,
+                &self.assignments,
+                bias,
+                &abs(&self.x),
+            )
+        };
+        let zeros = vec![0.0; self.shape.c_out];
+        r(&abs(&self.centroids), &abs(&self.bias))
+            .iter()
+            .zip(r(&centers, &zeros))
+            .map(|(a, b)| a + b)
+            .collect()
+    }
+
+    /// SIMD == scalar bit for bit, and every ISA within the bound of the f32 reference.
+    fn check(&self) {
+        let lut = self.lut().expect("valid problem");
+        let (scalar, s) = self.run(&lut, Isa::Scalar);
+        assert!(
+            scalar.iter().all(|v| v.is_finite()),
+            "scalar wrote every output"
+        );
+        for isa in isas().into_iter().skip(1) {
+            let (y, s_isa) = self.run(&lut, isa);
+            assert_eq!(s_isa.to_bits(), s.to_bits(), "{isa}: scale");
+            assert!(
+                bits(&y) == bits(&scalar),
+                "{isa} differs from scalar: {:?} {:?} {:?}",
+                self.shape,
+                self.spec,
+                lut.plan()
+            );
+        }
+        let want = conv_reference(
+            self.shape,
+            self.spec,
+            &self.centroids,
+            &self.assignments,
+            &self.bias,
+            &self.x,
+        );
+        let m_count = self.spec.subspaces(self.shape.c_in_group());
+        let n = (self.shape.kernel * self.shape.kernel * m_count) as f32;
+        for (i, ((g, w), mag)) in scalar.iter().zip(&want).zip(self.magnitude()).enumerate() {
+            let bound = n * s * (0.5 + Q_SLACK) + F32_REL * mag;
+            assert!(
+                (g - w).abs() <= bound,
+                "{:?} {:?} {:?}: y[{i}] = {g}, exact {w}, |Δ| = {:e} > {bound:e} (s = {s:e})",
+                self.shape,
+                self.spec,
+                lut.plan(),
+                (g - w).abs()
+            );
+        }
+    }
+}
+
+const KS: [usize; 6] = [2, 16, 32, 64, 128, 256];
+const DS: [usize; 5] = [1, 2, 3, 4, 8];
+
+/// Random shapes: groups 1–2, odd channel counts (partial subspaces), kernel 1–5, stride
+/// 1–4, padding 0–2, widths around the 32-lane boundaries.
+fn shapes() -> impl Strategy<Value = ConvShape> {
+    (
+        (1usize..=2, 1usize..=19, 1usize..=5),
+        (
+            1usize..=5,
+            prop::sample::select(vec![1usize, 1, 2, 3, 4]),
+            0usize..=2,
+        ),
+        (1usize..=12, 1usize..=40),
+    )
+        .prop_map(|((g, cin, cout), (k, s, p), (h, w))| conv(g * cin, h, w, g * cout, k, s, p, g))
+        .prop_filter("kernel must fit the padded input", |s| s.is_valid())
+}
+
+fn specs() -> impl Strategy<Value = PqSpec> {
+    (
+        prop::sample::select(DS.to_vec()),
+        prop::sample::select(KS.to_vec()),
+    )
+        .prop_map(|(d, k)| PqSpec { d, k })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn conv_random_problems(shape in shapes(), spec in specs(), seed in any::<u64>(), signed in any::<bool>()) {
+        ConvProblem::new(shape, spec, seed, if signed { -1.0 } else { 0.0 }).check();
+    }
+
+    /// Any band height and codeword chunk: same bound, and SIMD == scalar.
+    #[test]
+    fn conv_random_plans(shape in shapes(), spec in specs(), seed in any::<u64>(), band in 1usize..=12, chunk in 1usize..=256) {
+        ConvProblem::new(shape, spec, seed, -1.0)
+            .with_plan(ConvI8Plan { band_rows: band, chunk_k: chunk })
+            .check();
+    }
+
+    #[test]
+    fn fc_random_problems(c_in in 1usize..=70, c_out in 1usize..=420, spec in specs(), seed in any::<u64>()) {
+        FcProblem::new(FcShape { c_in, c_out }, spec, seed).check();
+    }
+}
+
+/// Every plan gives the same outputs bit for bit (the integer sums are exact).
+#[test]
+fn conv_plans_agree_bit_for_bit() {
+    let shape = conv(10, 23, 29, 6, 5, 2, 2, 2);
+    let spec = PqSpec { d: 3, k: 64 };
+    let p = ConvProblem::new(shape, spec, 7, -1.0);
+    for isa in isas() {
+        let (want, _) = p.run(&p.lut().unwrap(), isa);
+        for (band, chunk) in [(1, 1), (2, 7), (3, 64), (12, 13), (5, 32)] {
+            let q = p.clone().with_plan(ConvI8Plan {
+                band_rows: band,
+                chunk_k: chunk,
+            });
+            let (got, _) = q.run(&q.lut().unwrap(), isa);
+            assert!(bits(&got) == bits(&want), "{isa} plan {band},{chunk}");
+        }
+    }
+}
+
+/// Band lanes R·pw around multiples of 32 and a register block's 16 vectors.
+#[test]
+fn conv_simd_tails() {
+    let spec = PqSpec { d: 4, k: 16 };
+    for w in [1, 7, 15, 16, 17, 29, 30, 31, 32, 33, 63, 64, 65, 100] {
+        // kernel 3, pad 1: pw = W + 2; h = 1, 2, 5 rows.
+        for h in [1, 2, 5] {
+            ConvProblem::new(conv(5, h, w, 3, 3, 1, 1, 1), spec, w as u64, -1.0).check();
+        }
+    }
+    // 27 rows × 31 = 837 lanes: two blocks (like conv2); 40 rows × 40: several.
+    ConvProblem::new(conv(3, 27, 27, 2, 5, 1, 2, 1), spec, 1, -1.0).check();
+    ConvProblem::new(conv(3, 40, 38, 2, 3, 1, 1, 1), spec, 2, -1.0).check();
+}
+
+#[test]
+fn conv_partial_subspaces_and_stride_4() {
+    let spec = PqSpec { d: 8, k: 128 };
+    ConvProblem::new(conv(3, 9, 17, 4, 3, 1, 1, 1), spec, 1, -1.0).check();
+    ConvProblem::new(conv(6, 9, 17, 4, 3, 1, 2, 2), spec, 2, -1.0).check();
+    ConvProblem::new(conv(3, 47, 51, 5, 11, 4, 0, 1), spec, 3, -1.0).check();
+    ConvProblem::new(conv(3, 47, 51, 5, 11, 4, 0, 1), spec, 3, -1.0)
+        .with_plan(ConvI8Plan {
+            band_rows: 3,
+            chunk_k: 20,
+        })
+        .check();
+}
+
+/// More than 258 look-ups per output: the i16 sums are flushed to i32 (F = 258 / 9 = 28
+/// subspaces of a 3×3 kernel), several times; inputs at the top of the range.
+#[test]
+fn conv_flushes_before_i16_overflow() {
+    let spec = PqSpec { d: 1, k: 2 };
+    let shape = conv(100, 6, 7, 3, 3, 1, 1, 1);
+    const _: () = assert!(9 * 100 > 3 * MAX_I16_TERMS);
+    let mut p = ConvProblem::new(shape, spec, 5, 0.0);
+    // Two codewords ±1 and positive inputs: every entry is ±127-ish, sums reach ±100·9·127.
+    p.centroids = (0..100).flat_map(|_| [1.0f32, -1.0]).collect();
+    p.assignments.iter_mut().for_each(|b| *b = 0);
+    p.x.iter_mut().for_each(|v| *v = 1.0);
+    p.check();
+}
+
+#[test]
+fn conv_zero_input_gives_bias() {
+    let shape = conv(4, 5, 6, 3, 3, 1, 1, 1);
+    let mut p = ConvProblem::new(shape, PqSpec { d: 2, k: 16 }, 9, -1.0);
+    p.x.iter_mut().for_each(|v| *v = 0.0);
+    for isa in isas() {
+        let (y, s) = p.run(&p.lut().unwrap(), isa);
+        assert_eq!(s, 1.0);
+        for (t, chunk) in y.chunks(shape.h_out() * shape.w_out()).enumerate() {
+            assert!(chunk.iter().all(|&v| v == p.bias[t]), "{isa}");
+        }
+    }
+}
+
+#[test]
+fn conv_bad_inputs_are_errors() {
+    let shape = conv(4, 5, 6, 3, 3, 1, 1, 1);
+    let spec = PqSpec { d: 2, k: 16 };
+    let p = ConvProblem::new(shape, spec, 1, -1.0);
+    let short = &p.centroids[1..];
+    assert!(matches!(
+        ConvLutI8::new(shape, spec, short, &p.assignments, &p.bias),
+        Err(LutError::Length { .. })
+    ));
+    let mut bad = p.assignments.clone();
+    bad[3] = 16;
+    assert!(matches!(
+        ConvLutI8::new(shape, spec, &p.centroids, &bad, &p.bias),
+        Err(LutError::IndexOutOfRange { position: 3, .. })
+    ));
+    // 17 × 17 taps > 258 look-ups per subspace: the i16 sums could overflow.
+    let big = conv(1, 17, 17, 1, 17, 1, 0, 1);
+    let q = ConvProblem::new(big, PqSpec { d: 1, k: 2 }, 1, 0.0);
+    assert!(matches!(
+        ConvLutI8::new(big, q.spec, &q.centroids, &q.assignments, &q.bias),
+        Err(LutError::Spec(_))
+    ));
+}
+
+#[test]
+fn kernel_names_and_support() {
+    assert_eq!(ConvLutI8::kernel_name(Isa::Avx512), "conv-lut-i8-avx512");
+    assert_eq!(FcLutI8::kernel_name(Isa::Scalar), "fc-lut-i8-scalar");
+    assert!(ConvLutI8::supports(Isa::Scalar) && FcLutI8::supports(Isa::Scalar));
+    assert!(!ConvLutI8::supports(Isa::Avx2) && !FcLutI8::supports(Isa::Avx2));
+    eprintln!("int8 kernels at: {:?}", isas());
+}
+
+/// AlexNet's conv shapes with random codebooks (d = 8, K = 128) and inputs in [0, 1)
+/// (conv1: [−1, 1)): SIMD == scalar, the bound, and the relative error reported.
+#[test]
+fn conv_alexnet_shapes_random_codebooks() {
+    let spec = PqSpec { d: 8, k: 128 };
+    let layers = [
+        ("conv1", conv(3, 227, 227, 96, 11, 4, 0, 1), -1.0),
+        ("conv2", conv(96, 27, 27, 256, 5, 1, 2, 2), 0.0),
+        ("conv3", conv(256, 13, 13, 384, 3, 1, 1, 1), 0.0),
+        ("conv4", conv(384, 13, 13, 384, 3, 1, 1, 2), 0.0),
+        ("conv5", conv(384, 13, 13, 256, 3, 1, 1, 2), 0.0),
+    ];
+    for (n, (name, shape, lo)) in layers.into_iter().enumerate() {
+        let p = ConvProblem::new(shape, spec, n as u64, lo);
+        p.check();
+        let lut = p.lut().unwrap();
+        let (y, s) = p.run(&lut, *isas().last().unwrap());
+        let want = conv_reference(shape, spec, &p.centroids, &p.assignments, &p.bias, &p.x);
+        eprintln!(
+            "{name} (random codebooks): max |Δ| / max |y| = {:.2e}, s = {s:.3e}",
+            rel_err(&y, &want)
+        );
+    }
+}
+
+// -------------------------------------------------------------------------------- fc
+
+#[derive(Clone, Debug)]
+struct FcProblem {
+    shape: FcShape,
+    spec: PqSpec,
+    centroids: Vec<f32>,
+    assignments: Vec<u8>,
+    bias: Vec<f32>,
+    x: Vec<f32>,
+}
+
+impl FcProblem {
+    fn new(shape: FcShape, spec: PqSpec, seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let m = spec.subspaces(shape.c_in);
+        let mut values = |n: usize| {
+            (0..n)
+                .map(|_| rng.random_range(-1.0f32..1.0))
+                .collect::<Vec<_>>()
+        };
+        let (centroids, bias, x) = (
+            values(m * spec.k * spec.d),
+            values(shape.c_out),
+            values(shape.c_in),
+        );
+        let assignments = (0..shape.c_out * m)
+            .map(|_| rng.random_range(0..spec.k) as u8)
+            .collect();
+        FcProblem {
+            shape,
+            spec,
+            centroids,
+            assignments,
+            bias,
+            x,
+        }
+    }
+
+    fn run(&self, lut: &FcLutI8, isa: Isa) -> (Vec<f32>, f32) {
+        let mut y = vec![f32::NAN; self.shape.c_out];
+        let mut scratch = FcI8Scratch::default();
+        lut.forward(isa, &self.x, &mut y, &mut scratch, &mut |_| {});
+        (y, scratch.scale())
+    }
+
+    fn check(&self) {
+        let (s_, sp) = (self.shape, self.spec);
+        let lut =
+            FcLutI8::new(s_, sp, &self.centroids, &self.assignments, &self.bias).expect("valid");
+        let (scalar, s) = self.run(&lut, Isa::Scalar);
+        assert!(scalar.iter().all(|v| v.is_finite()));
+        for isa in isas().into_iter().skip(1) {
+            let (y, s_isa) = self.run(&lut, isa);
+            assert_eq!(s_isa.to_bits(), s.to_bits());
+            assert!(
+                bits(&y) == bits(&scalar),
+                "{isa} differs from scalar: {s_:?} {sp:?}"
+            );
+        }
+        let want = fc_reference(
+            s_,
+            sp,
+            &self.centroids,
+            &self.assignments,
+            &self.bias,
+            &self.x,
+        );
+        // Magnitude: |bias| + Σ_m max_k |T[m][k]| (the offsets and looked-up values).
+        let (d, k) = (sp.d, sp.k);
+        let m_count = sp.subspaces(s_.c_in);
+        let table_mag: f32 = (0..m_count)
+            .map(|m| {
+                (0..k)
+                    .map(|b| {
+                        (0..d.min(s_.c_in - m * d))
+                            .map(|u| {
+                                (self.x[m * d + u] * self.centroids[(m * k + b) * d + u]).abs()
+                            })
+                            .sum::<f32>()
+                    })
+                    .fold(0.0f32, f32::max)
+            })
+            .sum();
+        for (t, (g, w)) in scalar.iter().zip(&want).enumerate() {
+            let bound = m_count as f32 * s * (0.5 + Q_SLACK)
+                + F32_REL * (self.bias[t].abs() + 2.0 * table_mag);
+            assert!(
+                (g - w).abs() <= bound,
+                "{s_:?} {sp:?}: y[{t}] = {g}, exact {w}, bound {bound:e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn fc_tails_and_every_k() {
+    for k in KS {
+        for d in DS {
+            for c_out in [1, 15, 16, 17, 191, 192, 193, 200] {
+                FcProblem::new(
+                    FcShape {
+                        c_in: 4 * d + 3,
+                        c_out,
+                    },
+                    PqSpec { d, k },
+                    (k * d + c_out) as u64,
+                )
+                .check();
+            }
+        }
+    }
+}
+
+#[test]
+fn fc_alexnet_shapes_random_codebooks() {
+    let layers = [
+        (
+            "fc6",
+            FcShape {
+                c_in: 9216,
+                c_out: 4096,
+            },
+            PqSpec { d: 4, k: 32 },
+        ),
+        (
+            "fc7",
+            FcShape {
+                c_in: 4096,
+                c_out: 4096,
+            },
+            PqSpec { d: 4, k: 32 },
+        ),
+        (
+            "fc8",
+            FcShape {
+                c_in: 4096,
+                c_out: 1000,
+            },
+            PqSpec { d: 1, k: 16 },
+        ),
+    ];
+    for (n, (name, shape, spec)) in layers.into_iter().enumerate() {
+        let p = FcProblem::new(shape, spec, n as u64);
+        p.check();
+        let lut = FcLutI8::new(shape, spec, &p.centroids, &p.assignments, &p.bias).unwrap();
+        let (y, s) = p.run(&lut, *isas().last().unwrap());
+        let want = fc_reference(shape, spec, &p.centroids, &p.assignments, &p.bias, &p.x);
+        eprintln!(
+            "{name} (random codebooks): max |Δ| / max |y| = {:.2e}, s = {s:.3e}",
+            rel_err(&y, &want)
+        );
+    }
+}
+
+#[test]
+fn fc_bad_inputs_are_errors() {
+    let (shape, spec) = (FcShape { c_in: 9, c_out: 5 }, PqSpec { d: 2, k: 16 });
+    let p = FcProblem::new(shape, spec, 1);
+    assert!(matches!(
+        FcLutI8::new(shape, spec, &p.centroids, &p.assignments[1..], &p.bias),
+        Err(LutError::Length { .. })
+    ));
+    let mut bad = p.assignments.clone();
+    bad[7] = 200;
+    assert!(matches!(
+        FcLutI8::new(shape, spec, &p.centroids, &bad, &p.bias),
+        Err(LutError::IndexOutOfRange { position: 7, .. })
+    ));
+}
+
+// ----------------------------------------------------------- the authors' AlexNet, real data
+
+fn shared_dir() -> std::path::PathBuf {
+    std::env::var_os("QCNN_SHARED")
+        .map(Into::into)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
+}
+
+/// A `.bin` array (FORMAT.md): int32 n, n int32 dims, then f32 elements.
+fn read_bin(path: &std::path::Path) -> (Vec<usize>, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let int = |k: usize| i32::from_le_bytes(bytes[4 * k..4 * k + 4].try_into().unwrap()) as usize;
+    let dims: Vec<usize> = (0..int(0)).map(|k| int(1 + k)).collect();
+    let data = bytes[4 + 4 * dims.len()..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    (dims, data)
+}
+
+/// A `.cbn` array (FORMAT.md): dims, bits b, 4096-byte blocks of ⌊32768 / b⌋ indices, MSB
+/// first.
+fn read_cbn(path: &std::path::Path) -> Vec<u8> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let int = |k: usize| i32::from_le_bytes(bytes[4 * k..4 * k + 4].try_into().unwrap()) as usize;
+    let dims: Vec<usize> = (0..int(0)).map(|k| int(1 + k)).collect();
+    let bits = int(1 + dims.len());
+    let per_block = 32768 / bits;
+    let body = &bytes[4 * (2 + dims.len())..];
+    (0..dims.iter().product::<usize>())
+        .map(|n| {
+            let block = &body[(n / per_block) * 4096..][..4096];
+            let first = (n % per_block) * bits;
+            (0..bits).fold(0u8, |v, k| {
+                (v << 1) | ((block[(first + k) / 8] >> (7 - (first + k) % 8)) & 1)
+            })
+        })
+        .collect()
+}
+
+/// The authors' quantized AlexNet layers on the golden image's input to each layer: int8 vs
+/// the exact f32 kernel, relative error reported; fc6 and fc7 within [`FC_REAL_TOL`].
+#[test]
+fn authors_alexnet_layers_int8_vs_exact() {
+    use qcnn_kernels::lut::conv::{ConvLut, ConvScratch};
+    use qcnn_kernels::lut::fc::FcLut;
+    let shared = shared_dir();
+    let (model, golden) = (
+        shared.join("qcnn-alexnet/AlexNet/Bin.Files"),
+        shared.join("golden/ILSVRC2012_val_00000001"),
+    );
+    if !model.is_dir() || !golden.is_dir() {
+        eprintln!(
+            "SKIPPED: authors' model or golden outputs not found under {}",
+            shared.display()
+        );
+        return;
+    }
+    let relu = |v: Vec<f32>| v.into_iter().map(|a| a.max(0.0)).collect::<Vec<_>>();
+    let file = |kind: &str, nn: &str, ext: &str| {
+        model.join(format!("bvlc_alexnet_aCaF.{kind}.{nn}.{ext}"))
+    };
+    let params = |nn: &str| {
+        let (cdims, centroids) = read_bin(&file("ctrdLst", nn, "bin"));
+        let spec = PqSpec {
+            d: cdims[2],
+            k: cdims[1],
+        };
+        (
+            spec,
+            centroids,
+            read_cbn(&file("asmtLst", nn, "cbn")),
+            read_bin(&file("biasVec", nn, "bin")).1,
+        )
+    };
+    let isa = *isas().last().unwrap();
+    let convs = [
+        (
+            "01",
+            "conv1",
+            conv(3, 227, 227, 96, 11, 4, 0, 1),
+            read_bin(&golden.join("input.bin")).1,
+        ),
+        (
+            "05",
+            "conv2",
+            conv(96, 27, 27, 256, 5, 1, 2, 2),
+            read_bin(&golden.join("pool1.bin")).1,
+        ),
+        (
+            "09",
+            "conv3",
+            conv(256, 13, 13, 384, 3, 1, 1, 1),
+            read_bin(&golden.join("pool2.bin")).1,
+        ),
+        (
+            "11",
+            "conv4",
+            conv(384, 13, 13, 384, 3, 1, 1, 2),
+            relu(read_bin(&golden.join("conv3.bin")).1),
+        ),
+        (
+            "13",
+            "conv5",
+            conv(384, 13, 13, 256, 3, 1, 1, 2),
+            relu(read_bin(&golden.join("conv4.bin")).1),
+        ),
+    ];
+    for (nn, name, shape, x) in convs {
+        let (spec, c, a, b) = params(nn);
+        let exact = ConvLut::new(shape, spec, &c, &a, &b).unwrap();
+        let mut want = vec![0.0; shape.output_len()];
+        exact.forward(
+            Isa::Scalar,
+            &x,
+            &mut want,
+            &mut ConvScratch::default(),
+            &mut |_| {},
+        );
+        let lut = ConvLutI8::new(shape, spec, &c, &a, &b).unwrap();
+        let mut scratch = ConvI8Scratch::default();
+        let mut y = vec![f32::NAN; shape.output_len()];
+        lut.forward(isa, &x, &mut y, &mut scratch, &mut |_| {});
+        eprintln!("{name} (authors' codebooks, golden input): int8 vs exact max |Δ| / max |y| = {:.2e}, s = {:.3e}", rel_err(&y, &want), scratch.scale());
+    }
+    let fcs = [
+        (
+            "16",
+            "fc6",
+            FcShape {
+                c_in: 9216,
+                c_out: 4096,
+            },
+            read_bin(&golden.join("pool5.bin")).1,
+            true,
+        ),
+        (
+            "19",
+            "fc7",
+            FcShape {
+                c_in: 4096,
+                c_out: 4096,
+            },
+            relu(read_bin(&golden.join("fc6.bin")).1),
+            true,
+        ),
+        (
+            "22",
+            "fc8",
+            FcShape {
+                c_in: 4096,
+                c_out: 1000,
+            },
+            relu(read_bin(&golden.join("fc7.bin")).1),
+            false,
+        ),
+    ];
+    for (nn, name, shape, x, checked) in fcs {
+        let (spec, c, a, b) = params(nn);
+        let exact = FcLut::new(shape, spec, &c, &a, &b).unwrap();
+        let mut want = vec![0.0; shape.c_out];
+        exact.forward(Isa::Scalar, &x, &mut want, &mut Vec::new(), &mut |_| {});
+        let lut = FcLutI8::new(shape, spec, &c, &a, &b).unwrap();
+        let mut scratch = FcI8Scratch::default();
+        let mut y = vec![f32::NAN; shape.c_out];
+        lut.forward(isa, &x, &mut y, &mut scratch, &mut |_| {});
+        let err = rel_err(&y, &want);
+        eprintln!("{name} (authors' codebooks, golden input): int8 vs exact max |Δ| / max |y| = {err:.2e}, s = {:.3e}", scratch.scale());
+        if checked {
+            assert!(err <= FC_REAL_TOL, "{name}: {err:e} > {FC_REAL_TOL}");
+        }
+    }
+}
