@@ -67,7 +67,7 @@ impl QuantizedNetwork {
             .map(|params| layer_op(model, params, isa, tables))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(QuantizedNetwork {
-            pipeline: Pipeline::new(&model.arch, ops),
+            pipeline: Pipeline::with_isa(&model.arch, ops, isa),
             mode: tables.mode().to_string(),
         })
     }

@@ -2,8 +2,10 @@
 //! (`sgemv`, batch 1), ReLU, cross-channel LRN, max pooling and softmax.
 //!
 //! Compute only: slices and shape structs in, slices out. Every feature map is in Caffe's
-//! (C, H, W) layout, one image. Scratch memory (the im2col matrix, LRN's running sums) lives
-//! in caller-owned structs, so a forward pass that reuses them allocates nothing.
+//! (C, H, W) layout, one image. Scratch memory (the im2col matrix, LRN's running sums,
+//! pooling's column maxima) lives in caller-owned structs, so a forward pass that reuses them
+//! allocates nothing. LRN, the one non-BLAS op that costs real time, takes an [`crate::Isa`]
+//! selecting the vector width its (safe, bit-identical) loops are compiled for.
 //!
 //! Each op has a plain twin in [`reference`] (direct loops that read like the formula), the
 //! oracle of the tests. The twins accumulate in f64, so they are more accurate than any f32
