@@ -90,6 +90,17 @@ fn main() {
 
 fn run() -> Result<()> {
     let cli = Cli::parse();
+    if let Command::Report { runs, out } = &cli.command {
+        // Pure rendering of stored files: no BLAS, no measurement.
+        let files = qcnn_reports::render(runs, out)?;
+        println!(
+            "wrote {} and {} ({} charts)",
+            files.markdown.display(),
+            files.html.display(),
+            files.charts.len()
+        );
+        return Ok(());
+    }
     let blas = blas_core::ensure(&cli.blas_core)?;
     qcnn_kernels::blas::self_check().map_err(anyhow::Error::msg)?;
     let isa = resolve_isa(&cli.isa)?;

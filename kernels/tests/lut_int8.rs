@@ -23,6 +23,11 @@ const F32_REL: f32 = 1e-5;
 /// The brief's accuracy goal on real data: fc6 / fc7 within 2% (max |Δ| / max |y|) of the
 /// exact path.
 const FC_REAL_TOL: f32 = 0.02;
+/// Per conv layer on the golden image's own input to it (max |Δ| / max |y| vs the exact
+/// kernel): measured conv1 2.4e-3, conv2 3.8e-3, conv3 4.6e-3, conv4 1.0e-2, conv5 3.0e-3
+/// with the per-layer q range (Q = 127 everywhere gave 2.0e-2, 5.1e-2, 5.9e-2, 1.5e-1,
+/// 4.9e-2); 1.5× headroom.
+const CONV_REAL_TOL: [f32; 5] = [3.6e-3, 5.8e-3, 7e-3, 1.5e-2, 4.6e-3];
 
 /// The ISAs with an int8 kernel on this CPU, scalar first.
 fn isas() -> Vec<Isa> {
@@ -267,23 +272,34 @@ proptest! {
     }
 }
 
-/// Every plan gives the same outputs bit for bit (the integer sums are exact).
+/// Every plan with the same Q gives the same outputs bit for bit (the integer sums are
+/// exact); plans with another Q (codeword chunks change the look-ups per pass) stay within
+/// the bound.
 #[test]
 fn conv_plans_agree_bit_for_bit() {
     let shape = conv(10, 23, 29, 6, 5, 2, 2, 2);
     let spec = PqSpec { d: 3, k: 64 };
     let p = ConvProblem::new(shape, spec, 7, -1.0);
+    let lut = p.lut().unwrap();
+    let mut same_q = 0;
     for isa in isas() {
-        let (want, _) = p.run(&p.lut().unwrap(), isa);
-        for (band, chunk) in [(1, 1), (2, 7), (3, 64), (12, 13), (5, 32)] {
+        let (want, _) = p.run(&lut, isa);
+        for (band, chunk) in [(1, 1), (2, 7), (3, 64), (12, 13), (5, 32), (1, 64), (7, 64)] {
             let q = p.clone().with_plan(ConvI8Plan {
                 band_rows: band,
                 chunk_k: chunk,
             });
-            let (got, _) = q.run(&q.lut().unwrap(), isa);
-            assert!(bits(&got) == bits(&want), "{isa} plan {band},{chunk}");
+            let other = q.lut().unwrap();
+            if other.q_range() == lut.q_range() {
+                let (got, _) = q.run(&other, isa);
+                assert!(bits(&got) == bits(&want), "{isa} plan {band},{chunk}");
+                same_q += 1;
+            } else {
+                q.check();
+            }
         }
     }
+    assert!(same_q >= 2, "some plans share Q with the default");
 }
 
 /// Band lanes R·pw around multiples of 32 and a register block's 16 vectors.
@@ -615,7 +631,8 @@ fn read_cbn(path: &std::path::Path) -> Vec<u8> {
 }
 
 /// The authors' quantized AlexNet layers on the golden image's input to each layer: int8 vs
-/// the exact f32 kernel, relative error reported; fc6 and fc7 within [`FC_REAL_TOL`].
+/// the exact f32 kernel, relative error reported; conv layers within [`CONV_REAL_TOL`], fc6
+/// and fc7 within [`FC_REAL_TOL`].
 #[test]
 fn authors_alexnet_layers_int8_vs_exact() {
     use qcnn_kernels::lut::conv::{ConvLut, ConvScratch};
@@ -682,7 +699,7 @@ fn authors_alexnet_layers_int8_vs_exact() {
             relu(read_bin(&golden.join("conv4.bin")).1),
         ),
     ];
-    for (nn, name, shape, x) in convs {
+    for ((nn, name, shape, x), tol) in convs.into_iter().zip(CONV_REAL_TOL) {
         let (spec, c, a, b) = params(nn);
         let exact = ConvLut::new(shape, spec, &c, &a, &b).unwrap();
         let mut want = vec![0.0; shape.output_len()];
@@ -697,7 +714,9 @@ fn authors_alexnet_layers_int8_vs_exact() {
         let mut scratch = ConvI8Scratch::default();
         let mut y = vec![f32::NAN; shape.output_len()];
         lut.forward(isa, &x, &mut y, &mut scratch, &mut |_| {});
-        eprintln!("{name} (authors' codebooks, golden input): int8 vs exact max |Δ| / max |y| = {:.2e}, s = {:.3e}", rel_err(&y, &want), scratch.scale());
+        let err = rel_err(&y, &want);
+        eprintln!("{name} (authors' codebooks, golden input): int8 vs exact max |Δ| / max |y| = {err:.2e}, s = {:.3e}, Q = {}", scratch.scale(), lut.q_range());
+        assert!(err <= tol, "{name}: {err:e} > {tol}");
     }
     let fcs = [
         (

@@ -85,6 +85,7 @@ pub fn layer_chart(view: &RunView) -> Option<BarChart> {
     let series = view
         .modes
         .iter()
+        .filter(|m| view.has_layer_times(m.name()))
         .map(|m| {
             let mut times: Vec<Option<LayerTime>> = layers
                 .iter()
@@ -156,7 +157,10 @@ pub fn layer_speedup_chart(view: &RunView) -> Option<BarChart> {
         return None;
     }
     view.baseline()?;
-    let quantized: Vec<&ModeView> = view.quantized().collect();
+    let quantized: Vec<&ModeView> = view
+        .quantized()
+        .filter(|m| view.has_layer_times(m.name()))
+        .collect();
     let (layers, _) = view.chart_layers();
     let layers: Vec<_> = layers
         .into_iter()

@@ -7,11 +7,13 @@
 //! ISA computes the same scale, offsets and box sums):
 //! - codebook centers c_m = mean_k D^(m)_k and radii R_m = max_k ‖D^(m)_k − c_m‖ (at
 //!   construction);
-//! - the scale s = max over (group, m, pixel p) of ‖x_p^(m)‖·R_m, times a margin, over 127:
-//!   a cheap bound on every |< x_p^(m), D^(m)_k − c_m >|, so that no entry exceeds 127;
+//! - the scale s = max over (group, m, pixel p) of ‖x_p^(m)‖·R_m, times a margin, over Q:
+//!   a cheap bound on every |< x_p^(m), D^(m)_k − c_m >|, so that no entry exceeds Q (the
+//!   bound is nearly reached on real data: scaling it down by 2 and clamping made the
+//!   network's error 20× worse);
 //! - offsets o[p][m] = < x_p^(m), c_m >, summed over m per pixel (O[p]) and over the kernel
 //!   window per output position (the "box sum" B[q]);
-//! - table entries q[p][m][k] = round(< x_p^(m), (D^(m)_k − c_m)/s >), |q| ≤ 127;
+//! - table entries q[p][m][k] = round(< x_p^(m), (D^(m)_k − c_m)/s >), clamped to [−Q, Q];
 //! - y[t][q] = (bias_t + B[q]) + s·Σ_(i,j,m) q[…][m][b[t][i][j][m]].
 //!
 //! Error vs the exact f32 path: at most s/2 (+ f32 slack) per look-up.
@@ -27,11 +29,11 @@
 //! Table layout: Layout (s², K_c, row_stride) of i16, one row per (phase plane, codeword of
 //! the chunk) holding the band's (R_b + (kh−1)/s)·pw flattened positions.
 //!
-//! Accumulation: i16 lanes, flushed into i32 after at most [`MAX_I16_TERMS`] look-ups per
-//! output (every F = floor(258 / (kh·kw)) subspaces), so no sum ever overflows: the integer
+//! Accumulation: i16 lanes, flushed into i32 after at most ⌊32767 / Q⌋ look-ups per output
+//! (after the passes [`flush_schedule`] picks), so no sum ever overflows: the integer
 //! sums, hence the outputs, are exact and identical at every ISA.
 
-use super::{isa_supported, AlignedBuf, Q_MAX};
+use super::{isa_supported, AlignedBuf};
 use crate::isa::Isa;
 use crate::lut::{check_indices, check_len, check_spec, LutError, Phase, PqSpec};
 use crate::shape::ConvShape;
@@ -39,11 +41,48 @@ use crate::shape::ConvShape;
 /// i16 lanes of one AVX-512 register: table rows and accumulator rows are multiples of it.
 pub(crate) const LANES: usize = 32;
 
-/// Most look-ups summed in an i16 lane before the flush to i32: 258 · 127 = 32766.
+/// Most taps per subspace (kh·kw): 258 look-ups of |q| ≤ 127 still fit an i16 sum
+/// (258 · 127 = 32766), so every layer within it gets a q range Q ≥ 127.
 pub const MAX_I16_TERMS: usize = 258;
 
-/// The scale is the bound on |entries| times this margin over 127, so that the f32 rounding
-/// of the dot products can never push an entry past 127.5 (it stays ≤ 127 after rounding).
+/// Largest |i16 partial sum| allowed before the flush to i32.
+const I16_SUM_MAX: usize = i16::MAX as usize;
+
+/// Look-ups per output between flushes that the q range is sized for: Q = ⌊32767 / this⌋
+/// = 1820 unless one pass (one subspace and codeword chunk) has more look-ups for some
+/// output channel, then Q = ⌊32767 / that count⌋. Consecutive passes are summed in i16 while
+/// their look-ups stay within ⌊32767 / Q⌋ for every channel, then flushed to i32. A wider Q
+/// gives a finer scale (smaller error) at the cost of more i16 → i32 flushes: 18 gives 3×3
+/// kernels a flush every 2 subspaces, 5×5 every subspace (Q = 1310), and conv1 (11×11, M =
+/// 1, codeword chunks) a flush after every chunk. Q = 127 (the first version) cost conv2–5
+/// 3–15 % relative error on real data; 1820 costs no measurable look-up time there.
+const TERMS_PER_FLUSH: usize = 18;
+
+/// The flush schedule and Q from the per-pass look-up counts `counts[pass][list]` (pass =
+/// m·chunks + chunk; list = group·C_t/groups + t_local): the passes after which the i16
+/// sums are flushed (the last pass always ends the sums), and Q.
+pub fn flush_schedule(counts: &[Vec<usize>]) -> (Vec<bool>, i32) {
+    let widest = counts
+        .iter()
+        .flat_map(|c| c.iter().copied())
+        .max()
+        .unwrap_or(0);
+    let q_max = I16_SUM_MAX / TERMS_PER_FLUSH.max(widest).max(1);
+    let limit = I16_SUM_MAX / q_max;
+    let mut ends = vec![false; counts.len()];
+    let mut sums = vec![0usize; counts.first().map_or(0, Vec::len)];
+    for (pass, c) in counts.iter().enumerate() {
+        if sums.iter().zip(c).any(|(a, b)| a + b > limit) {
+            ends[pass - 1] = true;
+            sums.fill(0);
+        }
+        sums.iter_mut().zip(c).for_each(|(a, b)| *a += b);
+    }
+    (ends, q_max as i32)
+}
+
+/// The scale is the bound on |entries| times this margin over Q, so that the f32 rounding
+/// of the dot products cannot push an entry past Q + 0.5 (the clamp is the backstop).
 const SCALE_MARGIN: f32 = 1.0 + 1e-4;
 
 /// Largest i16 table (bytes) built for a whole map with every codeword (conv2: 254 KB).
@@ -55,7 +94,9 @@ const CHUNK_BUDGET_BYTES: usize = 384 * 1024;
 /// Output rows per band when the whole map's table does not fit (conv1: see the bench).
 const DEFAULT_BAND_ROWS: usize = 11;
 
-/// How the work is scheduled; every plan gives bit-identical outputs.
+/// How the work is scheduled. Plans with the same [`ConvLutI8::q_range`] give bit-identical
+/// outputs; the codeword chunk sets the look-ups per pass, hence Q, so other plans may differ
+/// within the error bound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ConvI8Plan {
     /// R_b: output rows per band.
@@ -205,8 +246,10 @@ pub struct ConvLutI8 {
     /// output channel t's taps whose index falls in that chunk, ascending.
     starts: Vec<u32>,
     taps: Vec<u32>,
-    /// F: subspaces whose look-ups are summed in i16 before a flush to i32.
-    flush_every: usize,
+    /// Per pass (m·chunks + chunk): whether its i16 sums are flushed to i32 after it.
+    flush_after: Vec<bool>,
+    /// Q: every table entry q is clamped to [−Q, Q]; F·kh·kw·Q ≤ 32767.
+    q_max: i32,
 }
 
 impl ConvLutI8 {
@@ -232,7 +275,7 @@ impl ConvLutI8 {
     }
 
     /// As [`ConvLutI8::new`] with an explicit schedule (for tuning; every plan gives the same
-    /// outputs bit for bit).
+    /// outputs bit for bit when they share Q).
     pub fn with_plan(
         shape: ConvShape,
         spec: PqSpec,
@@ -286,6 +329,7 @@ impl ConvLutI8 {
             .iter()
             .all(|&tap| tap as usize + geo.out_lanes <= geo.table_len));
         let (centers, radii2) = centers_and_radii(shape, spec, centroids);
+        let (flush_after, q_max) = flush_schedule(&pass_counts(shape, &geo, m_count, &starts));
         Ok(ConvLutI8 {
             shape,
             spec,
@@ -301,7 +345,8 @@ impl ConvLutI8 {
             bias: bias.to_vec(),
             starts,
             taps,
-            flush_every: MAX_I16_TERMS / kk,
+            flush_after,
+            q_max,
         })
     }
 
@@ -311,6 +356,11 @@ impl ConvLutI8 {
 
     pub fn spec(&self) -> PqSpec {
         self.spec
+    }
+
+    /// Q: the largest |table entry| of this layer (its scale is the bound over Q).
+    pub fn q_range(&self) -> i32 {
+        self.q_max
     }
 
     /// The schedule in use (clamped to the shape).
@@ -430,26 +480,28 @@ impl ConvLutI8 {
 
     /// What a pass starts from and ends with, for subspace m and codeword chunk `chunk`.
     fn step(&self, m: usize, chunk: usize) -> Step {
-        let f = self.flush_every;
-        let last_chunk = chunk + 1 == self.geo.chunks;
-        let end = if !last_chunk {
-            End::Keep
-        } else if m + 1 == self.m_count {
-            End::Final { has32: m >= f }
-        } else if m % f == f - 1 {
-            End::Flush { first: m < f }
+        let pass = m * self.geo.chunks + chunk;
+        let flushed_before = self.flush_after[..pass].iter().any(|&f| f);
+        let end = if pass + 1 == self.flush_after.len() {
+            End::Final {
+                has32: flushed_before,
+            }
+        } else if self.flush_after[pass] {
+            End::Flush {
+                first: !flushed_before,
+            }
         } else {
             End::Keep
         };
         Step {
-            start: m == 0 && chunk == 0,
-            fresh: m.is_multiple_of(f) && chunk == 0,
+            start: pass == 0,
+            fresh: pass == 0 || self.flush_after[pass - 1],
             end,
         }
     }
 
     /// s: the largest ‖x_p^(m)‖·R_m over groups, subspaces and pixels, with the margin, over
-    /// 127 (1 if that is 0 or NaN). `work` is a buffer of s² · x_plane floats.
+    /// Q (1 if that is 0 or NaN). `work` is a buffer of s² · x_plane floats.
     fn scale(&self, xpad: &[f32], work: &mut Vec<f32>) -> f32 {
         let geo = &self.geo;
         let plane = geo.phases * geo.x_plane;
@@ -471,7 +523,7 @@ impl ConvLutI8 {
                 bound2 = bound2.max(most * self.radii2[m]);
             }
         }
-        let s = bound2.sqrt() * SCALE_MARGIN / Q_MAX;
+        let s = bound2.sqrt() * SCALE_MARGIN / self.q_max as f32;
         if s > 0.0 {
             s
         } else {
@@ -530,6 +582,7 @@ impl ConvLutI8 {
             xpad: scratch.xpad.as_slice(),
             channel0: src.group * c_group + src.subspace * d,
             start: src.band * geo.band_rows * geo.pw,
+            q_max: self.q_max,
             geo,
         };
         let table = scratch.table.as_mut_slice();
@@ -593,6 +646,8 @@ pub(crate) struct BuildOp<'a> {
     pub channel0: usize,
     /// The band's first plane position: r0·pw.
     pub start: usize,
+    /// Q: entries are clamped to [−Q, Q] after rounding.
+    pub q_max: i32,
     pub geo: &'a Geometry,
 }
 
@@ -627,18 +682,18 @@ fn build_scalar(op: &BuildOp, table: &mut [i16]) {
                     let at = (op.channel0 + u) * plane + phase * g.x_plane + op.start + pos;
                     acc = op.xpad[at].mul_add(*wu, acc);
                 }
-                *out = quantize(acc);
+                *out = quantize(acc, op.q_max);
             }
         }
     }
 }
 
-/// round-half-to-even, as `cvtps2dq` under the default rounding mode; |v| ≤ 127.5 by the
-/// choice of the scale.
-fn quantize(v: f32) -> i16 {
-    let q = v.round_ties_even();
-    debug_assert!(q.abs() <= Q_MAX, "table entry {v} beyond ±127");
-    q as i16
+/// round-half-to-even, as `cvtps2dq` under the default rounding mode, then clamped to
+/// [−Q, Q] as the SIMD builder does (the i16 sums rely on |q| ≤ Q, whatever the scale).
+fn quantize(v: f32, q_max: i32) -> i16 {
+    // `as` saturates (NaN → 0); the SIMD cvtps2dq gives i32::MIN for NaN / overflow, which
+    // the clamp maps to −Q: outputs for non-finite inputs are unspecified anyway.
+    (v.round_ties_even() as i32).clamp(-q_max, q_max) as i16
 }
 
 /// Writes the zero-padded input x (C_s, H_s, W_s) as flattened phase planes, Layout
@@ -693,6 +748,28 @@ pub(crate) fn box_sum(geo: &Geometry, band: usize, offsets: &[f32], out: &mut [f
             }
         }
     }
+}
+
+/// Look-ups per (pass, list): `counts[m·chunks + chunk][g·C_t/groups + t_local]`, from the
+/// re-laid lists.
+fn pass_counts(
+    shape: ConvShape,
+    geo: &Geometry,
+    m_count: usize,
+    starts: &[u32],
+) -> Vec<Vec<usize>> {
+    let ctg = shape.c_out_group();
+    (0..m_count * geo.chunks)
+        .map(|pass| {
+            (0..shape.groups * ctg)
+                .map(|list| {
+                    let (g, t_local) = (list / ctg, list % ctg);
+                    let l = (g * m_count * geo.chunks + pass) * ctg + t_local;
+                    (starts[l + 1] - starts[l]) as usize
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// Re-lays (C_t, kh, kw, M) assignments as per-(group, subspace, chunk, channel) lists of

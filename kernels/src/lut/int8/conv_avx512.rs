@@ -46,10 +46,17 @@ unsafe fn pack_index() -> __m512i {
     _mm512_loadu_si512(idx.as_ptr().cast())
 }
 
-/// round(a) for 32 positions (a0: 0..16, a1: 16..32) as i16, stored at `dst`.
+/// clamp(round(a), −Q, Q) for 32 positions (a0: 0..16, a1: 16..32) as i16, stored at
+/// `dst`; `q` holds Q in every lane.
 #[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn store_q(dst: *mut i16, a0: __m512, a1: __m512, pack: __m512i) {
-    let (i0, i1) = (_mm512_cvtps_epi32(a0), _mm512_cvtps_epi32(a1));
+unsafe fn store_q(dst: *mut i16, a0: __m512, a1: __m512, pack: __m512i, q: __m512i) {
+    let clamp = |v: __m512i| {
+        _mm512_max_epi32(
+            _mm512_min_epi32(v, q),
+            _mm512_sub_epi32(_mm512_setzero_si512(), q),
+        )
+    };
+    let (i0, i1) = (clamp(_mm512_cvtps_epi32(a0)), clamp(_mm512_cvtps_epi32(a1)));
     _mm512_storeu_si512(dst.cast(), _mm512_permutex2var_epi16(i0, pack, i1));
 }
 
@@ -59,6 +66,7 @@ unsafe fn build_dims<const N: usize>(op: &BuildOp, table: &mut [i16]) {
     let g = op.geo;
     let plane = g.phases * g.x_plane;
     let pack = pack_index();
+    let q = _mm512_set1_epi32(op.q_max);
     // SAFETY (all accesses): `build` asserted `op.is_consistent`: channel0 + N ≤ C_s planes
     // in xpad, start + build_len ≤ x_plane (reads of x), (codes − 1)·d + N ≤ dq.len(),
     // every row (phase·K_c + code)·row_stride + build_len ≤ table_len ≤ table.len().
@@ -81,7 +89,7 @@ unsafe fn build_dims<const N: usize>(op: &BuildOp, table: &mut [i16]) {
                     a0 = _mm512_fmadd_ps(reg[0], wu, a0);
                     a1 = _mm512_fmadd_ps(reg[1], wu, a1);
                 }
-                store_q(rows.add(code * g.row_stride + pos), a0, a1, pack);
+                store_q(rows.add(code * g.row_stride + pos), a0, a1, pack, q);
             }
         }
     }
@@ -93,6 +101,7 @@ unsafe fn build_any(op: &BuildOp, table: &mut [i16]) {
     let g = op.geo;
     let plane = g.phases * g.x_plane;
     let pack = pack_index();
+    let q = _mm512_set1_epi32(op.q_max);
     // SAFETY: as in `build_dims`, with dims in place of N.
     let x = op.xpad.as_ptr().add(op.channel0 * plane + op.start);
     for phase in 0..g.phases {
@@ -107,7 +116,7 @@ unsafe fn build_any(op: &BuildOp, table: &mut [i16]) {
                     a0 = _mm512_fmadd_ps(_mm512_loadu_ps(xp.add(u * plane + pos)), wu, a0);
                     a1 = _mm512_fmadd_ps(_mm512_loadu_ps(xp.add(u * plane + pos + 16)), wu, a1);
                 }
-                store_q(rows.add(code * g.row_stride + pos), a0, a1, pack);
+                store_q(rows.add(code * g.row_stride + pos), a0, a1, pack, q);
             }
         }
     }

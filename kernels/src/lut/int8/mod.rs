@@ -4,7 +4,8 @@
 //! the tests and benches.
 //!
 //! Quantization, per layer and image: one scale s and offsets o such that every table entry
-//! is `T ≈ o + s·q` with an integer q in [−127, 127]. Offsets do not depend on the output
+//! is `T ≈ o + s·q` with an integer q in [−Q, Q] (conv: Q per layer, 270–1820 for AlexNet, see
+//! [`conv::flush_schedule`]'s doc; fc: Q = 127). Offsets do not depend on the output
 //! channel, so their sum over the look-ups of an output is computed once per output position
 //! and added at the end: `y = (bias + Σo) + s·Σq`. The integer sums Σq are exact (no
 //! overflow by construction), so every ISA's kernel returns bit-identical results: the
@@ -31,7 +32,7 @@ pub use fc::{FcI8Scratch, FcLutI8};
 
 use crate::isa::Isa;
 
-/// Largest |q| of a quantized table entry.
+/// Largest |q| of a quantized fc table entry (i8).
 pub const Q_MAX: f32 = 127.0;
 
 /// Whether the CPU can run this family's kernels at `isa`: AVX-512 needs VNNI for the fc
