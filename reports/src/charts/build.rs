@@ -235,14 +235,24 @@ pub fn history_chart(views: &[RunView]) -> Option<LineChart> {
     if views.len() < 2 {
         return None;
     }
-    let mut modes: Vec<(String, RGBColor)> = Vec::new();
+    // Colours by position in the list of every mode across the runs, so two modes never
+    // share one even when no single run had both.
+    let mut names: Vec<String> = Vec::new();
     for v in views {
         for q in v.quantized() {
-            if !modes.iter().any(|(m, _)| m == q.name()) {
-                modes.push((q.name().to_string(), color_of(v, q.name())));
+            if !names.iter().any(|m| m == q.name()) {
+                names.push(q.name().to_string());
             }
         }
     }
+    let others = names
+        .iter()
+        .filter(|m| *m != crate::view::AUTHORS_QUANTIZED_MODE);
+    let index_of = |mode: &str| others.clone().position(|m| m == mode).unwrap_or(0);
+    let modes: Vec<(String, RGBColor)> = names
+        .iter()
+        .map(|m| (m.clone(), mode_color(m, index_of(m))))
+        .collect();
     let series = modes
         .into_iter()
         .map(|(mode, color)| LineSeries {
