@@ -9,7 +9,8 @@
 //! other work on a shared machine slows every series alike), with the table-build / look-up
 //! split timed from the kernels' phase callbacks. Env knobs:
 //! `QCNN_BENCH_SPLIT_ONLY=1` prints the table and skips criterion;
-//! `QCNN_CONV_PLAN=band_rows,chunk_k,block_rows` overrides the default plan of every layer;
+//! `QCNN_CONV_PLAN=band_rows,chunk_k,block_rows[,chunk_phases]` overrides the default plan of
+//! every layer (chunk_phases defaults to all phase planes);
 //! `QCNN_BENCH_LAYERS=2,3` restricts the layers (1-based); `QCNN_BENCH_ISAS=avx512,avx2` the
 //! ISAs of the split table (empty: dense only).
 
@@ -69,13 +70,14 @@ fn alexnet() -> Vec<Layer> {
             .map(|n| {
                 n.trim()
                     .parse()
-                    .expect("QCNN_CONV_PLAN: band_rows,chunk_k,block_rows")
+                    .expect("QCNN_CONV_PLAN: band_rows,chunk_k,block_rows[,chunk_phases]")
             })
             .collect();
         ConvPlan {
             band_rows: v[0],
             chunk_k: v[1],
             block_rows: v[2],
+            chunk_phases: v.get(3).copied().unwrap_or(usize::MAX),
         }
     });
     all.into_iter()
@@ -294,7 +296,7 @@ fn print_split(layers: &[Layer]) {
         "medians (and minima) of {SPLIT_RUNS} interleaved rounds; table/lookup: phase callbacks"
     );
     eprintln!(
-        "layer  kernel               R_b,K_c,Rblk total_ms  min_ms table_ms lookup_ms lookups/ns dense_ms dns_min speedup min_spd calib/ns"
+        "layer  kernel               R_b,K_c,Rblk,P_c total_ms  min_ms table_ms lookup_ms lookups/ns dense_ms dns_min speedup min_spd calib/ns"
     );
     let isas: Vec<Isa> = match std::env::var("QCNN_BENCH_ISAS") {
         Ok(list) => list
@@ -343,12 +345,13 @@ fn print_split(layers: &[Layer]) {
                 [0, 1, 2].map(|k| median(r.iter().map(|t| t[k]).collect()));
             let plan = l.lut.plan();
             eprintln!(
-                "{:6} {:20} {:>3},{:>3},{:<2} {:8.3} {:8.3} {:8.3} {:9.3} {:10.1} {:8.3} {:8.3} {:6.2}x {:6.2}x {:6.2}",
+                "{:6} {:20} {:>3},{:>3},{:>2},{:<2} {:8.3} {:8.3} {:8.3} {:9.3} {:10.1} {:8.3} {:8.3} {:6.2}x {:6.2}x {:6.2}",
                 l.name,
                 ConvLut::kernel_name(*isa),
                 plan.band_rows,
                 plan.chunk_k,
                 plan.block_rows,
+                plan.chunk_phases,
                 total,
                 total_min,
                 table,

@@ -219,13 +219,13 @@ proptest! {
         Problem::new(shape, spec, seed, false).check();
     }
 
-    /// Any band height and codeword chunk computes the same function.
+    /// Any band height, codeword chunk and phase-plane chunk computes the same function.
     #[test]
     fn random_plans_match_reference(
-        shape in shapes(), spec in specs(), seed in any::<u64>(), band in 1usize..=12, chunk in 1usize..=256, block_rows in 1usize..=16,
+        shape in shapes(), spec in specs(), seed in any::<u64>(), band in 1usize..=12, chunk in 1usize..=256, block_rows in 1usize..=16, chunk_phases in 1usize..=20,
     ) {
         blas::set_single_thread();
-        Problem::new(shape, spec, seed, false).with_plan(ConvPlan { band_rows: band, chunk_k: chunk, block_rows }).check();
+        Problem::new(shape, spec, seed, false).with_plan(ConvPlan { band_rows: band, chunk_k: chunk, chunk_phases, block_rows }).check();
     }
 
     /// Small integers: every sum is exact in f32, so any order gives the reference bit for bit.
@@ -234,7 +234,8 @@ proptest! {
         blas::set_single_thread();
         let chunk = spec.k / 3 + 1;
         let block_rows = band / 2 + 1;
-        Problem::new(shape, spec, seed, true).with_plan(ConvPlan { band_rows: band, chunk_k: chunk, block_rows }).check_exact();
+        let chunk_phases = band % 3 + 1;
+        Problem::new(shape, spec, seed, true).with_plan(ConvPlan { band_rows: band, chunk_k: chunk, chunk_phases, block_rows }).check_exact();
     }
 }
 
@@ -263,13 +264,17 @@ fn kernel_11_stride_4_like_conv1() {
     // 43 → 9 output columns, 51 → 11 rows; a ragged last window on the right.
     let p = Problem::new(conv(3, 51, 45, 6, 11, 4, 0, 1), spec, 3, false);
     p.check();
-    p.clone()
-        .with_plan(ConvPlan {
-            band_rows: 2,
-            chunk_k: 20,
-            block_rows: 1,
-        })
-        .check();
+    // Codeword chunks, phase-plane chunks (a ragged last one: 16 = 3 · 5 + 1), and both.
+    for (chunk_k, chunk_phases) in [(20, 16), (128, 2), (128, 5), (20, 3)] {
+        p.clone()
+            .with_plan(ConvPlan {
+                band_rows: 2,
+                chunk_k,
+                chunk_phases,
+                block_rows: 1,
+            })
+            .check();
+    }
     Problem::new(conv(3, 51, 45, 6, 11, 4, 0, 1), spec, 4, true).check_exact();
 }
 
@@ -344,6 +349,7 @@ fn phases_alternate_and_end_with_lookup() {
     .with_plan(ConvPlan {
         band_rows: 4,
         chunk_k: 8,
+        chunk_phases: 1,
         block_rows: 2,
     });
     let lut = p.lut().unwrap();

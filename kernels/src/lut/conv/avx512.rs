@@ -318,3 +318,34 @@ unsafe fn table_units<const N: usize, const U: usize>(
         }
     }
 }
+
+/// `out[x] = src[s·x]` for x < out.len(), 16 at a time with masked gathers.
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn copy_strided(src: &[f32], s: usize, out: &mut [f32]) {
+    let n = out.len();
+    if n == 0 {
+        return;
+    }
+    assert!(
+        src.len() > s * (n - 1) && s * LANES <= i32::MAX as usize,
+        "strided copy operands"
+    );
+    let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    let offsets = _mm512_mullo_epi32(lanes, _mm512_set1_epi32(s as i32));
+    for x in (0..n).step_by(LANES) {
+        let count = (n - x).min(LANES);
+        let mask = ((1u32 << count) - 1) as __mmask16;
+        // SAFETY: lane l < count reads src[s·(x + l)], s·(x + l) ≤ s·(n − 1) < src.len()
+        // (asserted above), and writes out[x + l], x + l < n; masked-off lanes touch nothing.
+        let v = _mm512_mask_i32gather_ps::<4>(
+            _mm512_setzero_ps(),
+            mask,
+            offsets,
+            src.as_ptr().add(s * x),
+        );
+        _mm512_mask_storeu_ps(out.as_mut_ptr().add(x), mask, v);
+    }
+}

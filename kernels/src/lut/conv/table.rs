@@ -5,7 +5,8 @@ use cblas::{Layout, Transpose};
 use super::{ConvLut, Geometry};
 use crate::isa::Isa;
 
-/// Which table to build: output-row band, group, subspace and codeword chunk.
+/// Which table to build: output-row band, group, subspace and chunk (of phase planes and
+/// codewords).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Source {
     pub band: usize,
@@ -17,7 +18,10 @@ pub(super) struct Source {
 /// Writes the zero-padded input x (C_s, H_s, W_s) as phase planes, Layout
 /// (C_s, s², x_rows, pitch): plane (a, b) row y column x holds padded pixel (s·y + a, s·x + b),
 /// i.e. input pixel (s·y + a − pad, s·x + b − pad), or 0 outside the input.
-pub(super) fn pad_input(geo: &Geometry, c_in: usize, x: &[f32], xpad: &mut [f32]) {
+///
+/// AVX-512 copies the strided runs with masked gathers (the scalar strided loop cost about
+/// as much as conv1's table build).
+pub(super) fn pad_input(geo: &Geometry, isa: Isa, c_in: usize, x: &[f32], xpad: &mut [f32]) {
     let s = geo.stride;
     let plane_len = geo.x_rows * geo.pitch;
     for c in 0..c_in {
@@ -41,13 +45,24 @@ pub(super) fn pad_input(geo: &Geometry, c_in: usize, x: &[f32], xpad: &mut [f32]
                         if s == 1 {
                             row[x_lo..x_hi].copy_from_slice(&input[first..first + (x_hi - x_lo)]);
                         } else {
-                            let taps = input[first..].iter().step_by(s);
-                            for (out, v) in row[x_lo..x_hi].iter_mut().zip(taps) {
-                                *out = *v;
-                            }
+                            copy_strided(isa, &input[first..], s, &mut row[x_lo..x_hi]);
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// `out[x] = src[s·x]` for x < out.len(); `src` holds at least s·(out.len() − 1) + 1 floats.
+fn copy_strided(isa: Isa, src: &[f32], s: usize, out: &mut [f32]) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `forward` asserted the CPU has AVX-512F.
+        Isa::Avx512 => unsafe { super::avx512::copy_strided(src, s, out) },
+        _ => {
+            for (o, v) in out.iter_mut().zip(src.iter().step_by(s)) {
+                *o = *v;
             }
         }
     }
@@ -61,8 +76,8 @@ fn inside(pad: usize, size: usize, phase: usize, s: usize, len: usize) -> (usize
     (lo, first_at(pad + size).clamp(lo, len))
 }
 
-/// Builds one chunk of one band's table, Layout (s², R_b + (kh−1)/s, K_c, pitch): for every
-/// phase-plane row of the band, `T (K_c × pitch) = D_m[chunk] (K_c × d_m) · X_m (d_m × pitch)`,
+/// Builds one chunk of one band's table, Layout (P_c, R_b + (kh−1)/s, K_c, pitch): for every
+/// phase-plane row of the band in the chunk's P_c planes, `T (K_c × pitch) = D_m[chunk] (K_c × d_m) · X_m (d_m × pitch)`,
 /// d_m being the dims subspace m has. Rows of padding only are zero-filled.
 ///
 /// Scalar: one `sgemm` per row. AVX2 / AVX-512: a register-blocked micro-kernel (the rows are
@@ -72,14 +87,16 @@ pub(super) fn build(lut: &ConvLut, isa: Isa, src: Source, xpad: &[f32], table: &
     let (d, k) = (lut.spec.d, lut.spec.k);
     let c_group = lut.shape.c_in_group();
     let dims = d.min(c_group - src.subspace * d);
-    let code0 = src.chunk * geo.chunk_k;
+    let code0 = src.chunk % geo.code_chunks * geo.chunk_k;
+    let phase0 = src.chunk / geo.code_chunks * geo.chunk_phases;
+    let phases = phase0..(phase0 + geo.chunk_phases).min(geo.phases);
     let codes = geo.chunk_k.min(k - code0);
     let channel0 = src.group * c_group + src.subspace * d;
     let ldx = geo.phases * geo.x_rows * geo.pitch;
     let r0 = src.band * geo.band_rows;
     let cw = &lut.centroids[(src.subspace * k + code0) * d..][..(codes - 1) * d + dims];
-    for phase in 0..geo.phases {
-        let plane = &mut table[phase * geo.band_plane_rows * geo.row_stride..]
+    for (local, phase) in phases.enumerate() {
+        let plane = &mut table[local * geo.band_plane_rows * geo.row_stride..]
             [..geo.band_plane_rows * geo.row_stride];
         // The band's rows of this phase plane that hold input pixels: one run, padding around.
         let data = geo.data_rows(phase / geo.stride, src.band);
