@@ -24,17 +24,13 @@ use qcnn_quantizer::{
     check_spec, dense_inputs, layer_response_error, quantize_layer, LayerInputs, LayerReport,
 };
 use qcnn_results::{
-    ImageRow, LayerRow, Meta, ModeInfo, RepeatRecord, RepeatRow, RunWriter, Summary,
+    write_sweep, ImageRow, LayerRow, Meta, ModeInfo, RepeatRecord, RepeatRow, RunWriter, Summary,
+    SweepRow, SWEEP_FILE,
 };
 
 use crate::blas_core::BlasInfo;
 use crate::models::{self, LoadedModel};
 use crate::quantize::{LayerBars, TrainingArgs};
-
-/// The per-configuration table inside the run folder.
-pub const SWEEP_FILE: &str = "sweep.csv";
-/// The ISA columns of `sweep.csv`, always present (empty when not measured).
-const ISA_COLUMNS: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512];
 
 #[derive(clap::Args, Debug)]
 pub struct SweepArgs {
@@ -176,8 +172,8 @@ pub fn run(args: &SweepArgs, blas: &BlasInfo) -> Result<()> {
     bar.finish_and_clear();
     let dir = writer.dir().to_path_buf();
     let summary = writer.finish()?;
-    let csv = sweep_csv(&args.layer, &points, &summary, &isas);
-    qcnn_results::atomic_write(&dir.join(SWEEP_FILE), csv.as_bytes())?;
+    let rows = sweep_rows(&args.layer, &points, &summary, &isas);
+    write_sweep(&dir, &rows)?;
     print!("{}", sweep_table(&points, &summary, &isas));
     println!("\nresults: {} ({SWEEP_FILE})", dir.display());
     Ok(())
@@ -514,49 +510,38 @@ fn median_ms(summary: &Summary, mode: &str) -> Option<f64> {
     summary.analysis.modes.get(mode).map(|m| m.median_ms)
 }
 
-/// `sweep.csv`, one row per configuration (schema in the module docs of the report).
-fn sweep_csv(layer: &str, points: &[Point], summary: &Summary, isas: &[Isa]) -> String {
-    let mut out = String::from("layer,d,k,method,theoretical_speedup,compression,dense_ms");
-    for isa in ISA_COLUMNS {
-        let _ = write!(out, ",lut_ms_{}", isa.name());
-    }
-    out.push_str(
-        ",response_rel_error,weight_rel_error,pq_response_rel_error,holdout_response_rel_error,\
-         holdout_pq_response_rel_error,quantize_s\n",
-    );
-    let dense = median_ms(summary, "dense").map_or(String::new(), |v| v.to_string());
-    for p in points {
-        let r = &p.report;
-        let _ = write!(
-            out,
-            "{layer},{},{},{},{},{},{dense}",
-            p.spec.d,
-            p.spec.k,
-            r.method.name(),
-            p.theoretical_speedup,
-            p.compression
-        );
-        for isa in ISA_COLUMNS {
-            let ms = isas
-                .contains(&isa)
-                .then(|| median_ms(summary, &mode_name(p.spec, isa)))
-                .flatten();
-            let _ = write!(out, ",{}", ms.map_or(String::new(), |v| v.to_string()));
-        }
-        let (held, held_pq) = match p.holdout {
-            Some((a, b)) => (a.to_string(), b.to_string()),
-            None => (String::new(), String::new()),
-        };
-        let _ = writeln!(
-            out,
-            ",{},{},{},{held},{held_pq},{}",
-            r.response_rel_error(),
-            r.weight_rel_error,
-            r.pq_response_rel_error,
-            r.seconds
-        );
-    }
-    out
+/// `sweep.csv`'s rows, one per configuration (schema: [`SweepRow`]); ISAs not timed stay
+/// empty.
+fn sweep_rows(layer: &str, points: &[Point], summary: &Summary, isas: &[Isa]) -> Vec<SweepRow> {
+    let lut_ms = |p: &Point, isa: Isa| {
+        isas.contains(&isa)
+            .then(|| median_ms(summary, &mode_name(p.spec, isa)))
+            .flatten()
+    };
+    points
+        .iter()
+        .map(|p| {
+            let r = &p.report;
+            SweepRow {
+                layer: layer.to_string(),
+                d: p.spec.d as u32,
+                k: p.spec.k as u32,
+                method: r.method.name().to_string(),
+                theoretical_speedup: p.theoretical_speedup,
+                compression: p.compression,
+                dense_ms: median_ms(summary, "dense"),
+                lut_ms_scalar: lut_ms(p, Isa::Scalar),
+                lut_ms_avx2: lut_ms(p, Isa::Avx2),
+                lut_ms_avx512: lut_ms(p, Isa::Avx512),
+                response_rel_error: r.response_rel_error(),
+                weight_rel_error: r.weight_rel_error,
+                pq_response_rel_error: r.pq_response_rel_error,
+                holdout_response_rel_error: p.holdout.map(|h| h.0),
+                holdout_pq_response_rel_error: p.holdout.map(|h| h.1),
+                quantize_s: r.seconds,
+            }
+        })
+        .collect()
 }
 
 /// The terminal table: one row per configuration.

@@ -4,9 +4,12 @@
 //! [`render`] writes, into an output folder:
 //! - `report.md`: per run, provenance, the authors' table (`| Time (ms) | CNN |
 //!   Quantized-CNN | Speed-up |`), measured vs theoretical speed-up, spread over repeats,
-//!   memory, per-layer times; with several runs, a run-by-run table first;
+//!   memory, per-layer times; for a run of `qcnn sweep` (with `sweep.csv`), the trade-off
+//!   between response error and measured speed-up; with several runs, a run-by-run table
+//!   first;
 //! - `index.html`: the same tables and the charts on one static page;
-//! - `<run_id>/{repeats,layers,layer_speedup,memory}.{png,svg}` per run, and
+//! - `<run_id>/{repeats,layers,layer_speedup,memory,tradeoff}.{png,svg}` per run (those
+//!   with data), and
 //!   `history.{png,svg}` when several runs are given.
 //!
 //! Glossary: CNN = mode `dense` (the baseline every speed-up divides), Quantized-CNN = mode
@@ -24,7 +27,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use qcnn_results::{read_run, Run};
+use qcnn_results::{read_run, read_sweep, Run, SweepRow};
 
 use crate::charts::Chart;
 use crate::doc::{Block, Figure};
@@ -59,6 +62,8 @@ pub enum ChartKind {
     Memory,
     /// Speed-up per run in time order (several runs only).
     History,
+    /// Response error vs measured speed-up per (d, K) configuration (sweeps only).
+    TradeOff,
 }
 
 impl ChartKind {
@@ -70,6 +75,7 @@ impl ChartKind {
             ChartKind::LayerSpeedup => "layer_speedup",
             ChartKind::Memory => "memory",
             ChartKind::History => "history",
+            ChartKind::TradeOff => "tradeoff",
         }
     }
 }
@@ -107,16 +113,18 @@ pub fn render_with(runs: &[PathBuf], out: &Path, options: &ReportOptions) -> Res
     }
     let mut loaded = runs
         .iter()
-        .map(|dir| read_run(dir))
-        .collect::<Result<Vec<Run>, _>>()?;
-    loaded.sort_by(|a, b| {
+        .map(|dir| Ok((read_run(dir)?, read_sweep(dir)?)))
+        .collect::<Result<Vec<(Run, Option<Vec<SweepRow>>)>>>()?;
+    loaded.sort_by(|(a, _), (b, _)| {
         (&a.meta.started_utc, &a.meta.run_id).cmp(&(&b.meta.started_utc, &b.meta.run_id))
     });
+    let (loaded, sweeps): (Vec<Run>, Vec<_>) = loaded.into_iter().unzip();
     refuse_output_in_runs(out, &loaded)?;
     fs::create_dir_all(out).map_err(|e| ReportError::io(out, "create the report folder", e))?;
     let views: Vec<RunView> = loaded
         .iter()
-        .map(|r| RunView::new(r, &options.layer_theory))
+        .zip(sweeps)
+        .map(|(r, sweep)| RunView::new(r, &options.layer_theory).with_sweep(sweep))
         .collect();
 
     let mut charts = Vec::new();
@@ -134,7 +142,8 @@ pub fn render_with(runs: &[PathBuf], out: &Path, options: &ReportOptions) -> Res
         fs::create_dir_all(out.join(&folder))
             .map_err(|e| ReportError::io(&out.join(&folder), "create", e))?;
         let files = run_charts(out, Path::new(&folder), view)?;
-        let figures: Vec<Figure> = files.iter().map(|f| figure(out, f)).collect();
+        let figures: Vec<(ChartKind, Figure)> =
+            files.iter().map(|f| (f.kind, figure(out, f))).collect();
         blocks.extend(run_blocks(view, &figures));
         charts.extend(files);
     }
@@ -187,8 +196,9 @@ fn intro(views: &[RunView], options: &ReportOptions) -> Vec<Block> {
     ]
 }
 
-/// One run's section: provenance, tables, warnings, then its charts.
-fn run_blocks(view: &RunView, figures: &[Figure]) -> Vec<Block> {
+/// One run's section: provenance, tables, warnings, the trade-off of a sweep, then its
+/// other charts.
+fn run_blocks(view: &RunView, figures: &[(ChartKind, Figure)]) -> Vec<Block> {
     let mut b = vec![
         Block::Heading(2, tables::run_title(view)),
         tables::provenance(view),
@@ -225,9 +235,25 @@ fn run_blocks(view: &RunView, figures: &[Figure]) -> Vec<Block> {
         ));
         b.push(Block::Table(tables::layers(view)));
     }
-    if !figures.is_empty() {
+    if let Some(rows) = view.sweep.as_deref().filter(|r| !r.is_empty()) {
+        b.push(Block::Heading(3, "Trade-off".into()));
+        b.push(tables::trade_off_note(rows));
+        b.push(Block::Table(tables::trade_off(rows)));
+        b.extend(
+            figures
+                .iter()
+                .filter(|(kind, _)| *kind == ChartKind::TradeOff)
+                .map(|(_, f)| Block::Figure(f.clone())),
+        );
+    }
+    let others: Vec<&Figure> = figures
+        .iter()
+        .filter(|(kind, _)| *kind != ChartKind::TradeOff)
+        .map(|(_, f)| f)
+        .collect();
+    if !others.is_empty() {
         b.push(Block::Heading(3, "Charts".into()));
-        b.extend(figures.iter().cloned().map(Block::Figure));
+        b.extend(others.into_iter().cloned().map(Block::Figure));
     }
     b
 }
@@ -246,7 +272,10 @@ fn run_charts(out: &Path, folder: &Path, view: &RunView) -> Result<Vec<ChartFile
         files.push(write(out, folder, id.clone(), ChartKind::LayerSpeedup, &c)?);
     }
     if let Some(c) = charts::memory_chart(view) {
-        files.push(write(out, folder, id, ChartKind::Memory, &c)?);
+        files.push(write(out, folder, id.clone(), ChartKind::Memory, &c)?);
+    }
+    if let Some(c) = charts::tradeoff_chart(view) {
+        files.push(write(out, folder, id, ChartKind::TradeOff, &c)?);
     }
     Ok(files)
 }

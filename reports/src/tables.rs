@@ -1,7 +1,7 @@
 //! The report's text: provenance, the authors' table, speed-ups, spread, memory, per-layer
-//! times and the run history, as document blocks (see [`crate::doc`]).
+//! times, the run history and a sweep's trade-off, as document blocks (see [`crate::doc`]).
 
-use qcnn_results::{Meta, BASELINE_MODE};
+use qcnn_results::{Meta, SweepRow, BASELINE_MODE, SWEEP_ISAS};
 
 use crate::doc::{Block, Table};
 use crate::view::{RunView, BYTES_PER_MB, CV_WARNING};
@@ -475,4 +475,123 @@ pub fn history(views: &[RunView]) -> Table {
         table.push(row);
     }
     table
+}
+
+/// The response error as the trade-off table prints it.
+pub fn rel_error(v: f64) -> String {
+    format!("{v:.4}")
+}
+
+/// The look-up ISAs timed in at least one row of a sweep, in column order.
+pub fn sweep_isas(rows: &[SweepRow]) -> Vec<&'static str> {
+    SWEEP_ISAS
+        .into_iter()
+        .filter(|isa| rows.iter().any(|r| r.lut_ms(isa).is_some()))
+        .collect()
+}
+
+/// One row per (d, K) configuration of a sweep: op-count speed-up, compression, measured
+/// speed-up per ISA, and the response error (held-out when measured, else calibration;
+/// cells marked "(calib.)" where a held-out figure is missing in a held-out column).
+pub fn trade_off(rows: &[SweepRow]) -> Table {
+    let isas = sweep_isas(rows);
+    let held_out = rows.iter().any(|r| r.response_error().1);
+    let mut header = vec![
+        "d".to_string(),
+        "K".into(),
+        "Theoretical speed-up".into(),
+        "Compression".into(),
+    ];
+    header.extend(isas.iter().map(|isa| format!("Speed-up {isa}")));
+    header.push(if held_out {
+        "Response error (held-out)".into()
+    } else {
+        "Response error (calibration)".into()
+    });
+    let mut table = Table::numeric(header);
+    table.align[0] = crate::doc::Align::Right;
+    for r in rows {
+        let mut row = vec![
+            r.d.to_string(),
+            r.k.to_string(),
+            times(r.theoretical_speedup),
+            format!("{:.1}×", r.compression),
+        ];
+        row.extend(
+            isas.iter()
+                .map(|isa| or_dash(r.measured_speedup(isa).map(times))),
+        );
+        let (error, was_held_out) = r.response_error();
+        row.push(if held_out && !was_held_out {
+            format!("{} (calib.)", rel_error(error))
+        } else {
+            rel_error(error)
+        });
+        table.push(row);
+    }
+    table
+}
+
+/// What the trade-off table and chart show, for the paragraph above them.
+pub fn trade_off_note(rows: &[SweepRow]) -> Block {
+    let methods: Vec<&str> = rows.iter().fold(Vec::new(), |mut v, r| {
+        if !v.contains(&r.method.as_str()) {
+            v.push(&r.method);
+        }
+        v
+    });
+    let dense = rows
+        .iter()
+        .find_map(|r| r.dense_ms)
+        .map_or("not measured".to_string(), |d| format!("{} ms", ms(d)));
+    Block::Para(format!(
+        "From sweep.csv: layer {} quantized ({}) at {} (d, K) configurations. Measured \
+         speed-up = median dense BLAS time of the layer ({dense}) / median look-up kernel \
+         time per ISA; theoretical = the op-count ratio (METHOD.md); compression = dense f32 \
+         weights / (codebooks + packed indices). Response error: relative error of the \
+         layer's output.",
+        crate::charts::sweep_layers(rows),
+        methods.join(", "),
+        rows.len()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sweep_row(d: u32, holdout: Option<f64>) -> SweepRow {
+        SweepRow {
+            layer: "conv3".into(),
+            d,
+            k: 16,
+            method: "ec".into(),
+            theoretical_speedup: 6.17,
+            compression: 15.53,
+            dense_ms: Some(2.0),
+            lut_ms_scalar: None,
+            lut_ms_avx2: Some(0.5),
+            lut_ms_avx512: None,
+            response_rel_error: 0.1,
+            weight_rel_error: 0.2,
+            pq_response_rel_error: 0.15,
+            holdout_response_rel_error: holdout,
+            holdout_pq_response_rel_error: holdout,
+            quantize_s: 1.0,
+        }
+    }
+
+    #[test]
+    fn trade_off_shows_timed_isas_and_marks_calibration_errors() {
+        let mut rows = vec![sweep_row(4, Some(0.3)), sweep_row(8, None)];
+        rows[1].lut_ms_avx2 = None;
+        let t = trade_off(&rows);
+        assert_eq!(t.header[4], "Speed-up avx2");
+        assert_eq!(t.header[5], "Response error (held-out)");
+        assert_eq!(t.rows[0][2..], ["6.17×", "15.5×", "4.00×", "0.3000"]);
+        assert_eq!(t.rows[1][2..], ["6.17×", "15.5×", "–", "0.1000 (calib.)"]);
+        let t = trade_off(&[sweep_row(4, None)]);
+        assert_eq!(t.header[5], "Response error (calibration)");
+        assert_eq!(t.rows[0][5], "0.1000");
+    }
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use qcnn_results::stats;
-use qcnn_results::{Analysis, ModeInfo, Phase, Run, BASELINE_MODE};
+use qcnn_results::{Analysis, ModeInfo, Phase, Run, SweepRow, BASELINE_MODE};
 
 /// The mode the authors' table calls "Quantized-CNN".
 pub const AUTHORS_QUANTIZED_MODE: &str = "qcnn";
@@ -159,6 +159,9 @@ pub struct RunView<'a> {
     pub repeats: Vec<u32>,
     /// The whole network's theoretical speed-up: `meta.json`'s, else the caller's op counts.
     pub theoretical_speedup: Option<f64>,
+    /// `sweep.csv`'s rows (one per (d, K) configuration) for a run of `qcnn sweep`; None
+    /// for other runs, or until [`RunView::with_sweep`] adds them.
+    pub sweep: Option<Vec<SweepRow>>,
 }
 
 impl<'a> RunView<'a> {
@@ -187,7 +190,14 @@ impl<'a> RunView<'a> {
                 .meta
                 .theoretical_speedup
                 .or_else(|| theoretical_total(theory)),
+            sweep: None,
         }
+    }
+
+    /// The view with the run's `sweep.csv` rows (as `qcnn_results::read_sweep` returns them).
+    pub fn with_sweep(mut self, sweep: Option<Vec<SweepRow>>) -> Self {
+        self.sweep = sweep;
+        self
     }
 
     pub fn run_id(&self) -> &str {

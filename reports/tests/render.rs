@@ -9,11 +9,14 @@ use qcnn_reports::{
     authors_table, render, render_with, ChartKind, LayerTheory, ReportError, ReportFiles,
     ReportOptions,
 };
-use qcnn_results::{read_run, stats, Meta, ModeInfo, RunWriter};
+use qcnn_results::{read_run, read_sweep, stats, Meta, ModeInfo, RunWriter};
 
 const COMPLETE: &str = "20261127T100000Z-cmplt1";
 const OLDER: &str = "20261120T090000Z-older1";
 const INTERRUPTED: &str = "20261127T120000Z-intrpt";
+/// A real `qcnn sweep --layer conv5 --d 4,8 --k 16,64 --repeats 2 --runs 3 --warmup 1
+/// --isas avx512` run folder, with its `sweep.csv`.
+const SWEEP: &str = "20261127T121759Z-2q78km";
 /// Pixel size every chart is drawn at.
 const CHART_SIZE: (u32, u32) = (1100, 620);
 
@@ -392,4 +395,93 @@ fn run_killed_before_its_first_repeat_renders_without_charts() {
     let md = fs::read_to_string(files.markdown).unwrap();
     assert!(md.contains("incomplete: 0 of 3 planned repeats"), "{md}");
     assert!(md.contains("No repeat was completed"), "{md}");
+}
+
+#[test]
+fn sweep_run_renders_the_tradeoff_table_and_chart() {
+    let (_out, files, md) = render_ok(&[SWEEP]);
+    assert_charts(
+        &files,
+        &[
+            ChartKind::Repeats,
+            ChartKind::Layers,
+            ChartKind::LayerSpeedup,
+            ChartKind::TradeOff,
+        ],
+    );
+    let rows = read_sweep(&fixture(SWEEP))
+        .unwrap()
+        .expect("the fixture has sweep.csv");
+    assert_eq!(rows.len(), 4);
+    let table = section(&md, "Trade-off");
+    assert_eq!(
+        row(table, "d"),
+        [
+            "d",
+            "K",
+            "Theoretical speed-up",
+            "Compression",
+            "Speed-up avx512",
+            "Response error (held-out)"
+        ]
+    );
+    for r in &rows {
+        let (d, k) = (r.d.to_string(), r.k.to_string());
+        let cells = table
+            .lines()
+            .map(|l| {
+                l.trim()
+                    .trim_matches('|')
+                    .split(" | ")
+                    .map(str::trim)
+                    .collect::<Vec<_>>()
+            })
+            .find(|c| c.len() == 6 && c[0] == d && c[1] == k)
+            .unwrap_or_else(|| panic!("no trade-off row for d={d}, K={k}:\n{table}"));
+        let speedup = r.dense_ms.unwrap() / r.lut_ms_avx512.unwrap();
+        let expected = [
+            format!("{:.2}×", r.theoretical_speedup),
+            format!("{:.1}×", r.compression),
+            format!("{speedup:.2}×"),
+            format!("{:.4}", r.holdout_response_rel_error.unwrap()),
+        ];
+        assert_eq!(cells[2..], expected, "d={d}, K={k}");
+    }
+    // The chart sits in the trade-off section and labels every configuration d/K.
+    let chart = files.charts.last().unwrap();
+    assert!(table.contains("tradeoff.png"), "{table}");
+    let svg = fs::read_to_string(&chart.svg).unwrap();
+    for r in &rows {
+        // Once beside the measured point, once beside the theoretical one.
+        let label = format!("{}/{}", r.d, r.k);
+        let n = svg.lines().filter(|l| l.trim() == label).count();
+        assert_eq!(n, 2, "label {label} in the SVG");
+    }
+    assert!(svg.contains("avx512 look-ups (measured)"));
+}
+
+#[test]
+fn runs_without_a_sweep_have_no_tradeoff() {
+    let (_out, files, md) = render_ok(&[COMPLETE]);
+    assert!(files.charts.iter().all(|c| c.kind != ChartKind::TradeOff));
+    assert!(!md.contains("Trade-off"));
+}
+
+#[test]
+fn malformed_sweep_csv_fails_naming_file_and_line() {
+    let (_tmp, dir) = damaged_copy(SWEEP, "sweep.csv", |t| {
+        let mut lines: Vec<String> = t.lines().map(String::from).collect();
+        lines[2] = lines[2].replacen(",pq,", ",pq,fast,", 1);
+        lines[3] = lines[3].replacen(",8,16,", ",8,sixteen,", 1);
+        lines.join("\n") + "\n"
+    });
+    let err = render_err(&dir);
+    assert!(err.contains("sweep.csv, line 3"), "{err}");
+    assert!(err.contains("17 fields, expected 16"), "{err}");
+    let (_tmp, dir) = damaged_copy(SWEEP, "sweep.csv", |t| {
+        t.replacen(",8,16,", ",8,sixteen,", 1)
+    });
+    let err = render_err(&dir);
+    assert!(err.contains("sweep.csv, line 4"), "{err}");
+    assert!(err.contains("column `k`"), "{err}");
 }

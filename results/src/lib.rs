@@ -7,7 +7,8 @@
 //! - `meta.json`: provenance ([`Meta`]), written at the start and rewritten at the end;
 //! - `repeats.csv`, `layers.csv`, `images.csv`: raw measurements ([`RepeatRow`],
 //!   [`LayerRow`], [`ImageRow`]), appended and synced repeat by repeat;
-//! - `summary.json`: statistics ([`Summary`]), recomputed from the raw rows after every repeat.
+//! - `summary.json`: statistics ([`Summary`]), recomputed from the raw rows after every repeat;
+//! - `sweep.csv` (runs of `qcnn sweep` only): one [`SweepRow`] per (d, K) configuration.
 //!
 //! Glossary: a *run* is one invocation of the harness; a *repeat* measures every *mode*
 //! (`dense`, `qcnn`, ...) once, over the same `planned_images` single-image batches; a
@@ -22,6 +23,7 @@ pub mod reader;
 pub mod rows;
 pub mod stats;
 pub mod summary;
+pub mod sweep;
 pub mod writer;
 
 pub use error::{Result, ResultsError};
@@ -37,4 +39,5 @@ pub use rows::{
     LAYER_COLUMNS, REPEATS_FILE, REPEAT_COLUMNS,
 };
 pub use summary::{summarize, Analysis, ModeSummary, Summary, BASELINE_MODE, SUMMARY_FILE};
+pub use sweep::{read_sweep, write_sweep, SweepRow, SWEEP_COLUMNS, SWEEP_FILE, SWEEP_ISAS};
 pub use writer::RunWriter;

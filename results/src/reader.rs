@@ -211,7 +211,7 @@ fn committed(meta: &Meta, completed: u32, repeat: u32) -> Result<bool, String> {
 
 /// Parses a CSV with exactly `columns` as header into rows tagged with their line number.
 /// `unfinished`: a last line without newline is a write cut short, and is ignored.
-fn read_csv<T: DeserializeOwned>(
+pub(crate) fn read_csv<T: DeserializeOwned>(
     path: &Path,
     columns: &[&str],
     unfinished: bool,

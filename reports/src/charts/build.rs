@@ -1,10 +1,11 @@
-//! The five charts of a report, built from [`RunView`]s: what is plotted, with which titles,
+//! The six charts of a report, built from [`RunView`]s: what is plotted, with which titles,
 //! axis labels (with units) and colours.
 
 use plotters::style::RGBColor;
 
 use super::bars::{BarChart, BarSeries, HLine, Segment};
 use super::lines::{LineChart, LineSeries};
+use super::scatter::{ScatterChart, ScatterPoint, ScatterSeries, VLine};
 use super::{lighter, mode_color, THEORY_COLOR};
 use crate::view::{LayerTime, ModeView, RunView, BYTES_PER_MB};
 
@@ -295,4 +296,85 @@ fn short_date(view: &RunView) -> String {
     } else {
         format!("{label}*")
     }
+}
+
+/// The colour of each look-up kernel ISA in the trade-off chart (Okabe–Ito).
+fn isa_color(isa: &str) -> RGBColor {
+    match isa {
+        "scalar" => RGBColor(0, 114, 178),
+        "avx2" => RGBColor(0, 158, 115),
+        _ => RGBColor(213, 94, 0),
+    }
+}
+
+/// "4/16" for d = 4, K = 16.
+fn config_label(row: &qcnn_results::SweepRow) -> String {
+    format!("{}/{}", row.d, row.k)
+}
+
+/// Chart 6 (runs of `qcnn sweep`): response error against measured speed-up, one point per
+/// (d, K) configuration and look-up ISA, with the op-count ratio as pale grey discs.
+pub fn tradeoff_chart(view: &RunView) -> Option<ScatterChart> {
+    let rows = view.sweep.as_deref().filter(|r| !r.is_empty())?;
+    let measured: Vec<ScatterSeries> = qcnn_results::SWEEP_ISAS
+        .iter()
+        .map(|&isa| ScatterSeries {
+            legend: format!("{isa} look-ups (measured)"),
+            color: isa_color(isa),
+            points: rows
+                .iter()
+                .filter_map(|r| {
+                    Some(ScatterPoint {
+                        x: r.measured_speedup(isa)?,
+                        y: r.response_error().0,
+                        label: Some(config_label(r)),
+                    })
+                })
+                .collect(),
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect();
+    // Theory first, so measured points are drawn over it.
+    let mut series = vec![ScatterSeries {
+        legend: "theoretical (op-count ratio)".into(),
+        color: lighter(THEORY_COLOR, 0.3),
+        points: rows
+            .iter()
+            .map(|r| ScatterPoint {
+                x: r.theoretical_speedup,
+                y: r.response_error().0,
+                label: Some(config_label(r)),
+            })
+            .collect(),
+    }];
+    series.extend(measured);
+    let held_out = rows.iter().all(|r| r.response_error().1);
+    let layers = sweep_layers(rows);
+    Some(ScatterChart {
+        title: format!("Error vs speed-up of {layers}{}", run_suffix(view)),
+        x_desc: "speed-up over dense BLAS (dense time / look-up time, ×, medians); labels d/K"
+            .into(),
+        y_desc: if held_out {
+            "response relative error (held-out images)".into()
+        } else {
+            "response relative error (calibration images)".into()
+        },
+        series,
+        vlines: vec![VLine {
+            legend: "break-even (1×)".into(),
+            color: RGBColor(60, 60, 60),
+            x: 1.0,
+        }],
+    })
+}
+
+/// The swept layer names, comma-separated, in first-seen order.
+pub fn sweep_layers(rows: &[qcnn_results::SweepRow]) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for r in rows {
+        if !names.contains(&r.layer.as_str()) {
+            names.push(&r.layer);
+        }
+    }
+    names.join(", ")
 }

@@ -7,6 +7,7 @@
 mod bars;
 mod build;
 mod lines;
+mod scatter;
 mod typeset;
 
 use std::fs;
@@ -21,7 +22,10 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use crate::error::{ReportError, Result};
 use typeset::Typeset;
 
-pub use build::{history_chart, layer_chart, layer_speedup_chart, memory_chart, repeat_chart};
+pub use build::{
+    history_chart, layer_chart, layer_speedup_chart, memory_chart, repeat_chart, sweep_layers,
+    tradeoff_chart,
+};
 
 /// The family the charts ask plotters for; registered to the embedded font, and written
 /// as is into SVG `font-family`, so a browser with DejaVu Sans draws what was measured.
