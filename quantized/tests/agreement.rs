@@ -119,3 +119,52 @@ fn a_dense_only_model_is_refused_with_the_layer_named() {
         .expect("refused");
     assert!(err.to_string().contains("conv1"), "{err}");
 }
+
+/// The int8-table mode's accuracy cost on real images: fc6 and fc7 of the whole network
+/// within 2% (max |a − b| / max |b|) of the exact path on the authors' 10 BMPs.
+const INT8_FC_TOL: f32 = 0.02;
+
+#[test]
+fn int8_tables_keep_fc6_and_fc7_within_two_percent_on_the_ten_bmps() {
+    let Some(root) = shared_or_skip("int8 on the BMPs", "qcnn-alexnet") else {
+        return;
+    };
+    if !qcnn_kernels::lut::int8::ConvLutI8::supports(Isa::Avx512) {
+        eprintln!("SKIPPED: int8 on the BMPs: no AVX-512 VBMI/VNNI on this CPU");
+        return;
+    }
+    blas::set_single_thread();
+    let model_folder = folder::locate(&root).expect("model folder");
+    let model = folder::load_folder(&model_folder, &qcnn_model::alexnet())
+        .expect("the authors' model loads");
+    let mean =
+        qcnn_model::preprocess::MeanImage::load(&model_folder.mean_image().expect("mean image"))
+            .unwrap();
+    let mut exact = QuantizedNetwork::new(&model, Isa::Avx512, TableKind::F32).unwrap();
+    let mut int8 = QuantizedNetwork::new(&model, Isa::Avx512, TableKind::Int8).unwrap();
+    let mut bmps: Vec<_> = std::fs::read_dir(root.join("Bmp.Files"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    bmps.sort();
+    assert_eq!(bmps.len(), 10);
+    let mut worst = [0.0f32; 2];
+    for bmp in &bmps {
+        let input = qcnn_model::preprocess::preprocess(bmp, &mean).unwrap();
+        let (want, got) = (record(&mut exact, &input), record(&mut int8, &input));
+        for (w, layer) in worst.iter_mut().zip(["fc6", "fc7"]) {
+            *w = w.max(max_relative_error(
+                got.get(layer).unwrap(),
+                want.get(layer).unwrap(),
+            ));
+        }
+    }
+    eprintln!(
+        "int8 vs exact over 10 BMPs: fc6 {:.2e}, fc7 {:.2e}",
+        worst[0], worst[1]
+    );
+    assert!(
+        worst.iter().all(|&e| e <= INT8_FC_TOL),
+        "fc6, fc7 errors {worst:?} above {INT8_FC_TOL}"
+    );
+}
