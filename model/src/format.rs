@@ -474,29 +474,6 @@ impl BinF32Reader {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bits_for_matches_the_authors_choices() {
-        assert_eq!(bits_for(128), 7);
-        assert_eq!(bits_for(32), 5);
-        assert_eq!(bits_for(16), 4);
-        assert_eq!(bits_for(256), 8);
-        assert_eq!(bits_for(129), 8);
-        assert_eq!(bits_for(2), 1);
-        assert_eq!(bits_for(1), 1);
-        assert_eq!(bits_for(3), 2);
-    }
-
-    #[test]
-    fn fc7_example_length_from_format_md() {
-        let data = vec![0u8; 4096 * 1024];
-        assert_eq!(encode_cbn(&[4096, 1024], 5, &data).len(), 2_625_552);
-    }
-}
-
 /// The first `count` images of the authors' preprocessed image set (`dataMatTst.single.bin`,
 /// f32 (N, 3, 227, 227)), read one at a time, and N.
 pub fn read_image_set(path: &Path, count: usize) -> Result<(Vec<Vec<f32>>, usize)> {
@@ -518,4 +495,27 @@ pub fn read_image_set(path: &Path, count: usize) -> Result<(Vec<Vec<f32>>, usize
         images.push(image);
     }
     Ok((images, reader.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bits_for_matches_the_authors_choices() {
+        assert_eq!(bits_for(128), 7);
+        assert_eq!(bits_for(32), 5);
+        assert_eq!(bits_for(16), 4);
+        assert_eq!(bits_for(256), 8);
+        assert_eq!(bits_for(129), 8);
+        assert_eq!(bits_for(2), 1);
+        assert_eq!(bits_for(1), 1);
+        assert_eq!(bits_for(3), 2);
+    }
+
+    #[test]
+    fn fc7_example_length_from_format_md() {
+        let data = vec![0u8; 4096 * 1024];
+        assert_eq!(encode_cbn(&[4096, 1024], 5, &data).len(), 2_625_552);
+    }
 }
