@@ -5,7 +5,7 @@ use qcnn_baselines::{conv_shape, fc_shape, Pipeline, WeightedOp};
 use qcnn_kernels::lut::conv::{ConvLut, ConvScratch};
 use qcnn_kernels::lut::fc::FcLut;
 use qcnn_kernels::lut::int8::{ConvI8Scratch, ConvLutI8};
-use qcnn_kernels::{Isa, LutError, PqSpec};
+use qcnn_kernels::{Isa, LutError, Phase, PqSpec};
 use qcnn_model::arch::ParamKind;
 use qcnn_model::{Codebooks, LayerParams, Model, Network, Observer};
 
@@ -98,52 +98,22 @@ fn layer_op(
         .ok_or(QuantizedError::NoCodebooks { layer })?;
     let spec = pq_spec(cb);
     let kernel_error = |source| QuantizedError::Kernel { layer, source };
+    let (ctrd, asmt, bias) = (&cb.centroids[..], &cb.assignments[..], &params.bias[..]);
     Ok(match params.shape.kind {
-        ParamKind::Conv(_) if tables == TableKind::Int8 => {
-            let lut = ConvLutI8::new(
-                conv_shape(&params.shape),
-                spec,
-                &cb.centroids,
-                &cb.assignments,
-                &params.bias,
-            )
-            .map_err(kernel_error)?;
-            Box::new(ConvLutI8Op {
-                lut,
-                isa,
-                scratch: ConvI8Scratch::default(),
-            })
-        }
-        ParamKind::Conv(_) => {
-            let lut = ConvLut::new(
-                conv_shape(&params.shape),
-                spec,
-                &cb.centroids,
-                &cb.assignments,
-                &params.bias,
-            )
-            .map_err(kernel_error)?;
-            Box::new(ConvLutOp {
-                lut,
-                isa,
-                scratch: ConvScratch::default(),
-            })
-        }
-        ParamKind::Fc => {
-            let lut = FcLut::new(
-                fc_shape(&params.shape),
-                spec,
-                &cb.centroids,
-                &cb.assignments,
-                &params.bias,
-            )
-            .map_err(kernel_error)?;
-            Box::new(FcLutOp {
-                lut,
-                isa,
-                scratch: Vec::new(),
-            })
-        }
+        ParamKind::Conv(_) if tables == TableKind::Int8 => LutOp::boxed(
+            ConvLutI8::new(conv_shape(&params.shape), spec, ctrd, asmt, bias)
+                .map_err(kernel_error)?,
+            isa,
+        ),
+        ParamKind::Conv(_) => LutOp::boxed(
+            ConvLut::new(conv_shape(&params.shape), spec, ctrd, asmt, bias)
+                .map_err(kernel_error)?,
+            isa,
+        ),
+        ParamKind::Fc => LutOp::boxed(
+            FcLut::new(fc_shape(&params.shape), spec, ctrd, asmt, bias).map_err(kernel_error)?,
+            isa,
+        ),
     })
 }
 
@@ -155,55 +125,95 @@ pub fn pq_spec(cb: &Codebooks) -> PqSpec {
     }
 }
 
-struct ConvLutOp {
-    lut: ConvLut,
-    isa: Isa,
-    scratch: ConvScratch,
+/// What the network needs of a look-up kernel family: its name and one forward pass.
+trait LutKernel: 'static {
+    type Scratch: Default + 'static;
+    fn name(isa: Isa) -> &'static str;
+    fn run(
+        &self,
+        isa: Isa,
+        x: &[f32],
+        y: &mut [f32],
+        scratch: &mut Self::Scratch,
+        phase: &mut dyn FnMut(Phase),
+    );
 }
 
-impl WeightedOp for ConvLutOp {
+impl LutKernel for ConvLut {
+    type Scratch = ConvScratch;
+    fn name(isa: Isa) -> &'static str {
+        ConvLut::kernel_name(isa)
+    }
+    fn run(
+        &self,
+        isa: Isa,
+        x: &[f32],
+        y: &mut [f32],
+        scratch: &mut ConvScratch,
+        phase: &mut dyn FnMut(Phase),
+    ) {
+        self.forward(isa, x, y, scratch, phase)
+    }
+}
+
+impl LutKernel for ConvLutI8 {
+    type Scratch = ConvI8Scratch;
+    fn name(isa: Isa) -> &'static str {
+        ConvLutI8::kernel_name(isa)
+    }
+    fn run(
+        &self,
+        isa: Isa,
+        x: &[f32],
+        y: &mut [f32],
+        scratch: &mut ConvI8Scratch,
+        phase: &mut dyn FnMut(Phase),
+    ) {
+        self.forward(isa, x, y, scratch, phase)
+    }
+}
+
+impl LutKernel for FcLut {
+    type Scratch = Vec<f32>;
+    fn name(isa: Isa) -> &'static str {
+        FcLut::kernel_name(isa)
+    }
+    fn run(
+        &self,
+        isa: Isa,
+        x: &[f32],
+        y: &mut [f32],
+        scratch: &mut Vec<f32>,
+        phase: &mut dyn FnMut(Phase),
+    ) {
+        self.forward(isa, x, y, scratch, phase)
+    }
+}
+
+/// A look-up kernel as one of the pipeline's conv/fc ops, with its own scratch (tables).
+struct LutOp<K: LutKernel> {
+    lut: K,
+    isa: Isa,
+    scratch: K::Scratch,
+}
+
+impl<K: LutKernel> LutOp<K> {
+    fn boxed(lut: K, isa: Isa) -> Box<dyn WeightedOp> {
+        Box::new(LutOp {
+            lut,
+            isa,
+            scratch: K::Scratch::default(),
+        })
+    }
+}
+
+impl<K: LutKernel> WeightedOp for LutOp<K> {
     fn kernel(&self) -> String {
-        ConvLut::kernel_name(self.isa).to_string()
+        K::name(self.isa).to_string()
     }
     fn run(&mut self, input: &[f32], output: &mut [f32], observer: &mut dyn Observer) {
         self.lut
-            .forward(self.isa, input, output, &mut self.scratch, &mut |p| {
-                observer.after_phase(p)
-            });
-    }
-}
-
-struct ConvLutI8Op {
-    lut: ConvLutI8,
-    isa: Isa,
-    scratch: ConvI8Scratch,
-}
-
-impl WeightedOp for ConvLutI8Op {
-    fn kernel(&self) -> String {
-        ConvLutI8::kernel_name(self.isa).to_string()
-    }
-    fn run(&mut self, input: &[f32], output: &mut [f32], observer: &mut dyn Observer) {
-        self.lut
-            .forward(self.isa, input, output, &mut self.scratch, &mut |p| {
-                observer.after_phase(p)
-            });
-    }
-}
-
-struct FcLutOp {
-    lut: FcLut,
-    isa: Isa,
-    scratch: Vec<f32>,
-}
-
-impl WeightedOp for FcLutOp {
-    fn kernel(&self) -> String {
-        FcLut::kernel_name(self.isa).to_string()
-    }
-    fn run(&mut self, input: &[f32], output: &mut [f32], observer: &mut dyn Observer) {
-        self.lut
-            .forward(self.isa, input, output, &mut self.scratch, &mut |p| {
+            .run(self.isa, input, output, &mut self.scratch, &mut |p| {
                 observer.after_phase(p)
             });
     }
