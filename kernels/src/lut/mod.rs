@@ -4,6 +4,8 @@
 //! with every codeword, (2) accumulation of looked-up table values into the outputs.
 //! Each kernel family has a plain reference twin that follows the formula (the oracle).
 
+use crate::shape::{ConvShape, FcShape};
+
 pub mod conv;
 pub mod fc;
 pub mod int8;
@@ -73,6 +75,68 @@ pub fn check_indices(assignments: &[u8], k: usize) -> Result<(), LutError> {
             k,
         }),
     }
+}
+
+/// The checks every conv look-up family starts with: a supported (d, K) and a geometry
+/// Caffe accepts.
+pub fn check_conv_shape(shape: ConvShape, spec: PqSpec) -> Result<(), LutError> {
+    check_spec(spec)?;
+    if !shape.is_valid() {
+        return Err(LutError::Spec(format!("invalid conv shape {shape:?}")));
+    }
+    Ok(())
+}
+
+/// The lengths of a conv layer's buffers and every index < K, after [`check_conv_shape`]:
+/// centroids (M, K, d), assignments (C_t, kh, kw, M), bias (C_t). Returns M.
+pub fn check_conv_buffers(
+    shape: ConvShape,
+    spec: PqSpec,
+    centroids: &[f32],
+    assignments: &[u8],
+    bias: &[f32],
+) -> Result<usize, LutError> {
+    let m_count = spec.subspaces(shape.c_in_group());
+    let taps = shape.kernel * shape.kernel;
+    check_len(
+        "centroids (M, K, d)",
+        centroids.len(),
+        m_count * spec.k * spec.d,
+    )?;
+    check_len(
+        "assignments (C_t, kh, kw, M)",
+        assignments.len(),
+        shape.c_out * taps * m_count,
+    )?;
+    check_len("bias (C_t)", bias.len(), shape.c_out)?;
+    check_indices(assignments, spec.k)?;
+    Ok(m_count)
+}
+
+/// Everything an fc look-up family checks before re-laying its buffers: a supported
+/// (d, K), centroids (M, K, d), assignments (C_t, M), bias (C_t), every index < K. Returns M.
+pub fn check_fc(
+    shape: FcShape,
+    spec: PqSpec,
+    centroids: &[f32],
+    assignments: &[u8],
+    bias: &[f32],
+) -> Result<usize, LutError> {
+    check_spec(spec)?;
+    let m_count = spec.subspaces(shape.c_in);
+    check_len(
+        "centroids (M, K, d)",
+        centroids.len(),
+        m_count * spec.k * spec.d,
+    )?;
+    check_len(
+        "assignments (C_t, M)",
+        assignments.len(),
+        shape.c_out * m_count,
+    )?;
+    check_len("bias (C_t)", bias.len(), shape.c_out)?;
+    check_indices(assignments, spec.k)?;
+    Ok(m_count)
 }
 
 /// Checks d and K are ones the kernels support.

@@ -56,7 +56,7 @@ mod table;
 pub use reference::conv_reference;
 
 use crate::isa::Isa;
-use crate::lut::{check_indices, check_len, check_spec, LutError, Phase, PqSpec};
+use crate::lut::{check_conv_buffers, check_conv_shape, LutError, Phase, PqSpec};
 use crate::shape::ConvShape;
 
 /// Table rows are a whole number of AVX-512 registers (16 f32): every row starts a new,
@@ -301,10 +301,7 @@ impl ConvLut {
         assignments: &[u8],
         bias: &[f32],
     ) -> Result<Self, LutError> {
-        check_spec(spec)?;
-        if !shape.is_valid() {
-            return Err(LutError::Spec(format!("invalid conv shape {shape:?}")));
-        }
+        check_conv_shape(shape, spec)?;
         let plan = default_plan(shape, spec);
         Self::with_plan(shape, spec, plan, centroids, assignments, bias)
     }
@@ -319,24 +316,8 @@ impl ConvLut {
         assignments: &[u8],
         bias: &[f32],
     ) -> Result<Self, LutError> {
-        check_spec(spec)?;
-        if !shape.is_valid() {
-            return Err(LutError::Spec(format!("invalid conv shape {shape:?}")));
-        }
-        let m_count = spec.subspaces(shape.c_in_group());
-        let taps_per_t = shape.kernel * shape.kernel * m_count;
-        check_len(
-            "centroids (M, K, d)",
-            centroids.len(),
-            m_count * spec.k * spec.d,
-        )?;
-        check_len(
-            "assignments (C_t, kh, kw, M)",
-            assignments.len(),
-            shape.c_out * taps_per_t,
-        )?;
-        check_len("bias (C_t)", bias.len(), shape.c_out)?;
-        check_indices(assignments, spec.k)?;
+        check_conv_shape(shape, spec)?;
+        check_conv_buffers(shape, spec, centroids, assignments, bias)?;
         let geo = Geometry::new(shape, spec, plan);
         // Table offsets and list bounds are u32, BLAS dimensions i32.
         let x_plane_set = geo.phases * geo.x_rows * geo.pitch;

@@ -26,7 +26,7 @@ mod scalar;
 pub use reference::fc_reference;
 
 use crate::isa::Isa;
-use crate::lut::{check_indices, check_len, check_spec, LutError, Phase, PqSpec};
+use crate::lut::{check_fc, LutError, Phase, PqSpec};
 use crate::shape::FcShape;
 
 /// Outputs per tile: the lanes of one AVX-512 register of f32 (two AVX2 registers).
@@ -120,20 +120,7 @@ impl FcLut {
         assignments: &[u8],
         bias: &[f32],
     ) -> Result<Self, LutError> {
-        check_spec(spec)?;
-        let m_count = spec.subspaces(shape.c_in);
-        check_len(
-            "centroids (M, K, d)",
-            centroids.len(),
-            m_count * spec.k * spec.d,
-        )?;
-        check_len(
-            "assignments (C_t, M)",
-            assignments.len(),
-            shape.c_out * m_count,
-        )?;
-        check_len("bias (C_t)", bias.len(), shape.c_out)?;
-        check_indices(assignments, spec.k)?;
+        let m_count = check_fc(shape, spec, centroids, assignments, bias)?;
 
         let packing = Packing::for_k(spec.k);
         let groups = m_count.div_ceil(packing.per_word());

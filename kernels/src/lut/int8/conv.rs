@@ -35,7 +35,7 @@
 
 use super::{isa_supported, AlignedBuf};
 use crate::isa::Isa;
-use crate::lut::{check_indices, check_len, check_spec, LutError, Phase, PqSpec};
+use crate::lut::{check_conv_buffers, check_conv_shape, LutError, Phase, PqSpec};
 use crate::shape::ConvShape;
 
 /// i16 lanes of one AVX-512 register: table rows and accumulator rows are multiples of it.
@@ -266,10 +266,7 @@ impl ConvLutI8 {
         assignments: &[u8],
         bias: &[f32],
     ) -> Result<Self, LutError> {
-        check_spec(spec)?;
-        if !shape.is_valid() {
-            return Err(LutError::Spec(format!("invalid conv shape {shape:?}")));
-        }
+        check_conv_shape(shape, spec)?;
         let plan = default_plan(shape, spec);
         Self::with_plan(shape, spec, plan, centroids, assignments, bias)
     }
@@ -284,10 +281,7 @@ impl ConvLutI8 {
         assignments: &[u8],
         bias: &[f32],
     ) -> Result<Self, LutError> {
-        check_spec(spec)?;
-        if !shape.is_valid() {
-            return Err(LutError::Spec(format!("invalid conv shape {shape:?}")));
-        }
+        check_conv_shape(shape, spec)?;
         let kk = shape.kernel * shape.kernel;
         if kk > MAX_I16_TERMS {
             return Err(LutError::Spec(format!(
@@ -296,19 +290,7 @@ impl ConvLutI8 {
                 shape.kernel
             )));
         }
-        let m_count = spec.subspaces(shape.c_in_group());
-        check_len(
-            "centroids (M, K, d)",
-            centroids.len(),
-            m_count * spec.k * spec.d,
-        )?;
-        check_len(
-            "assignments (C_t, kh, kw, M)",
-            assignments.len(),
-            shape.c_out * kk * m_count,
-        )?;
-        check_len("bias (C_t)", bias.len(), shape.c_out)?;
-        check_indices(assignments, spec.k)?;
+        let m_count = check_conv_buffers(shape, spec, centroids, assignments, bias)?;
         let geo = Geometry::new(shape, spec, plan);
         let too_large = geo.table_len > u32::MAX as usize / 2
             || assignments.len() > u32::MAX as usize

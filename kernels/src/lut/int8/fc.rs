@@ -18,7 +18,7 @@
 
 use super::{isa_supported, AlignedBuf, Q_MAX};
 use crate::isa::Isa;
-use crate::lut::{check_indices, check_len, check_spec, LutError, Phase, PqSpec};
+use crate::lut::{check_fc, LutError, Phase, PqSpec};
 use crate::shape::FcShape;
 
 /// Outputs per tile: the i32 lanes of one AVX-512 register.
@@ -72,20 +72,7 @@ impl FcLutI8 {
         assignments: &[u8],
         bias: &[f32],
     ) -> Result<Self, LutError> {
-        check_spec(spec)?;
-        let m_count = spec.subspaces(shape.c_in);
-        check_len(
-            "centroids (M, K, d)",
-            centroids.len(),
-            m_count * spec.k * spec.d,
-        )?;
-        check_len(
-            "assignments (C_t, M)",
-            assignments.len(),
-            shape.c_out * m_count,
-        )?;
-        check_len("bias (C_t)", bias.len(), shape.c_out)?;
-        check_indices(assignments, spec.k)?;
+        let m_count = check_fc(shape, spec, centroids, assignments, bias)?;
         let (d, k) = (spec.d, spec.k);
         let kf = k.next_multiple_of(16);
         let mut codebooks_t = vec![0.0f32; m_count * d * kf];
