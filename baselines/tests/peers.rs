@@ -324,7 +324,12 @@ fn short_reply_is_a_fault() {
     let input = vec![0.5; model.arch.input.len()];
     peer.forward(&input, &mut qcnn_model::NoObserver);
     let fault = peer.fault().expect("a fault");
-    assert!(fault.contains("returned 4 bytes, expected 40"), "{fault}");
+    // Probabilities and logits, f32 each.
+    let expected = 2 * model.arch.shapes().last().unwrap().len() * 4;
+    assert!(
+        fault.contains(&format!("returned 4 bytes, expected {expected}")),
+        "{fault}"
+    );
 }
 
 /// A stand-in engine: our dense network with every logit shifted by `logit_shift` times the

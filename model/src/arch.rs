@@ -255,7 +255,8 @@ const POOL: PoolSpec = PoolSpec {
     pad: 0,
 };
 
-const fn conv(
+/// A conv layer kind in one call: `out_channels` kernels of `kernel`×`kernel`.
+pub const fn conv(
     out_channels: usize,
     kernel: usize,
     stride: usize,

@@ -4,7 +4,8 @@
 //! (baselines/tests/peers.rs).
 
 use prost::Message;
-use qcnn_model::arch::{ConvSpec, PoolSpec};
+use qcnn_model::arch::conv;
+use qcnn_model::arch::PoolSpec;
 use qcnn_model::synthetic::{synthetic_model, DEFAULT_SEED};
 use qcnn_model::{Architecture, Layer, LayerKind, LayerParams, Model, ModelSource, Shape};
 use qcnn_onnx::proto::{AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto};
@@ -288,16 +289,6 @@ fn small_model(arch: Architecture) -> Model {
 
 fn layer(name: &'static str, kind: LayerKind) -> Layer {
     Layer { name, kind }
-}
-
-fn conv(out_channels: usize, kernel: usize, stride: usize, pad: usize, groups: usize) -> LayerKind {
-    LayerKind::Conv(ConvSpec {
-        out_channels,
-        kernel,
-        stride,
-        pad,
-        groups,
-    })
 }
 
 #[test]

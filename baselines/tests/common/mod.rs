@@ -1,100 +1,16 @@
 //! Helpers shared by the baselines tests.
-#![allow(dead_code)]
-
-use std::path::PathBuf;
+#![allow(dead_code, unused_imports)]
 
 use qcnn_baselines::{conv_shape, fc_shape, DenseConv, DenseFc, WeightedOp};
-use qcnn_model::arch::{ConvSpec, LrnSpec, ParamKind, PoolSpec};
-use qcnn_model::{Architecture, Layer, LayerKind, Observer, Shape};
+use qcnn_model::arch::ParamKind;
+use qcnn_model::Architecture;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// /work/shared (or $QCNN_SHARED), if present.
-pub fn shared_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("QCNN_SHARED") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
-    };
-    dir.is_dir().then_some(dir)
-}
-
-/// Keeps a copy of every layer's output.
-#[derive(Default)]
-pub struct Recorder {
-    /// (layer index, layer name, output).
-    pub outputs: Vec<(usize, &'static str, Vec<f32>)>,
-}
-
-impl Observer for Recorder {
-    fn after_layer(&mut self, index: usize, layer: &Layer, output: &[f32]) {
-        self.outputs.push((index, layer.name, output.to_vec()));
-    }
-}
-
-impl Recorder {
-    pub fn get(&self, name: &str) -> Option<&[f32]> {
-        self.outputs
-            .iter()
-            .find(|(_, n, _)| *n == name)
-            .map(|(_, _, o)| o.as_slice())
-    }
-}
+pub use qcnn_model::testdata::{shared_dir, tiny_alexnet, LayerRecorder as Recorder};
 
 pub fn values(rng: &mut ChaCha8Rng, len: usize) -> Vec<f32> {
     (0..len).map(|_| rng.random_range(-1.0..1.0)).collect()
-}
-
-pub fn conv(
-    out_channels: usize,
-    kernel: usize,
-    stride: usize,
-    pad: usize,
-    groups: usize,
-) -> LayerKind {
-    LayerKind::Conv(ConvSpec {
-        out_channels,
-        kernel,
-        stride,
-        pad,
-        groups,
-    })
-}
-
-/// A small AlexNet: every layer kind, groups, padding, stride, an overhanging pool window.
-pub fn tiny_alexnet() -> Architecture {
-    use LayerKind::*;
-    let l = |name, kind| Layer { name, kind };
-    let lrn = LrnSpec {
-        size: 3,
-        alpha: 0.3,
-        beta: 0.75,
-        k: 1.0,
-    };
-    let pool = PoolSpec {
-        kernel: 3,
-        stride: 2,
-        pad: 0,
-    };
-    Architecture {
-        input: Shape::new(3, 19, 17),
-        layers: vec![
-            l("conv1", conv(8, 5, 2, 1, 1)),
-            l("relu1", Relu),
-            l("norm1", Lrn(lrn)),
-            l("pool1", MaxPool(pool)),
-            l("conv2", conv(6, 3, 1, 2, 2)),
-            l("relu2", Relu),
-            l("norm2", Lrn(LrnSpec { beta: 0.6, ..lrn })),
-            l("pool2", MaxPool(pool)),
-            l("conv3", conv(4, 1, 1, 0, 2)),
-            l("relu3", Relu),
-            l("fc4", Fc { out: 9 }),
-            l("relu4", Relu),
-            l("drop4", Dropout),
-            l("fc5", Fc { out: 5 }),
-            l("prob", Softmax),
-        ],
-    }
 }
 
 /// Random weights for every conv/fc layer: (weights, bias) in Caffe layout.
