@@ -277,11 +277,21 @@ fn record_agreement(
     networks: &mut [Box<dyn Network>],
     isa: Isa,
 ) -> Result<()> {
-    let mut dense = models::network("dense", &loaded.model, isa)?;
     let n = agreement::IMAGES.min(bench.images);
     let images: Vec<&[f32]> = (0..n).map(|i| bench.inputs.image(i)).collect();
-    for net in networks.iter_mut().filter(|n| n.mode() != "dense") {
-        let line = agreement::describe(dense.as_mut(), net.as_mut(), &images);
+    // The run's own dense network when it measures one (its weights are 244 MB); else a new one.
+    let (mut own, others): (Vec<_>, Vec<_>) =
+        networks.iter_mut().partition(|n| n.mode() == "dense");
+    let mut built;
+    let dense: &mut dyn Network = match own.pop() {
+        Some(net) => net.as_mut(),
+        None => {
+            built = models::network("dense", &loaded.model, isa)?;
+            built.as_mut()
+        }
+    };
+    for net in others {
+        let line = agreement::describe(dense, net.as_mut(), &images);
         meta.notes.insert(format!("agreement.{}", net.mode()), line);
     }
     Ok(())
