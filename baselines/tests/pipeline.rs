@@ -159,6 +159,7 @@ fn layers_that_pass_the_input_through_are_handled() {
     use LayerKind::*;
     let l = |name, kind| Layer { name, kind };
     let arch = Architecture {
+        name: "test",
         input: Shape::new(2, 3, 1),
         layers: vec![l("drop0", Dropout), l("relu0", Relu), l("drop1", Dropout)],
     };
@@ -170,6 +171,7 @@ fn layers_that_pass_the_input_through_are_handled() {
     assert_eq!(rec.get("drop0").unwrap(), input.as_slice());
 
     let only_dropout = Architecture {
+        name: "test",
         input: Shape::new(6, 1, 1),
         layers: vec![l("drop0", Dropout)],
     };

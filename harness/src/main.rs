@@ -11,6 +11,7 @@ mod pinning;
 mod quantize;
 mod reproduce;
 mod sweep;
+mod theory;
 
 use std::path::PathBuf;
 
@@ -67,13 +68,19 @@ enum Command {
     },
     /// Classify one image and print the top-5 classes (optionally dump every layer).
     Classify(classify::ClassifyArgs),
-    /// Write the embedded synthetic AlexNet to a folder in the authors' format.
+    /// Write an embedded synthetic network (--network, default AlexNet) to a folder in the
+    /// authors' format.
     GenerateModel {
         /// Destination folder (created if missing).
         dir: PathBuf,
         #[arg(long, default_value_t = qcnn_model::synthetic::DEFAULT_SEED)]
         seed: u64,
+        #[command(flatten)]
+        network: models::NetworkArg,
     },
+    /// The paper's analysis of a network: per layer and in total, dense multiply-adds vs
+    /// table + look-up ops, theoretical speed-up, storage and compression (Markdown or JSON).
+    Theory(theory::TheoryArgs),
     /// Print this machine's ISA levels and the OpenBLAS configuration in use.
     Info,
     /// (internal) Peak memory of one mode, measured by `reproduce` in a child process.
@@ -101,6 +108,10 @@ fn run() -> Result<()> {
         );
         return Ok(());
     }
+    if let Command::Theory(args) = &cli.command {
+        // Op counts only: no BLAS, no measurement.
+        return theory::run(args);
+    }
     let blas = blas_core::ensure(&cli.blas_core)?;
     qcnn_kernels::blas::self_check().map_err(anyhow::Error::msg)?;
     let isa = resolve_isa(&cli.isa)?;
@@ -111,6 +122,7 @@ fn run() -> Result<()> {
         Command::Quantize(args) => quantize::run(args),
         Command::ExportOnnx(args) => export_onnx::run(args),
         Command::Sweep(args) => sweep::run(args, &blas),
+        Command::Theory(args) => theory::run(args),
         Command::Report { runs, out } => {
             let files = qcnn_reports::render(runs, out)?;
             println!(
@@ -121,12 +133,13 @@ fn run() -> Result<()> {
             );
             Ok(())
         }
-        Command::GenerateModel { dir, seed } => {
-            let model = qcnn_model::synthetic::synthetic_model(*seed);
-            qcnn_model::folder::save(&model, dir, models::SYNTHETIC_PREFIX)
+        Command::GenerateModel { dir, seed, network } => {
+            let model = qcnn_model::synthetic::synthetic_network(network.kind(), *seed);
+            qcnn_model::folder::save(&model, dir, &models::synthetic_prefix(network.kind()))
                 .with_context(|| format!("writing the synthetic model into {}", dir.display()))?;
             println!(
-                "wrote the synthetic AlexNet (seed {seed}) into {}",
+                "wrote the synthetic {} (seed {seed}) into {}",
+                model.arch.name,
                 dir.display()
             );
             Ok(())
