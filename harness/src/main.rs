@@ -3,6 +3,7 @@
 mod blas_core;
 mod classify;
 mod dump;
+mod evaluate;
 mod export_onnx;
 mod labels;
 mod models;
@@ -66,6 +67,9 @@ enum Command {
         #[arg(long, default_value = "report")]
         out: PathBuf,
     },
+    /// Top-1/top-5 accuracy of each mode over a labelled image set, agreement with dense and
+    /// the images each mode changed; recorded as a run that `qcnn report` renders.
+    Evaluate(evaluate::EvaluateArgs),
     /// Classify one image and print the top-5 classes (optionally dump every layer).
     Classify(classify::ClassifyArgs),
     /// Write an embedded synthetic network (--network, default AlexNet) to a folder in the
@@ -119,6 +123,7 @@ fn run() -> Result<()> {
         Command::Reproduce(args) => reproduce::run(args, isa, &blas),
         Command::ProbeMemory(args) => reproduce::memory::probe(args, isa),
         Command::Classify(args) => classify::run(args, isa),
+        Command::Evaluate(args) => evaluate::run(args, isa, &blas),
         Command::Quantize(args) => quantize::run(args),
         Command::ExportOnnx(args) => export_onnx::run(args),
         Command::Sweep(args) => sweep::run(args, &blas),
