@@ -68,8 +68,11 @@ fn prototxt_v1() -> String {
     format!("name: \"tiny\"\ninput: \"data\"\ninput_dim: 1\ninput_dim: 3\ninput_dim: 19\ninput_dim: 17\n{body}")
 }
 
-/// Random (weights, bias) per conv/fc layer of the tiny net, in Caffe's layout.
-fn weights() -> Vec<(&'static str, Vec<usize>, Vec<f32>, Vec<f32>)> {
+/// A conv/fc layer's name, weight dims, weights and bias, in Caffe's layout.
+type LayerWeights = (&'static str, Vec<usize>, Vec<f32>, Vec<f32>);
+
+/// Random weights and biases per conv/fc layer of the tiny net.
+fn weights() -> Vec<LayerWeights> {
     let arch = tiny_alexnet();
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     arch.param_layers()

@@ -401,52 +401,13 @@ pub fn cnn_s() -> Architecture {
 /// closed by 2×2 max pooling, stride 2; no LRN (7×7×512 = 25088 inputs to fc6).
 pub fn vgg16() -> Architecture {
     use LayerKind::*;
-    const STAGES: [(usize, &[(&str, &str)], &str); 5] = [
-        (
-            64,
-            &[("conv1_1", "relu1_1"), ("conv1_2", "relu1_2")],
-            "pool1",
-        ),
-        (
-            128,
-            &[("conv2_1", "relu2_1"), ("conv2_2", "relu2_2")],
-            "pool2",
-        ),
-        (
-            256,
-            &[
-                ("conv3_1", "relu3_1"),
-                ("conv3_2", "relu3_2"),
-                ("conv3_3", "relu3_3"),
-            ],
-            "pool3",
-        ),
-        (
-            512,
-            &[
-                ("conv4_1", "relu4_1"),
-                ("conv4_2", "relu4_2"),
-                ("conv4_3", "relu4_3"),
-            ],
-            "pool4",
-        ),
-        (
-            512,
-            &[
-                ("conv5_1", "relu5_1"),
-                ("conv5_2", "relu5_2"),
-                ("conv5_3", "relu5_3"),
-            ],
-            "pool5",
-        ),
-    ];
     let mut layers = Vec::new();
-    for (channels, convs, pool_name) in STAGES {
-        for &(conv_name, relu_name) in convs {
-            layers.push(layer(conv_name, conv(channels, 3, 1, 1, 1)));
-            layers.push(layer(relu_name, Relu));
+    for c in VGG16_CONVS {
+        layers.push(layer(c.conv, conv(c.channels, 3, 1, 1, 1)));
+        layers.push(layer(c.relu, Relu));
+        if let Some(pool_name) = c.closes_stage {
+            layers.push(layer(pool_name, pool(2, 2)));
         }
-        layers.push(layer(pool_name, pool(2, 2)));
     }
     layers.extend(classifier());
     Architecture {
@@ -455,6 +416,45 @@ pub fn vgg16() -> Architecture {
         layers,
     }
 }
+
+/// One 3×3 conv of VGG-16 with its ReLU, and the pooling layer that follows it when it
+/// closes a stage.
+struct VggConv {
+    conv: &'static str,
+    relu: &'static str,
+    channels: usize,
+    closes_stage: Option<&'static str>,
+}
+
+const fn vgg(
+    conv: &'static str,
+    relu: &'static str,
+    channels: usize,
+    closes_stage: Option<&'static str>,
+) -> VggConv {
+    VggConv {
+        conv,
+        relu,
+        channels,
+        closes_stage,
+    }
+}
+
+const VGG16_CONVS: [VggConv; 13] = [
+    vgg("conv1_1", "relu1_1", 64, None),
+    vgg("conv1_2", "relu1_2", 64, Some("pool1")),
+    vgg("conv2_1", "relu2_1", 128, None),
+    vgg("conv2_2", "relu2_2", 128, Some("pool2")),
+    vgg("conv3_1", "relu3_1", 256, None),
+    vgg("conv3_2", "relu3_2", 256, None),
+    vgg("conv3_3", "relu3_3", 256, Some("pool3")),
+    vgg("conv4_1", "relu4_1", 512, None),
+    vgg("conv4_2", "relu4_2", 512, None),
+    vgg("conv4_3", "relu4_3", 512, Some("pool4")),
+    vgg("conv5_1", "relu5_1", 512, None),
+    vgg("conv5_2", "relu5_2", 512, None),
+    vgg("conv5_3", "relu5_3", 512, Some("pool5")),
+];
 
 /// The four ImageNet networks of the paper (its speed-up, compression and accuracy table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -556,46 +556,6 @@ pub fn trade_off_note(rows: &[SweepRow]) -> Block {
     ))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sweep_row(d: u32, holdout: Option<f64>) -> SweepRow {
-        SweepRow {
-            layer: "conv3".into(),
-            d,
-            k: 16,
-            method: "ec".into(),
-            theoretical_speedup: 6.17,
-            compression: 15.53,
-            dense_ms: Some(2.0),
-            lut_ms_scalar: None,
-            lut_ms_avx2: Some(0.5),
-            lut_ms_avx512: None,
-            response_rel_error: 0.1,
-            weight_rel_error: 0.2,
-            pq_response_rel_error: 0.15,
-            holdout_response_rel_error: holdout,
-            holdout_pq_response_rel_error: holdout,
-            quantize_s: 1.0,
-        }
-    }
-
-    #[test]
-    fn trade_off_shows_timed_isas_and_marks_calibration_errors() {
-        let mut rows = vec![sweep_row(4, Some(0.3)), sweep_row(8, None)];
-        rows[1].lut_ms_avx2 = None;
-        let t = trade_off(&rows);
-        assert_eq!(t.header[4], "Speed-up avx2");
-        assert_eq!(t.header[5], "Response error (held-out)");
-        assert_eq!(t.rows[0][2..], ["6.17×", "15.5×", "4.00×", "0.3000"]);
-        assert_eq!(t.rows[1][2..], ["6.17×", "15.5×", "–", "0.1000 (calib.)"]);
-        let t = trade_off(&[sweep_row(4, None)]);
-        assert_eq!(t.header[5], "Response error (calibration)");
-        assert_eq!(t.rows[0][5], "0.1000");
-    }
-}
-
 /// What the accuracy table of a `qcnn evaluate` run means.
 pub fn evaluation_note(rows: &[EvaluationRow]) -> Block {
     let images = rows.first().map_or(0, |r| r.images);
@@ -635,4 +595,44 @@ pub fn evaluation(rows: &[EvaluationRow]) -> Table {
         ]);
     }
     table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sweep_row(d: u32, holdout: Option<f64>) -> SweepRow {
+        SweepRow {
+            layer: "conv3".into(),
+            d,
+            k: 16,
+            method: "ec".into(),
+            theoretical_speedup: 6.17,
+            compression: 15.53,
+            dense_ms: Some(2.0),
+            lut_ms_scalar: None,
+            lut_ms_avx2: Some(0.5),
+            lut_ms_avx512: None,
+            response_rel_error: 0.1,
+            weight_rel_error: 0.2,
+            pq_response_rel_error: 0.15,
+            holdout_response_rel_error: holdout,
+            holdout_pq_response_rel_error: holdout,
+            quantize_s: 1.0,
+        }
+    }
+
+    #[test]
+    fn trade_off_shows_timed_isas_and_marks_calibration_errors() {
+        let mut rows = vec![sweep_row(4, Some(0.3)), sweep_row(8, None)];
+        rows[1].lut_ms_avx2 = None;
+        let t = trade_off(&rows);
+        assert_eq!(t.header[4], "Speed-up avx2");
+        assert_eq!(t.header[5], "Response error (held-out)");
+        assert_eq!(t.rows[0][2..], ["6.17×", "15.5×", "4.00×", "0.3000"]);
+        assert_eq!(t.rows[1][2..], ["6.17×", "15.5×", "–", "0.1000 (calib.)"]);
+        let t = trade_off(&[sweep_row(4, None)]);
+        assert_eq!(t.header[5], "Response error (calibration)");
+        assert_eq!(t.rows[0][5], "0.1000");
+    }
 }
