@@ -551,6 +551,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn both_label_layouts_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<PathBuf> = [1, 3]
+            .iter()
+            .map(|n| dir.path().join(format!("ILSVRC2012_val_{n:08}.JPEG")))
+            .collect();
+        let by_name = dir.path().join("val.txt");
+        std::fs::write(
+            &by_name,
+            "ILSVRC2012_val_00000001.JPEG 65\nILSVRC2012_val_00000003.JPEG 230\n",
+        )
+        .unwrap();
+        assert_eq!(folder_labels(&files, &by_name, false).unwrap(), [65, 230]);
+        // One class per line, line n for image n; the devkit counts from 1.
+        let by_line = dir.path().join("ground_truth.txt");
+        std::fs::write(&by_line, "490\n361\n171\n").unwrap();
+        assert_eq!(folder_labels(&files, &by_line, false).unwrap(), [490, 171]);
+        assert_eq!(folder_labels(&files, &by_line, true).unwrap(), [489, 170]);
+        let short = dir.path().join("short.txt");
+        std::fs::write(&short, "490\n").unwrap();
+        let err = folder_labels(&files, &short, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no label for ILSVRC2012_val_00000003"),
+            "{err}"
+        );
+        std::fs::write(&short, "a.JPEG x\n").unwrap();
+        let err = folder_labels(&files, &short, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("short.txt:1: 'x' is not a class index"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn image_numbers_and_tally() {
         assert_eq!(image_number("ILSVRC2012_val_00000042"), Some(42));
         assert_eq!(image_number("cat"), None);
