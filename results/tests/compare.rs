@@ -363,6 +363,10 @@ fn an_incomplete_run_is_compared_on_its_finished_repeats_and_says_so() {
         c.notes
     );
     assert_eq!(c.new[0].completed_repeats, 2);
+    assert!(c
+        .notes
+        .iter()
+        .any(|n| n.starts_with("NEW has 2 repeat(s) in all")));
     let dense = &c.changes[0];
     assert_eq!((dense.base_values, dense.new_values), (500, 200));
     // Two repeats against five still show a 10% shift under 1% noise.

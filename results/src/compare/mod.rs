@@ -24,9 +24,12 @@ pub mod bootstrap;
 mod comparable;
 mod samples;
 
+use std::path::{Path, PathBuf};
+
 use serde::Serialize;
 
-use crate::reader::Run;
+use crate::error::ResultsError;
+use crate::reader::{read_runs, Run};
 use crate::rows::Phase;
 use crate::summary::BASELINE_MODE;
 use bootstrap::{median_change, seed_for, BootstrapPlan, ChangeEstimate, Clustered};
@@ -280,6 +283,58 @@ impl Comparison {
     }
 }
 
+/// Why two folders could not be compared.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    /// A run folder is missing, malformed or inconsistent (the error names file and line).
+    #[error(transparent)]
+    Read(#[from] ResultsError),
+    #[error("{0}")]
+    BadOption(String),
+    /// Every run of a side stopped before its first repeat was written.
+    #[error("{side} ({}): no run has a finished repeat: nothing to compare", path.display())]
+    NoRepeats { side: &'static str, path: PathBuf },
+    #[error("BASE and NEW are not comparable:\n{}\n(pass --allow-different to compare them anyway)", list(.0))]
+    NotComparable(Vec<Difference>),
+}
+
+fn list(differences: &[Difference]) -> String {
+    differences
+        .iter()
+        .map(|d| format!("  - {}: BASE {}, NEW {}", d.what, d.base, d.new))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Reads BASE and NEW (each a run folder or a folder of runs, see [`read_runs`]), refuses
+/// incomparable sides unless `allow_different`, and compares them.
+pub fn compare_folders(
+    base: &Path,
+    new: &Path,
+    options: &CompareOptions,
+    allow_different: bool,
+) -> Result<Comparison, CompareError> {
+    options.check().map_err(CompareError::BadOption)?;
+    let base_runs = read_side("BASE", base)?;
+    let new_runs = read_side("NEW", new)?;
+    let differences = incomparabilities(&base_runs, &new_runs);
+    if !differences.is_empty() && !allow_different {
+        return Err(CompareError::NotComparable(differences));
+    }
+    Ok(compare(&base_runs, &new_runs, options))
+}
+
+fn read_side(side: &'static str, path: &Path) -> Result<Vec<Run>, CompareError> {
+    let runs = read_runs(path)?;
+    if runs.iter().all(|r| r.completed_repeats == 0) {
+        return Err(CompareError::NoRepeats {
+            side,
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(runs)
+}
+
 /// The differences that make `base` and `new` incomparable; empty when they are comparable.
 /// Also catches runs of one side that differ among themselves.
 pub fn incomparabilities(base: &[Run], new: &[Run]) -> Vec<Difference> {
@@ -292,6 +347,8 @@ pub fn incomparabilities(base: &[Run], new: &[Run]) -> Vec<Difference> {
 pub fn compare(base: &[Run], new: &[Run], options: &CompareOptions) -> Comparison {
     let mut notes = run_notes("BASE", base);
     notes.extend(run_notes("NEW", new));
+    notes.extend(few_repeats("BASE", base));
+    notes.extend(few_repeats("NEW", new));
     notes.extend(one_sided_modes(base, new));
     let measured = quantities(base, new, &mut notes);
     let interval_confidence = family_wise(options.confidence, measured.len());
@@ -447,6 +504,19 @@ fn run_notes(side: &str, runs: &[Run]) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// Repeats below which a side's layer intervals (one value per repeat) say little.
+pub const FEW_REPEATS: u32 = 5;
+
+/// A note when a side has fewer than [`FEW_REPEATS`] repeats in all its runs.
+fn few_repeats(side: &str, runs: &[Run]) -> Option<String> {
+    let repeats: u32 = runs.iter().map(|r| r.completed_repeats).sum();
+    (repeats < FEW_REPEATS).then(|| {
+        format!(
+            "{side} has {repeats} repeat(s) in all: a layer's interval cannot be wider than the              spread of so few values, so layer verdicts are rough (measure {FEW_REPEATS} or more              repeats, or pool several runs)"
+        )
+    })
 }
 
 fn one_sided_modes(base: &[Run], new: &[Run]) -> Vec<String> {
