@@ -93,7 +93,9 @@ fn scalar_lookups_against_auto_regress_and_exit_1_and_a_run_against_itself_exits
         text(&out.stderr)
     );
     assert!(text(&out.stderr).contains("regressed beyond 2%: exit status 1"));
-    for layer in ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"] {
+    for layer in [
+        "conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8",
+    ] {
         let cells = row(&stdout, &format!("qcnn {layer} (lookup)"));
         assert_eq!(cells[4], "REGRESSED", "{cells:?}");
     }
