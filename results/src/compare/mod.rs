@@ -514,7 +514,9 @@ fn few_repeats(side: &str, runs: &[Run]) -> Option<String> {
     let repeats: u32 = runs.iter().map(|r| r.completed_repeats).sum();
     (repeats < FEW_REPEATS).then(|| {
         format!(
-            "{side} has {repeats} repeat(s) in all: a layer's interval cannot be wider than the              spread of so few values, so layer verdicts are rough (measure {FEW_REPEATS} or more              repeats, or pool several runs)"
+            "{side} has {repeats} repeat(s) in all: a layer's interval cannot be wider than \
+             the spread of so few values, so layer verdicts are rough (measure {FEW_REPEATS} \
+             or more repeats, or pool several runs)"
         )
     })
 }
