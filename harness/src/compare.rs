@@ -114,8 +114,8 @@ fn write_markdown(path: &Path, c: &Comparison) -> Result<()> {
 /// "2%" → 0.02, "0.02" → 0.02. A bare number of 1 or more is refused as ambiguous ("2"
 /// could mean 2% or 200%).
 fn parse_fraction(text: &str) -> Result<f64, String> {
-    let (number, scale) = match text.trim().strip_suffix('%') {
-        Some(n) => (n, 0.01),
+    let (number, divisor) = match text.trim().strip_suffix('%') {
+        Some(n) => (n, 100.0),
         None => (text.trim(), 1.0),
     };
     let v: f64 = number
@@ -125,12 +125,13 @@ fn parse_fraction(text: &str) -> Result<f64, String> {
     if !v.is_finite() || v < 0.0 {
         return Err(format!("'{text}' must be a non-negative number"));
     }
-    if scale == 1.0 && v >= 1.0 {
+    if divisor == 1.0 && v >= 1.0 {
         return Err(format!(
             "'{text}' is ambiguous: write a percentage ({text}%) or a fraction below 1"
         ));
     }
-    Ok(v * scale)
+    // Divided, not multiplied by 0.01: 95% is exactly the double nearest 0.95.
+    Ok(v / divisor)
 }
 
 #[cfg(test)]
