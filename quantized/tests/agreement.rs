@@ -138,7 +138,7 @@ fn int8_tables_keep_fc6_and_fc7_within_two_percent_on_the_ten_bmps() {
     let model = folder::load_folder(&model_folder, &qcnn_model::alexnet())
         .expect("the authors' model loads");
     let mean =
-        qcnn_model::preprocess::MeanImage::load(&model_folder.mean_image().expect("mean image"))
+        qcnn_model::preprocess::MeanImage::load(&model_folder.mean_image().unwrap().expect("mean image"))
             .unwrap();
     let mut exact = QuantizedNetwork::new(&model, Isa::Avx512, TableKind::F32).unwrap();
     let mut int8 = QuantizedNetwork::new(&model, Isa::Avx512, TableKind::Int8).unwrap();
