@@ -149,23 +149,54 @@ pub fn check_size(path: &Path, len: u64, limit: u64, what: &str) -> Result<()> {
 /// Reads exactly `len` bytes from `reader` (the rest of a file whose length was checked),
 /// allocating `len` bytes up front and never reading more.
 pub fn read_exactly(reader: impl Read, len: u64, path: &Path) -> Result<Vec<u8>> {
-    let capacity = usize::try_from(len)
+    let mut bytes = Vec::new();
+    append_exactly(reader, len, path, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// Appends exactly `len` bytes from `reader` to `bytes`, reserving them up front and never
+/// reading more; fewer is an error (the file shrank while being read).
+pub fn append_exactly(reader: impl Read, len: u64, path: &Path, bytes: &mut Vec<u8>) -> Result<()> {
+    let wanted = usize::try_from(len)
         .map_err(|_| FileError::refused(path, format!("{len} bytes do not fit in memory")))?;
-    let mut bytes = Vec::with_capacity(capacity);
+    bytes.reserve_exact(wanted);
+    let start = bytes.len();
     reader
         .take(len)
-        .read_to_end(&mut bytes)
+        .read_to_end(bytes)
         .map_err(|e| FileError::io(path, "read", e))?;
-    if bytes.len() as u64 != len {
+    let got = bytes.len() - start;
+    if got != wanted {
         return Err(FileError::refused(
             path,
-            format!(
-                "changed while being read: {len} bytes expected, {} read",
-                bytes.len()
-            ),
+            format!("changed while being read: {len} bytes expected, {got} read"),
         ));
     }
-    Ok(bytes)
+    Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file renamed over it: the path's old entry
+/// (even a FIFO, which a plain write would block on) is replaced, never written through, and
+/// a reader never sees half a file.
+pub fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(|e| FileError::io(&tmp, "write", e))
+        .and_then(|()| fs::rename(&tmp, path).map_err(|e| FileError::io(path, "replace", e)));
+    if written.is_err() {
+        // The first error matters; a leftover temporary file is the lesser problem.
+        let _ = fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// The whole content of the regular file `path`, refused unread when longer than `limit`
@@ -290,7 +321,11 @@ mod tests {
     fn errors_say_the_os_message_once_and_expose_no_source() {
         let err = read_regular(Path::new("/no/such/file"), 10, "x").unwrap_err();
         let text = err.to_string();
-        assert_eq!(text.matches("No such file or directory").count(), 1, "{text}");
+        assert_eq!(
+            text.matches("No such file or directory").count(),
+            1,
+            "{text}"
+        );
         assert!(std::error::Error::source(&err).is_none());
     }
 }

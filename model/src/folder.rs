@@ -242,7 +242,10 @@ fn check_finite_params(p: &LayerParams, prefix: &str, dir: &Path) -> Result<()> 
     let (dense_kind, _) = dense_file(&p.shape);
     let arrays = [
         (BIAS, Some(p.bias.as_slice())),
-        (CENTROIDS, p.codebooks.as_ref().map(|c| c.centroids.as_slice())),
+        (
+            CENTROIDS,
+            p.codebooks.as_ref().map(|c| c.centroids.as_slice()),
+        ),
         (dense_kind, p.dense.as_deref()),
     ];
     for (kind, values) in arrays {

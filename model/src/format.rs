@@ -41,7 +41,9 @@ pub fn exact_dims<'a>(
         if found == want {
             Ok(())
         } else {
-            Err(format!("dims {found:?} found, expected {layout} = {want:?}"))
+            Err(format!(
+                "dims {found:?} found, expected {layout} = {want:?}"
+            ))
         }
     }
 }
@@ -245,7 +247,11 @@ fn bin_layout<T: Element>() -> Layout {
 }
 
 /// Decodes the payload of a `.bin` file whose header is `header`; refuses non-finite values.
-fn bin_from_payload<T: Element>(header: Header, payload: &[u8], path: &Path) -> Result<BinArray<T>> {
+fn bin_from_payload<T: Element>(
+    header: Header,
+    payload: &[u8],
+    path: &Path,
+) -> Result<BinArray<T>> {
     let data: Vec<T> = payload.chunks_exact(T::BYTES).map(T::from_le).collect();
     check_finite(&data, &header.dims, path)?;
     Ok(BinArray {

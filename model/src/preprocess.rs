@@ -91,7 +91,10 @@ impl MeanImage {
         if let Some(p) = data.iter().position(|v| !v.is_finite()) {
             return Err(ModelError::invalid(
                 path,
-                format!("mean image value {} at flat position {p} is not finite", data[p]),
+                format!(
+                    "mean image value {} at flat position {p} is not finite",
+                    data[p]
+                ),
             ));
         }
         if data.len() != want.iter().product::<usize>() {
@@ -159,7 +162,9 @@ fn decode(mut decoder: impl ImageDecoder, path: &Path, format: &str) -> Result<i
     check_dims(path, h as usize, w as usize)?;
     let bad = |e: image::ImageError| ModelError::invalid(path, format!("bad {format}: {e}"));
     decoder.set_limits(decode_limits()).map_err(bad)?;
-    Ok(DynamicImage::from_decoder(decoder).map_err(bad)?.into_rgb8())
+    Ok(DynamicImage::from_decoder(decoder)
+        .map_err(bad)?
+        .into_rgb8())
 }
 
 /// The images of folder `dir` (extensions [`IMAGE_EXTENSIONS`], any case), sorted by name.

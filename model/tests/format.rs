@@ -59,7 +59,10 @@ fn bin_f32_keeps_every_finite_bit_pattern_and_refuses_the_rest() {
         let data = [0.0, 1.0, 2.0, bad, 4.0, 5.0];
         let r = parse_bin_f32(&encode_bin_f32(&[2, 3], &data), p());
         let msg = message(r, "x.bin");
-        assert_mentions(&msg, &["at flat position 3 (index [1, 0]", "not a finite number"]);
+        assert_mentions(
+            &msg,
+            &["at flat position 3 (index [1, 0]", "not a finite number"],
+        );
     }
 }
 
@@ -426,7 +429,15 @@ fn save_refuses_bad_prefixes_and_non_finite_values_before_writing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let model = tiny_model(3, true, false);
-    for prefix in ["../evil", "a/b", "", ".hidden", "a\\b", "x y", &"p".repeat(101)] {
+    for prefix in [
+        "../evil",
+        "a/b",
+        "",
+        ".hidden",
+        "a\\b",
+        "x y",
+        &"p".repeat(101),
+    ] {
         let msg = folder::save(&model, &out, prefix).unwrap_err().to_string();
         assert_mentions(&msg, &["prefix", "ASCII letters"]);
     }

@@ -37,7 +37,10 @@ fn check_cbn(a: &CbnArray) {
 fn parse_all(bytes: &[u8]) {
     if let Ok(a) = parse_bin_f32(bytes, p()) {
         check_bin(&a);
-        assert!(a.data.iter().all(|v| v.is_finite()), "a non-finite value passed");
+        assert!(
+            a.data.iter().all(|v| v.is_finite()),
+            "a non-finite value passed"
+        );
     }
     if let Ok(a) = parse_bin_u16(bytes, p()) {
         check_bin(&a);
@@ -329,7 +332,12 @@ enum Special {
     SparseHuge,
 }
 
-const SPECIALS: [Special; 4] = [Special::Fifo, Special::DevZero, Special::Folder, Special::SparseHuge];
+const SPECIALS: [Special; 4] = [
+    Special::Fifo,
+    Special::DevZero,
+    Special::Folder,
+    Special::SparseHuge,
+];
 
 /// Replaces `path` (if present) by `kind`; returns what the error must mention.
 fn plant(path: &Path, kind: Special) -> &'static str {
@@ -374,11 +382,21 @@ fn special_files_in_place_of_a_reader_input_are_errors_not_hangs() {
     let dir = tempfile::tempdir().unwrap();
     type Reader = fn(&Path) -> Result<(), String>;
     let readers: [(&str, Reader); 5] = [
-        ("read_bin_f32", |p| read_bin_f32(p).map(drop).map_err(|e| e.to_string())),
-        ("read_cbn", |p| read_cbn(p).map(drop).map_err(|e| e.to_string())),
-        ("read_image_set", |p| read_image_set(p, 1).map(drop).map_err(|e| e.to_string())),
-        ("MeanImage", |p| MeanImage::load(p).map(drop).map_err(|e| e.to_string())),
-        ("image", |p| load_image_bgr(p).map(drop).map_err(|e| e.to_string())),
+        ("read_bin_f32", |p| {
+            read_bin_f32(p).map(drop).map_err(|e| e.to_string())
+        }),
+        ("read_cbn", |p| {
+            read_cbn(p).map(drop).map_err(|e| e.to_string())
+        }),
+        ("read_image_set", |p| {
+            read_image_set(p, 1).map(drop).map_err(|e| e.to_string())
+        }),
+        ("MeanImage", |p| {
+            MeanImage::load(p).map(drop).map_err(|e| e.to_string())
+        }),
+        ("image", |p| {
+            load_image_bgr(p).map(drop).map_err(|e| e.to_string())
+        }),
     ];
     for (i, kind) in SPECIALS.into_iter().enumerate() {
         for (j, (name, read)) in readers.iter().enumerate() {
@@ -419,8 +437,10 @@ fn special_files_in_a_model_folder_are_load_errors_naming_them() {
         let target = &names[i * 3 % names.len()];
         let needle = plant(target, kind);
         let f = folder.clone();
-        let err = within_deadline("load_folder", move || load_folder(&f, &tiny_arch()).map(drop))
-            .expect_err("a special file loaded");
+        let err = within_deadline("load_folder", move || {
+            load_folder(&f, &tiny_arch()).map(drop)
+        })
+        .expect_err("a special file loaded");
         let err = err.to_string();
         let needle = match kind {
             Special::SparseHuge => "found, expected",

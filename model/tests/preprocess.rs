@@ -271,7 +271,11 @@ fn mean_image_of_wrong_size_is_rejected() {
 #[test]
 fn non_finite_mean_values_are_rejected_with_their_position() {
     let dir = tempfile::tempdir().unwrap();
-    for (bad, name) in [(f32::NAN, "NaN"), (f32::INFINITY, "inf"), (f32::NEG_INFINITY, "-inf")] {
+    for (bad, name) in [
+        (f32::NAN, "NaN"),
+        (f32::INFINITY, "inf"),
+        (f32::NEG_INFINITY, "-inf"),
+    ] {
         let path = dir.path().join(format!("mean_{name}.bin"));
         let mut data = vec![100.0f32; 3 * 256 * 256];
         data[256 * 256 + 3] = bad;
@@ -292,7 +296,10 @@ fn a_mean_image_that_is_a_folder_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let err = MeanImage::load(dir.path()).unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("is a directory, not a regular file"), "{text}");
+    assert!(
+        text.contains("is a directory, not a regular file"),
+        "{text}"
+    );
 }
 
 /// A deterministic RGB image with every level of every channel somewhere.
@@ -350,8 +357,13 @@ fn grey_alpha_and_16_bit_pngs_follow_the_documented_rules() {
     let dir = tempfile::tempdir().unwrap();
     let (w, h) = (9, 7);
     let grey: Vec<u8> = (0..w * h).map(|i| (i * 3) as u8).collect();
-    let luma = image::DynamicImage::ImageLuma8(image::GrayImage::from_raw(w, h, grey.clone()).unwrap());
-    let path = write(dir.path(), "grey.png", &encode(&luma, image::ImageFormat::Png));
+    let luma =
+        image::DynamicImage::ImageLuma8(image::GrayImage::from_raw(w, h, grey.clone()).unwrap());
+    let path = write(
+        dir.path(),
+        "grey.png",
+        &encode(&luma, image::ImageFormat::Png),
+    );
     let (_, _, bgr) = load_image_bgr(&path).unwrap();
     let plane = (w * h) as usize;
     for (p, &v) in grey.iter().enumerate() {
@@ -359,23 +371,42 @@ fn grey_alpha_and_16_bit_pngs_follow_the_documented_rules() {
         assert_eq!([bgr[p], bgr[plane + p], bgr[2 * plane + p]], [v, v, v]);
     }
 
-    let rgba: Vec<u8> = (0..w * h).flat_map(|i| [i as u8, 2 * i as u8, 3 * i as u8, 17]).collect();
-    let img = image::DynamicImage::ImageRgba8(image::RgbaImage::from_raw(w, h, rgba.clone()).unwrap());
-    let path = write(dir.path(), "alpha.png", &encode(&img, image::ImageFormat::Png));
+    let rgba: Vec<u8> = (0..w * h)
+        .flat_map(|i| [i as u8, 2 * i as u8, 3 * i as u8, 17])
+        .collect();
+    let img =
+        image::DynamicImage::ImageRgba8(image::RgbaImage::from_raw(w, h, rgba.clone()).unwrap());
+    let path = write(
+        dir.path(),
+        "alpha.png",
+        &encode(&img, image::ImageFormat::Png),
+    );
     let (_, _, bgr) = load_image_bgr(&path).unwrap();
     for p in 0..plane {
         let px = &rgba[4 * p..4 * p + 3];
         let want = [f32::from(px[2]), f32::from(px[1]), f32::from(px[0])];
-        assert_eq!([bgr[p], bgr[plane + p], bgr[2 * plane + p]], want, "alpha dropped");
+        assert_eq!(
+            [bgr[p], bgr[plane + p], bgr[2 * plane + p]],
+            want,
+            "alpha dropped"
+        );
     }
 
     let deep: Vec<u16> = (0..w * h * 3).map(|i| (i as u16) * 257).collect();
     let img = image::DynamicImage::ImageRgb16(image::ImageBuffer::from_raw(w, h, deep).unwrap());
-    let path = write(dir.path(), "deep.png", &encode(&img, image::ImageFormat::Png));
+    let path = write(
+        dir.path(),
+        "deep.png",
+        &encode(&img, image::ImageFormat::Png),
+    );
     let (_, _, bgr) = load_image_bgr(&path).unwrap();
     for p in 0..plane {
         let want = [3 * p + 2, 3 * p + 1, 3 * p].map(|i| i as u8 as f32);
-        assert_eq!([bgr[p], bgr[plane + p], bgr[2 * plane + p]], want, "16 bits scaled to 8");
+        assert_eq!(
+            [bgr[p], bgr[plane + p], bgr[2 * plane + p]],
+            want,
+            "16 bits scaled to 8"
+        );
     }
 }
 
@@ -406,7 +437,10 @@ fn a_jpeg_decodes_close_to_its_bmp() {
         .fold(0.0f32, f32::max);
     assert!(worst <= 4.0, "JPEG differs from its BMP by {worst} levels");
     let mean = zero_mean();
-    assert_eq!(preprocess(&jpg, &mean).unwrap().len(), 3 * CROP_SIDE * CROP_SIDE);
+    assert_eq!(
+        preprocess(&jpg, &mean).unwrap().len(),
+        3 * CROP_SIDE * CROP_SIDE
+    );
 }
 
 #[test]
@@ -416,7 +450,11 @@ fn the_authors_bmp_as_png_matches_the_golden_input_bit_for_bit() {
     };
     let dir = tempfile::tempdir().unwrap();
     let img = image::open(shared.join(FIRST_BMP)).unwrap();
-    let png = write(dir.path(), "first.png", &encode(&img, image::ImageFormat::Png));
+    let png = write(
+        dir.path(),
+        "first.png",
+        &encode(&img, image::ImageFormat::Png),
+    );
     let mean = MeanImage::load(&shared.join(MEAN)).unwrap();
     let from_png = preprocess(&png, &mean).unwrap();
     let from_bmp = preprocess(&shared.join(FIRST_BMP), &mean).unwrap();

@@ -11,12 +11,13 @@ pub enum ReportError {
     #[error(transparent)]
     Results(#[from] ResultsError),
     /// An output file or folder could not be created or written.
-    #[error("{}: cannot {action}: {source}", path.display())]
+    /// (`error` is shown in the message and not exposed as `source()`, so an error chain
+    /// prints the OS message once.)
+    #[error("{}: cannot {action}: {error}", path.display())]
     Io {
         path: PathBuf,
         action: &'static str,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A chart could not be drawn or encoded.
     #[error("{}: cannot draw the chart: {problem}", path.display())]
@@ -35,11 +36,11 @@ pub enum ReportError {
 }
 
 impl ReportError {
-    pub(crate) fn io(path: &Path, action: &'static str, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: &Path, action: &'static str, error: std::io::Error) -> Self {
         ReportError::Io {
             path: path.to_path_buf(),
             action,
-            source,
+            error,
         }
     }
 

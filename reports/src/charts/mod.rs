@@ -280,11 +280,13 @@ pub(crate) fn axis_decimals(top: f64) -> usize {
     (-finest_step.log10().floor()).max(0.0) as usize
 }
 
-/// Short numbers for bar labels: three significant digits.
+/// Short numbers for bar labels: three significant digits (scientific outside 10^-3..10^6).
 pub(crate) fn short(v: f64) -> String {
     let a = v.abs();
     if a == 0.0 {
         "0".into()
+    } else if !(1e-3..1e6).contains(&a) {
+        crate::tables::fixed(v, 0)
     } else if a >= 100.0 {
         format!("{v:.0}")
     } else if a >= 10.0 {
