@@ -9,6 +9,7 @@ use qcnn_baselines::DenseNetwork;
 use qcnn_model::synthetic;
 
 use crate::models;
+use crate::validate::{self, Validate};
 
 /// Synthetic images a `--check` compares on.
 const CHECK_IMAGES: usize = 3;
@@ -35,15 +36,26 @@ pub struct ExportOnnxArgs {
     pub python: PathBuf,
 }
 
-pub fn run(args: &ExportOnnxArgs) -> Result<()> {
-    for name in &args.check {
-        if !PEERS.contains(&name.as_str()) {
-            bail!(
-                "--check: unknown peer '{name}' (known: {})",
-                PEERS.join(", ")
-            );
+impl Validate for ExportOnnxArgs {
+    fn validate(&self) -> Result<()> {
+        if let Some(model) = &self.model {
+            validate::model_dir("--model", model)?;
         }
+        validate::output_file("--out", &self.out)?;
+        for name in &self.check {
+            if !PEERS.contains(&name.as_str()) {
+                bail!(
+                    "--check: unknown peer '{name}' (known: {})",
+                    PEERS.join(", ")
+                );
+            }
+        }
+        validate::no_duplicates("--check", &self.check)
     }
+}
+
+/// Runs a validated `export-onnx` ([`Validate`] has checked `args`).
+pub fn run(args: &ExportOnnxArgs) -> Result<()> {
     let loaded = models::load(args.model.as_deref(), args.seed)?;
     let model = &loaded.model;
     let interface = qcnn_onnx::interface(&model.arch).context("mapping the model to ONNX")?;

@@ -1,14 +1,28 @@
-//! `image_labels.txt`: `<file name> <class index>` per line, matched by file stem.
+//! The authors' text files: `class_names.txt` (one class name per line, in index order) and
+//! `image_labels.txt` (`<file name> <class index>` per line, matched by file stem). Both are
+//! read as regular files of bounded size.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 
+/// The largest class-names file read: 1000 classes of up to 4 KiB each.
+pub const MAX_CLASS_NAMES_BYTES: u64 = 1000 * 4096;
+/// The largest image-labels file read: ILSVRC's 50,000 validation images take 1.7 MB.
+pub const MAX_IMAGE_LABELS_BYTES: u64 = 64 << 20;
+
+/// The class names, one per line.
+pub fn read_class_names(path: &Path) -> Result<Vec<String>> {
+    let text = qcnn_files::read_regular_text(path, MAX_CLASS_NAMES_BYTES, "a class-names file")
+        .context("reading class names")?;
+    Ok(text.lines().map(str::to_string).collect())
+}
+
 /// Class index by file stem (`ILSVRC2012_val_00000001`), so `.BMP` files match `.JPEG` names.
 pub fn read_image_labels(path: &Path) -> Result<HashMap<String, usize>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading labels {}", path.display()))?;
+    let text = qcnn_files::read_regular_text(path, MAX_IMAGE_LABELS_BYTES, "an image-labels file")
+        .context("reading image labels")?;
     let mut labels = HashMap::new();
     for (n, line) in text.lines().enumerate() {
         let mut parts = line.split_whitespace();

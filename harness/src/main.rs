@@ -1,6 +1,7 @@
 //! `qcnn`: reproduce the Quantized-CNN speed-up table (Wu et al., CVPR 2016) on this machine.
 
 mod blas_core;
+mod budget;
 mod classify;
 mod dump;
 mod export_onnx;
@@ -11,6 +12,7 @@ mod pinning;
 mod quantize;
 mod reproduce;
 mod sweep;
+mod validate;
 
 use std::path::PathBuf;
 
@@ -19,6 +21,7 @@ use clap::{Parser, Subcommand};
 use qcnn_kernels::Isa;
 
 use blas_core::CorePolicy;
+use validate::Validate;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -57,28 +60,66 @@ enum Command {
     /// loading it back in peers).
     ExportOnnx(export_onnx::ExportOnnxArgs),
     /// Render stored runs as report.md, charts (PNG, SVG) and index.html; never re-measures.
-    Report {
-        /// Run folders (results/runs/<run>) to include; several give a history chart.
-        #[arg(required = true)]
-        runs: Vec<PathBuf>,
-        /// Where the report goes.
-        #[arg(long, default_value = "report")]
-        out: PathBuf,
-    },
+    Report(ReportArgs),
     /// Classify one image and print the top-5 classes (optionally dump every layer).
     Classify(classify::ClassifyArgs),
     /// Write the embedded synthetic AlexNet to a folder in the authors' format.
-    GenerateModel {
-        /// Destination folder (created if missing).
-        dir: PathBuf,
-        #[arg(long, default_value_t = qcnn_model::synthetic::DEFAULT_SEED)]
-        seed: u64,
-    },
+    GenerateModel(GenerateModelArgs),
     /// Print this machine's ISA levels and the OpenBLAS configuration in use.
     Info,
     /// (internal) Peak memory of one mode, measured by `reproduce` in a child process.
     #[command(hide = true)]
     ProbeMemory(reproduce::memory::ProbeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ReportArgs {
+    /// Run folders (results/runs/<run>) to include; several give a history chart.
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
+    /// Where the report goes.
+    #[arg(long, default_value = "report")]
+    out: PathBuf,
+}
+
+impl Validate for ReportArgs {
+    fn validate(&self) -> Result<()> {
+        for run in &self.runs {
+            validate::input_dir("run folder", run)?;
+        }
+        validate::output_dir("--out", &self.out)
+    }
+}
+
+#[derive(clap::Args, Debug)]
+struct GenerateModelArgs {
+    /// Destination folder (created if missing).
+    dir: PathBuf,
+    #[arg(long, default_value_t = qcnn_model::synthetic::DEFAULT_SEED)]
+    seed: u64,
+}
+
+impl Validate for GenerateModelArgs {
+    fn validate(&self) -> Result<()> {
+        validate::output_dir("DIR", &self.dir)
+    }
+}
+
+impl Validate for Command {
+    /// One validated-arguments step per command; see [`validate`].
+    fn validate(&self) -> Result<()> {
+        match self {
+            Command::Reproduce(args) => args.validate(),
+            Command::Quantize(args) => args.validate(),
+            Command::Sweep(args) => args.validate(),
+            Command::ExportOnnx(args) => args.validate(),
+            Command::Report(args) => args.validate(),
+            Command::Classify(args) => args.validate(),
+            Command::GenerateModel(args) => args.validate(),
+            Command::Info => Ok(()),
+            Command::ProbeMemory(args) => args.validate(),
+        }
+    }
 }
 
 fn main() {
@@ -90,20 +131,15 @@ fn main() {
 
 fn run() -> Result<()> {
     let cli = Cli::parse();
-    if let Command::Report { runs, out } = &cli.command {
+    // Every argument first: nothing is loaded, restarted, measured or written before this.
+    let isa = resolve_isa(&cli.isa)?;
+    cli.command.validate()?;
+    if let Command::Report(ReportArgs { runs, out }) = &cli.command {
         // Pure rendering of stored files: no BLAS, no measurement.
-        let files = qcnn_reports::render(runs, out)?;
-        println!(
-            "wrote {} and {} ({} charts)",
-            files.markdown.display(),
-            files.html.display(),
-            files.charts.len()
-        );
-        return Ok(());
+        return report(runs, out);
     }
     let blas = blas_core::ensure(&cli.blas_core)?;
     qcnn_kernels::blas::self_check().map_err(anyhow::Error::msg)?;
-    let isa = resolve_isa(&cli.isa)?;
     match &cli.command {
         Command::Reproduce(args) => reproduce::run(args, isa, &blas),
         Command::ProbeMemory(args) => reproduce::memory::probe(args, isa),
@@ -111,17 +147,8 @@ fn run() -> Result<()> {
         Command::Quantize(args) => quantize::run(args),
         Command::ExportOnnx(args) => export_onnx::run(args),
         Command::Sweep(args) => sweep::run(args, &blas),
-        Command::Report { runs, out } => {
-            let files = qcnn_reports::render(runs, out)?;
-            println!(
-                "wrote {} and {} ({} charts)",
-                files.markdown.display(),
-                files.html.display(),
-                files.charts.len()
-            );
-            Ok(())
-        }
-        Command::GenerateModel { dir, seed } => {
+        Command::Report(ReportArgs { runs, out }) => report(runs, out),
+        Command::GenerateModel(GenerateModelArgs { dir, seed }) => {
             let model = qcnn_model::synthetic::synthetic_model(*seed);
             qcnn_model::folder::save(&model, dir, models::SYNTHETIC_PREFIX)
                 .with_context(|| format!("writing the synthetic model into {}", dir.display()))?;
@@ -153,9 +180,24 @@ fn run() -> Result<()> {
     }
 }
 
+fn report(runs: &[PathBuf], out: &std::path::Path) -> Result<()> {
+    let files = qcnn_reports::render(runs, out)?;
+    println!(
+        "wrote {} and {} ({} charts)",
+        files.markdown.display(),
+        files.html.display(),
+        files.charts.len()
+    );
+    Ok(())
+}
+
 fn resolve_isa(choice: &str) -> Result<Isa> {
     if choice == "auto" {
         return Ok(Isa::detect());
     }
-    Ok(choice.parse::<Isa>()?.require()?)
+    let isa = choice
+        .parse::<Isa>()
+        .and_then(Isa::require)
+        .map_err(|e| anyhow::anyhow!("--isa: {e}"))?;
+    Ok(isa)
 }

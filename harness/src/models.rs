@@ -5,13 +5,29 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use qcnn_kernels::Isa;
 use qcnn_model::folder::{self, ModelFolder};
-use qcnn_model::{synthetic, Model, ModelSource, Network};
+use qcnn_model::{synthetic, Architecture, Model, ModelSource, Network};
 
 /// Every mode this build offers, in the order tables show them.
 pub const MODES: &[&str] = &["dense", "qcnn", "qcnn-int8"];
 
 /// File-name prefix of the embedded default when written in the authors' format.
 pub const SYNTHETIC_PREFIX: &str = "qcnn_synthetic_alexnet";
+
+/// The architecture every command runs (and checks its arguments against before loading).
+pub fn architecture() -> Architecture {
+    qcnn_model::alexnet()
+}
+
+/// Checks that `mode`, given as `arg`, is one this build offers.
+pub fn check_mode(arg: &str, mode: &str) -> Result<()> {
+    if !MODES.contains(&mode) {
+        bail!(
+            "{arg}: unknown mode '{mode}' (this build offers: {})",
+            MODES.join(", ")
+        );
+    }
+    Ok(())
+}
 
 /// A loaded model and, when it came from disk, the folder (mean image, class names, labels).
 pub struct LoadedModel {
@@ -26,7 +42,7 @@ pub fn load(path: Option<&Path>, seed: u64) -> Result<LoadedModel> {
     match path {
         Some(path) => {
             let folder = folder::locate(path)?;
-            let model = folder::load_folder(&folder, &qcnn_model::alexnet())?;
+            let model = folder::load_folder(&folder, &architecture())?;
             Ok(LoadedModel {
                 model,
                 folder: Some(folder),

@@ -36,11 +36,26 @@ pub struct PeerArgs {
     pub python: OsString,
     /// Images each peer must reproduce the dense baseline on (probabilities and logits within
     /// 1e-4 relative) before it is timed.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 2,
+          value_parser = crate::validate::count::<u32>(1, u32::MAX.into()))]
     pub peer_check_images: u32,
 }
 
 impl PeerArgs {
+    /// Checks the peer names and that `--peer-check-images` is at most the run's `images`
+    /// (the check uses the run's first images), before anything starts.
+    pub fn validate(&self, images: u32) -> Result<()> {
+        self.names()?;
+        if self.peer_check_images > images {
+            bail!(
+                "--peer-check-images {}: must be in 1..={images} (the run's --images: the check \
+                 uses the run's first images)",
+                self.peer_check_images
+            );
+        }
+        Ok(())
+    }
+
     /// The requested peer names, `all` expanded, duplicates dropped; unknown names are a
     /// command-line error.
     pub fn names(&self) -> Result<Vec<String>> {

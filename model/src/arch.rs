@@ -105,17 +105,15 @@ impl QuantSpec {
     pub fn check_sizes(&self, channels: usize) -> Result<(), String> {
         if !(1..=Self::MAX_K).contains(&self.k) {
             return Err(format!(
-                "K = {} codewords, must be in 1..={} (codeword indices are bytes)",
-                self.k,
+                "K must be in 1..={} (codeword indices are bytes)",
                 Self::MAX_K
             ));
         }
         let max_d = channels.max(Self::MAX_PARTIAL_D);
         if !(1..=max_d).contains(&self.d) {
             return Err(format!(
-                "d = {} dims per subspace, must be in 1..={max_d} (the {channels} channels a \
-                 subspace splits, or up to {} for one partial subspace)",
-                self.d,
+                "d must be in 1..={max_d} (the {channels} channels a subspace splits, or up to \
+                 {} for one partial subspace)",
                 Self::MAX_PARTIAL_D
             ));
         }

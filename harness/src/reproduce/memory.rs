@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use qcnn_kernels::Isa;
 
 use crate::models;
+use crate::validate::{self, Validate};
 
 /// Hidden subcommand that a child runs; prints `peak_rss_bytes <n>` on stdout.
 #[derive(clap::Args, Debug)]
@@ -23,6 +24,16 @@ pub struct ProbeArgs {
 }
 
 const PROBE_IMAGES: usize = 3;
+
+impl Validate for ProbeArgs {
+    fn validate(&self) -> Result<()> {
+        models::check_mode("--mode", &self.mode)?;
+        if let Some(model) = &self.model {
+            validate::model_dir("--model", model)?;
+        }
+        Ok(())
+    }
+}
 
 /// Runs in the child.
 pub fn probe(args: &ProbeArgs, isa: Isa) -> Result<()> {
