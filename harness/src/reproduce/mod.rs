@@ -152,7 +152,7 @@ pub fn run(args: &ReproduceArgs, isa: Isa, blas: &BlasInfo) -> Result<()> {
     }
     check_finite_outputs(&bench, &mut networks)?;
     record_agreement(&mut meta, &loaded, &bench, &mut networks, isa)?;
-    let check: Vec<&[f32]> = (0..args.peers.peer_check_images as usize)
+    let check: Vec<&[f32]> = (0..args.peers.check_images(args.images))
         .map(|i| bench.inputs.image(i))
         .collect();
     let peers = crate::peers::open(&args.peers, &loaded.model, &check)?;
