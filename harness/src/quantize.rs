@@ -334,8 +334,10 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
     folder::save(&quantized.model, &args.out, &args.prefix)
         .with_context(|| format!("writing the quantized model into {}", args.out.display()))?;
     let report_path = args.out.join(REPORT_FILE);
-    std::fs::write(&report_path, report_csv(&quantized.reports, held.as_ref()))
-        .with_context(|| format!("writing {}", report_path.display()))?;
+    qcnn_files::replace(
+        &report_path,
+        report_csv(&quantized.reports, held.as_ref()).as_bytes(),
+    )?;
     print!("{}", summary_table(&quantized.reports, held.as_ref()));
     println!(
         "total: {seconds:.1} s; wrote {} (prefix {}) and {}",

@@ -19,6 +19,9 @@ pub enum ReportError {
         action: &'static str,
         error: std::io::Error,
     },
+    /// An output file could not be written (through `qcnn_files::replace`).
+    #[error(transparent)]
+    File(#[from] qcnn_files::FileError),
     /// A chart could not be drawn or encoded.
     #[error("{}: cannot draw the chart: {problem}", path.display())]
     Chart { path: PathBuf, problem: String },

@@ -10,7 +10,6 @@ mod lines;
 mod scatter;
 mod typeset;
 
-use std::fs;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -84,23 +83,23 @@ pub fn write_chart(chart: &impl Chart, png: &Path, svg: &Path) -> Result<()> {
         chart.draw(&root).map_err(|p| ReportError::chart(svg, p))?;
         root.present().map_err(|e| ReportError::chart(svg, e))?;
     }
-    fs::write(svg, text).map_err(|e| ReportError::io(svg, "write", e))
+    Ok(qcnn_files::replace(svg, text.as_bytes())?)
 }
 
 /// Encodes an RGB8 buffer (row-major, `w·h·3` bytes) as a PNG file.
 fn write_png(path: &Path, w: u32, h: u32, rgb: &[u8]) -> Result<()> {
-    let file = fs::File::create(path).map_err(|e| ReportError::io(path, "create", e))?;
-    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), w, h);
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, w, h);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
-    let encoded = encoder
+    encoder
         .write_header()
         .and_then(|mut writer| {
             writer.write_image_data(rgb)?;
             writer.finish()
         })
-        .map_err(|e| ReportError::chart(path, format!("PNG encoding failed: {e}")));
-    encoded
+        .map_err(|e| ReportError::chart(path, format!("PNG encoding failed: {e}")))?;
+    Ok(qcnn_files::replace(path, &bytes)?)
 }
 
 /// A font of the embedded family at `px` pixels.
