@@ -297,6 +297,40 @@ pub fn list_dir(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
+/// Helpers for the tests of every crate that reads files: special files to plant and a
+/// deadline that turns a hang into a failure.
+pub mod testing {
+    use std::path::Path;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Creates a FIFO (named pipe) at `path`: a plain read of it blocks until a writer comes.
+    pub fn make_fifo(path: &Path) -> std::io::Result<()> {
+        use std::os::unix::ffi::OsStrExt;
+        let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())?;
+        // SAFETY: a valid NUL-terminated path; mkfifo only creates a file system entry.
+        match unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) } {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        }
+    }
+
+    /// Runs `f` on its own thread; panics naming `what` if it has not returned within
+    /// `seconds` (a blocking or endless read), so a hang fails the test.
+    pub fn within_deadline<T: Send + 'static>(
+        what: &str,
+        seconds: u64,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> T {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(Duration::from_secs(seconds))
+            .unwrap_or_else(|_| panic!("{what}: no answer within {seconds} s (a hang?)"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

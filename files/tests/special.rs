@@ -5,21 +5,15 @@
 //! stalling the suite.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::time::Duration;
 
+use qcnn_files::testing::make_fifo;
 use qcnn_files::{
     open_regular, optional_dir, optional_file, read_regular, read_regular_text, FileError,
 };
 
-/// Runs `f` on its own thread; panics if it takes longer than two seconds.
+/// Runs `f` on its own thread; fails the test if it takes longer than two seconds.
 fn within_deadline<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(2))
-        .unwrap_or_else(|_| panic!("{what}: no answer within 2 s (a blocking read?)"))
+    qcnn_files::testing::within_deadline(what, 2, f)
 }
 
 struct Specials {
@@ -37,9 +31,7 @@ fn specials() -> Specials {
     let dir = tempfile::tempdir().unwrap();
     let p = |name: &str| dir.path().join(name);
     let fifo = p("model.bin");
-    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: a valid NUL-terminated path; mkfifo only creates a file system entry.
-    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
+    make_fifo(&fifo).unwrap();
     let zero = p("zero.bin");
     std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
     let folder = p("folder.bin");

@@ -93,9 +93,7 @@ fn check(c: &Case, cwd: &Path) {
 }
 
 fn mkfifo(path: &Path) {
-    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-    // SAFETY: a valid NUL-terminated path; mkfifo only creates a file system entry.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    qcnn_files::testing::make_fifo(path).unwrap();
 }
 
 /// A model folder of the embedded synthetic AlexNet (codebooks only, ≈ 13 MB).

@@ -8,8 +8,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::time::Duration;
 
 use common::{tiny_arch, tiny_model, PREFIX};
 use proptest::prelude::*;
@@ -312,14 +310,9 @@ proptest! {
     }
 }
 
-/// Runs `f` on its own thread; panics if it takes longer than five seconds (a hang).
+/// Runs `f` on its own thread; fails the test if it takes longer than five seconds.
 fn within_deadline<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(5))
-        .unwrap_or_else(|_| panic!("{what}: no answer within 5 s (a blocking or endless read?)"))
+    qcnn_files::testing::within_deadline(what, 5, f)
 }
 
 /// What can stand where a file belongs.
@@ -344,9 +337,7 @@ fn plant(path: &Path, kind: Special) -> &'static str {
     let _ = std::fs::remove_file(path);
     match kind {
         Special::Fifo => {
-            let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-            // SAFETY: a valid NUL-terminated path; mkfifo only creates a file system entry.
-            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+            qcnn_files::testing::make_fifo(path).unwrap();
             "is a FIFO (named pipe), not a regular file"
         }
         Special::DevZero => {

@@ -258,16 +258,10 @@ fn special_and_oversized_run_files_are_refused_unread() {
 
     let meta = dir.join(META_FILE);
     fs::remove_file(&meta).unwrap();
-    let c = std::ffi::CString::new(meta.to_str().unwrap()).unwrap();
-    // SAFETY: a valid NUL-terminated path; mkfifo only creates a file system entry.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-    let (tx, rx) = std::sync::mpsc::channel();
+    qcnn_files::testing::make_fifo(&meta).unwrap();
     let d = dir.clone();
-    std::thread::spawn(move || {
-        let _ = tx.send(read_run(&d).map(drop).unwrap_err().to_string());
+    let err = qcnn_files::testing::within_deadline("read_run on a FIFO meta.json", 5, move || {
+        read_run(&d).map(drop).unwrap_err().to_string()
     });
-    let err = rx
-        .recv_timeout(std::time::Duration::from_secs(5))
-        .expect("read_run hangs on a FIFO meta.json");
     assert!(err.contains("meta.json: is a FIFO"), "{err}");
 }
