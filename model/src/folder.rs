@@ -335,6 +335,8 @@ trait FileSource {
     fn dir(&self) -> PathBuf;
     /// The path naming `name` in errors.
     fn path(&self, name: &str) -> PathBuf;
+    /// Whether there is a file `name` (an entry of another kind is an error).
+    fn contains(&self, name: &str) -> Result<bool>;
     /// A reader of `name`'s bytes and their count, or None if there is no such file.
     fn open(&self, name: &str) -> Result<Option<(Box<dyn Read + '_>, u64)>>;
 }
@@ -348,12 +350,15 @@ impl FileSource for DiskFiles<'_> {
     fn path(&self, name: &str) -> PathBuf {
         self.0.join(name)
     }
+    fn contains(&self, name: &str) -> Result<bool> {
+        Ok(qcnn_files::optional_file(&self.path(name))?.is_some())
+    }
     /// A regular file, or None when nothing has that name; anything else is an error.
     fn open(&self, name: &str) -> Result<Option<(Box<dyn Read + '_>, u64)>> {
-        let path = self.path(name);
-        if qcnn_files::optional_file(&path)?.is_none() {
+        if !self.contains(name)? {
             return Ok(None);
         }
+        let path = self.path(name);
         let (file, len) = qcnn_files::open_regular(&path)?;
         Ok(Some((Box::new(file), len)))
     }
@@ -367,6 +372,9 @@ impl FileSource for MemoryFiles<'_> {
     }
     fn path(&self, name: &str) -> PathBuf {
         PathBuf::from(name)
+    }
+    fn contains(&self, name: &str) -> Result<bool> {
+        Ok(self.0.iter().any(|(n, _)| n == name))
     }
     fn open(&self, name: &str) -> Result<Option<(Box<dyn Read + '_>, u64)>> {
         let found = self.0.iter().find(|(n, _)| n == name);
@@ -491,8 +499,8 @@ impl<'a> LayerDecoder<'a> {
     fn codebooks(&self) -> Result<Option<Codebooks>> {
         let ctrd_name = self.name(CENTROIDS, "bin");
         let asmt_name = self.name(ASSIGNMENTS, "cbn");
-        let ctrd_present = self.src.open(&ctrd_name)?.is_some();
-        let asmt_present = self.src.open(&asmt_name)?.is_some();
+        let ctrd_present = self.src.contains(&ctrd_name)?;
+        let asmt_present = self.src.contains(&asmt_name)?;
         let together = |kind, ext, other| {
             self.missing(
                 kind,
