@@ -273,7 +273,7 @@ pub fn require_dir(path: &Path) -> Result<()> {
     if optional_dir(path)? {
         Ok(())
     } else {
-        Err(FileError::refused(path, "no such directory"))
+        Err(FileError::refused(path, "no such folder"))
     }
 }
 

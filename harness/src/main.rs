@@ -3,6 +3,7 @@
 mod blas_core;
 mod budget;
 mod classify;
+mod compare;
 mod dump;
 mod export_onnx;
 mod labels;
@@ -15,6 +16,7 @@ mod sweep;
 mod validate;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -60,7 +62,12 @@ enum Command {
     /// loading it back in peers).
     ExportOnnx(export_onnx::ExportOnnxArgs),
     /// Render stored runs as report.md, charts (PNG, SVG) and index.html; never re-measures.
+    /// With --compare BASE NEW, the comparison of the two comes first.
     Report(ReportArgs),
+    /// Compare two runs (or two folders of runs, pooled): per mode, speed-up and layer, the
+    /// change of the median time with a bootstrap interval and a verdict. Exit status 0: no
+    /// regression, 1: a regression beyond the threshold, 2: could not compare.
+    Compare(compare::CompareArgs),
     /// Classify one image and print the top-5 classes (optionally dump every layer).
     Classify(classify::ClassifyArgs),
     /// Write the embedded synthetic AlexNet to a folder in the authors' format.
@@ -75,8 +82,14 @@ enum Command {
 #[derive(clap::Args, Debug)]
 struct ReportArgs {
     /// Run folders (results/runs/<run>) to include; several give a history chart.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "compare")]
     runs: Vec<PathBuf>,
+    /// Compare two runs (or folders of runs) as `qcnn compare` does: a section with the
+    /// tables and a per-layer change chart per mode, then both sides' runs.
+    #[arg(long, num_args = 2, value_names = ["BASE", "NEW"], conflicts_with = "runs")]
+    compare: Option<Vec<PathBuf>>,
+    #[command(flatten)]
+    judge: compare::JudgeArgs,
     /// Where the report goes.
     #[arg(long, default_value = "report")]
     out: PathBuf,
@@ -87,6 +100,10 @@ impl Validate for ReportArgs {
         for run in &self.runs {
             validate::input_dir("run folder", run)?;
         }
+        for side in self.compare.iter().flatten() {
+            validate::input_dir("--compare", side)?;
+        }
+        self.judge.validate()?;
         validate::output_dir("--out", &self.out)
     }
 }
@@ -114,6 +131,7 @@ impl Validate for Command {
             Command::Sweep(args) => args.validate(),
             Command::ExportOnnx(args) => args.validate(),
             Command::Report(args) => args.validate(),
+            Command::Compare(args) => args.validate(),
             Command::Classify(args) => args.validate(),
             Command::GenerateModel(args) => args.validate(),
             Command::Info => Ok(()),
@@ -122,21 +140,29 @@ impl Validate for Command {
     }
 }
 
-fn main() {
-    if let Err(e) = run() {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Compare(args) = &cli.command {
+        // Its own exit statuses (regressed or not; 2 for any error, bad arguments first),
+        // and no BLAS: stored files only.
+        return compare::main(args);
+    }
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 
-fn run() -> Result<()> {
-    let cli = Cli::parse();
+fn run(cli: &Cli) -> Result<()> {
     // Every argument first: nothing is loaded, restarted, measured or written before this.
     let isa = resolve_isa(&cli.isa)?;
     cli.command.validate()?;
-    if let Command::Report(ReportArgs { runs, out }) = &cli.command {
+    if let Command::Report(args) = &cli.command {
         // Pure rendering of stored files: no BLAS, no measurement.
-        return report(runs, out);
+        return report(args);
     }
     let blas = blas_core::ensure(&cli.blas_core)?;
     qcnn_kernels::blas::self_check().map_err(anyhow::Error::msg)?;
@@ -147,7 +173,7 @@ fn run() -> Result<()> {
         Command::Quantize(args) => quantize::run(args),
         Command::ExportOnnx(args) => export_onnx::run(args),
         Command::Sweep(args) => sweep::run(args, &blas),
-        Command::Report(ReportArgs { runs, out }) => report(runs, out),
+        Command::Report(_) | Command::Compare(_) => unreachable!("handled before BLAS"),
         Command::GenerateModel(GenerateModelArgs { dir, seed }) => {
             let model = qcnn_model::synthetic::synthetic_model(*seed);
             qcnn_model::folder::save(&model, dir, models::SYNTHETIC_PREFIX)
@@ -180,8 +206,24 @@ fn run() -> Result<()> {
     }
 }
 
-fn report(runs: &[PathBuf], out: &std::path::Path) -> Result<()> {
-    let files = qcnn_reports::render(runs, out)?;
+fn report(args: &ReportArgs) -> Result<()> {
+    let ReportArgs {
+        runs,
+        compare,
+        judge,
+        out,
+    } = args;
+    let files = match compare.as_deref() {
+        Some([base, new]) => qcnn_reports::render_compare(
+            base,
+            new,
+            out,
+            &judge.options(),
+            judge.allow_different,
+            &Default::default(),
+        )?,
+        _ => qcnn_reports::render(runs, out)?,
+    };
     println!(
         "wrote {} and {} ({} charts)",
         files.markdown.display(),

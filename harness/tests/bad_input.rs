@@ -305,9 +305,9 @@ fn bad_sizes_and_values_are_refused_before_any_work() {
     let root = tmp.path();
     let out = root.join("q");
     let results = root.join("runs");
-    let run = root.join("run");
-    copy_fixture_run(&run);
-    let repeats = run.join("repeats.csv");
+    let run_dir = root.join("run");
+    copy_fixture_run(&run_dir);
+    let repeats = run_dir.join("repeats.csv");
     let text = std::fs::read_to_string(&repeats).unwrap();
     let mut lines: Vec<String> = text.lines().map(String::from).collect();
     let mut fields: Vec<String> = lines[1].split(',').map(String::from).collect();
@@ -428,7 +428,7 @@ fn bad_sizes_and_values_are_refused_before_any_work() {
             &["--ec-ridge", "inf is outside"],
         ),
         case(
-            &["report", s(&run), "--out", s(&root.join("report"))],
+            &["report", s(&run_dir), "--out", s(&root.join("report"))],
             Work,
             &[
                 "repeats.csv, line 2",
@@ -507,6 +507,20 @@ fn bad_sizes_and_values_are_refused_before_any_work() {
     assert!(
         !out.exists() && !results.exists(),
         "nothing written by refused runs"
+    );
+    // `qcnn compare` exits 2 for anything it cannot compare, a bad option first of all.
+    let args = [
+        "compare",
+        s(&run_dir),
+        s(&run_dir),
+        "--resamples",
+        "18446744073709551615",
+    ];
+    let (code, stderr) = run(&args.map(String::from), root);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("error: --resamples: 18446744073709551615 is outside 100..=1000000"),
+        "{stderr}"
     );
 }
 
