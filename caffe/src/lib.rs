@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use prost::Message as _;
 use qcnn_model::arch::{ConvSpec, LayerKind, LrnSpec, PoolSpec};
-use qcnn_model::import::{ForeignLayer, ForeignNet, Tensor};
+use qcnn_model::import::{ForeignLayer, ForeignNet, Tensor, MAX_MODEL_BYTES};
 use qcnn_model::Shape;
 
 use proto::{
@@ -27,11 +27,10 @@ use proto::{
 /// Why Caffe files could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum CaffeError {
-    #[error("{}: {cause}", path.display())]
-    Io {
-        path: PathBuf,
-        cause: std::io::Error,
-    },
+    /// A file is not a regular file within its size limit ([`MAX_MODEL_BYTES`] for the
+    /// weights, [`MAX_PROTOTXT_BYTES`] for the text), or cannot be read.
+    #[error(transparent)]
+    File(qcnn_files::FileError),
     #[error("{}: not a valid caffemodel protobuf (truncated or corrupt?): {cause}", path.display())]
     Decode {
         path: PathBuf,
@@ -48,21 +47,32 @@ pub enum CaffeError {
     },
 }
 
-/// The prototxt for `caffemodel`: `<stem>.prototxt`, else `deploy.prototxt`, beside it.
-pub fn prototxt_beside(caffemodel: &Path) -> Option<PathBuf> {
+/// The largest prototxt read: a deploy prototxt of the paper's networks is a few KB.
+pub const MAX_PROTOTXT_BYTES: u64 = 4 << 20;
+
+/// The prototxt for `caffemodel`: `<stem>.prototxt`, else `deploy.prototxt`, beside it;
+/// None when neither is there. Something else of either name (a folder, a FIFO, a broken
+/// link) is an error, never a reason to look further.
+pub fn prototxt_beside(caffemodel: &Path) -> Result<Option<PathBuf>, qcnn_files::FileError> {
     let same_stem = caffemodel.with_extension("prototxt");
     let deploy = caffemodel.with_file_name("deploy.prototxt");
-    [same_stem, deploy].into_iter().find(|p| p.is_file())
+    for candidate in [same_stem, deploy] {
+        if let Some(found) = qcnn_files::optional_file(&candidate)? {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
 }
 
-/// Reads the net described by `prototxt` with the weights of `caffemodel`.
+/// Reads the net described by `prototxt` with the weights of `caffemodel`: both regular
+/// files within their size limits, checked before either is read.
 pub fn read(prototxt: &Path, caffemodel: &Path) -> Result<ForeignNet, CaffeError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |cause| CaffeError::Io { path, cause }
-    };
-    let text = std::fs::read_to_string(prototxt).map_err(io(prototxt))?;
-    let weights = std::fs::read(caffemodel).map_err(io(caffemodel))?;
+    qcnn_files::check_regular(caffemodel, MAX_MODEL_BYTES, "a caffemodel")
+        .map_err(CaffeError::File)?;
+    let text = qcnn_files::read_regular_text(prototxt, MAX_PROTOTXT_BYTES, "a prototxt")
+        .map_err(CaffeError::File)?;
+    let weights = qcnn_files::read_regular(caffemodel, MAX_MODEL_BYTES, "a caffemodel")
+        .map_err(CaffeError::File)?;
     parse(&text, prototxt, &weights, caffemodel)
 }
 
@@ -448,7 +458,7 @@ fn square(
 }
 
 /// A blob's dims (shape, else the legacy 4-D dims) and values (f32 or f64), the count
-/// checked against the dims.
+/// checked against the dims, every value finite (an f64 beyond f32's range is not).
 fn blob_tensor(b: &BlobProto) -> Result<Tensor, String> {
     let raw: Vec<i64> = match &b.shape {
         Some(s) => s.dim.clone(),
@@ -474,7 +484,9 @@ fn blob_tensor(b: &BlobProto) -> Result<Tensor, String> {
     if data.len() != count {
         return Err(format!("{} values for dims {dims:?} ({count})", data.len()));
     }
-    Ok(Tensor { dims, data })
+    let tensor = Tensor { dims, data };
+    tensor.check_finite()?;
+    Ok(tensor)
 }
 
 /// (C_s, C_t) → (C_t, C_s).

@@ -2,21 +2,24 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use qcnn_kernels::Isa;
 use qcnn_model::preprocess::{self, MeanImage};
-use qcnn_model::{synthetic, Network};
+use qcnn_model::{synthetic, FiniteWatch, Network};
 
 use crate::dump::LayerDumper;
-use crate::labels::{read_image_labels, stem};
+use crate::labels::{read_class_names, read_image_labels, stem};
 use crate::models::{self, LoadedModel};
+use crate::validate::{self, Validate};
 
 #[derive(clap::Args, Debug)]
 pub struct ClassifyArgs {
-    /// The image (BMP; PNG and JPEG work too). Without it, the embedded synthetic image.
+    /// The image: BMP (as the authors), PNG or JPEG, told by its content; preprocessed as
+    /// the authors do (README "Images"). Without it, the embedded synthetic image.
     pub image: Option<PathBuf>,
-    /// Model folder: the authors' repository root, an AlexNet folder or a Bin.Files folder.
-    /// Without it, the embedded synthetic network (--network).
+    /// Model folder (the authors' repository root, an AlexNet folder or a Bin.Files folder),
+    /// or a dense .onnx / .caffemodel (mode dense only). Without it, the embedded synthetic
+    /// network (--network).
     #[arg(long)]
     pub model: Option<PathBuf>,
     #[command(flatten)]
@@ -42,6 +45,30 @@ pub struct ClassifyArgs {
 /// Caffe's per-channel ImageNet means (B, G, R), used when no mean image is at hand.
 const CHANNEL_MEANS_BGR: [f32; 3] = [104.0, 117.0, 123.0];
 
+impl Validate for ClassifyArgs {
+    fn validate(&self) -> Result<()> {
+        if let Some(image) = &self.image {
+            validate::input_file("IMAGE", image)?;
+        }
+        let model = self
+            .model
+            .as_deref()
+            .map(|m| validate::model("--model", m))
+            .transpose()?;
+        models::check_modes_for("--mode", std::slice::from_ref(&self.mode), model.as_ref())?;
+        if let Some(mean) = &self.mean {
+            validate::input_file("--mean", mean)?;
+        }
+        if let Some(names) = &self.class_names {
+            validate::input_file("--class-names", names)?;
+        }
+        if let Some(dir) = &self.dump_layers {
+            validate::output_dir("--dump-layers", dir)?;
+        }
+        Ok(())
+    }
+}
+
 pub fn run(args: &ClassifyArgs, isa: Isa) -> Result<()> {
     let loaded = models::load(args.model.as_deref(), args.network, args.seed)?;
     let input = match &args.image {
@@ -59,6 +86,7 @@ pub fn run(args: &ClassifyArgs, isa: Isa) -> Result<()> {
         &input,
         args.dump_layers.as_deref(),
     )?;
+    check_finite(network.as_mut(), &input, &probs)?;
 
     println!("model:  {}", models::describe(&loaded));
     println!("mode:   {} ({})", network.mode(), network.kernels());
@@ -113,11 +141,33 @@ fn forward(
     Ok(probs)
 }
 
+/// Refuses non-finite class probabilities: finite weights can still overflow f32 somewhere.
+/// The image is run again with a [`FiniteWatch`] to name the first layer that went wrong.
+pub fn check_finite(network: &mut dyn Network, input: &[f32], probs: &[f32]) -> Result<()> {
+    if probs.iter().all(|p| p.is_finite()) {
+        return Ok(());
+    }
+    let mut watch = FiniteWatch::default();
+    network.forward(input, &mut watch);
+    let place = watch
+        .first
+        .map_or("the output".to_string(), |f| f.to_string());
+    bail!(
+        "mode {}: the network's outputs are not finite (first at {place}): the model's values \
+         overflow f32 on this input",
+        network.mode()
+    )
+}
+
 /// The mean image at `path`, else the model folder's, else Caffe's per-channel means.
 pub fn mean_image_or_channel_means(path: Option<&Path>, loaded: &LoadedModel) -> Result<MeanImage> {
-    let path = path
-        .map(Path::to_path_buf)
-        .or_else(|| loaded.folder.as_ref().and_then(|f| f.mean_image()));
+    let path = match path {
+        Some(path) => Some(path.to_path_buf()),
+        None => match &loaded.folder {
+            Some(folder) => folder.mean_image()?,
+            None => None,
+        },
+    };
     match path {
         Some(path) => Ok(MeanImage::load(&path)?),
         None => {
@@ -133,23 +183,24 @@ pub fn mean_image_or_channel_means(path: Option<&Path>, loaded: &LoadedModel) ->
 }
 
 fn class_names(args: &ClassifyArgs, loaded: &LoadedModel) -> Result<Vec<String>> {
-    let path = args
-        .class_names
-        .clone()
-        .or_else(|| loaded.folder.as_ref().and_then(|f| f.class_names()));
+    let path = match (&args.class_names, &loaded.folder) {
+        (Some(path), _) => Some(path.clone()),
+        (None, Some(folder)) => folder.class_names()?,
+        (None, None) => None,
+    };
     match path {
-        Some(path) => {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading class names {}", path.display()))?;
-            Ok(text.lines().map(str::to_string).collect())
-        }
+        Some(path) => read_class_names(&path),
         None => Ok(Vec::new()),
     }
 }
 
 /// The label listed for this file name (by stem) in the folder's image_labels.txt.
 fn ground_truth(image: &Path, loaded: &LoadedModel) -> Result<Option<usize>> {
-    match loaded.folder.as_ref().and_then(|f| f.image_labels()) {
+    let labels = match &loaded.folder {
+        Some(folder) => folder.image_labels()?,
+        None => None,
+    };
+    match labels {
         Some(path) => Ok(read_image_labels(&path)?.get(stem(image)).copied()),
         None => Ok(None),
     }

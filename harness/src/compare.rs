@@ -9,8 +9,10 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Result};
 use qcnn_results::compare::{compare_folders, CompareOptions, Comparison, DEFAULT_SEED};
+
+use crate::validate::{self, Validate};
 
 /// Exit status when nothing regressed.
 pub const EXIT_OK: u8 = 0;
@@ -43,6 +45,11 @@ pub struct JudgeArgs {
 }
 
 impl JudgeArgs {
+    /// Checks the options' ranges before any run is read.
+    pub fn validate(&self) -> Result<()> {
+        self.options().check().map_err(|p| anyhow!(p))
+    }
+
     pub fn options(&self) -> CompareOptions {
         CompareOptions {
             threshold: self.threshold,
@@ -69,6 +76,18 @@ pub struct CompareArgs {
     pub markdown: Option<PathBuf>,
 }
 
+impl Validate for CompareArgs {
+    fn validate(&self) -> Result<()> {
+        validate::input_dir("BASE", &self.base)?;
+        validate::input_dir("NEW", &self.new)?;
+        self.judge.validate()?;
+        if let Some(path) = &self.markdown {
+            validate::output_file("--markdown", path)?;
+        }
+        Ok(())
+    }
+}
+
 /// Runs the comparison and turns its outcome into the documented exit status.
 pub fn main(args: &CompareArgs) -> ExitCode {
     match run(args) {
@@ -82,6 +101,7 @@ pub fn main(args: &CompareArgs) -> ExitCode {
 }
 
 fn run(args: &CompareArgs) -> Result<Comparison> {
+    args.validate()?;
     let c = compare_folders(
         &args.base,
         &args.new,
@@ -107,8 +127,8 @@ fn run(args: &CompareArgs) -> Result<Comparison> {
 }
 
 fn write_markdown(path: &Path, c: &Comparison) -> Result<()> {
-    std::fs::write(path, qcnn_reports::compare::comparison_markdown(c))
-        .with_context(|| format!("{}: cannot write the Markdown", path.display()))
+    let text = qcnn_reports::compare::comparison_markdown(c);
+    Ok(qcnn_files::replace(path, text.as_bytes())?)
 }
 
 /// "2%" → 0.02, "0.02" → 0.02. A bare number of 1 or more is refused as ambiguous ("2"

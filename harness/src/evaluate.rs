@@ -19,7 +19,7 @@ use anyhow::{bail, Context, Result};
 use cpu_time::ProcessTime;
 use indicatif::{ProgressBar, ProgressStyle};
 use qcnn_kernels::Isa;
-use qcnn_model::format::{read_bin_u16, BinF32Reader};
+use qcnn_model::format::BinF32Reader;
 use qcnn_model::preprocess::{self, MeanImage};
 use qcnn_model::{NoObserver, Shape};
 use qcnn_results::{
@@ -29,11 +29,20 @@ use qcnn_results::{
 
 use crate::blas_core::BlasInfo;
 use crate::classify::{mean_image_or_channel_means, top_k};
-use crate::labels::stem;
+use crate::labels::{read_data_labels, stem, MAX_IMAGE_LABELS_BYTES};
 use crate::models::{self, LoadedModel};
+use crate::reproduce::inputs::image_files;
+use crate::validate::{self, InputKind, Validate};
 
 /// Prediction rows are synced to disk every this many images.
 const FLUSH_EVERY: usize = 50;
+
+/// The most images one evaluation covers (`--limit`, and the set itself): ten times
+/// ILSVRC-12's training set. Per image and mode a timing row stays in memory until the end.
+pub const MAX_EVAL_IMAGES: u32 = 10_000_000;
+
+/// The labels file beside the authors' data file, used when `--labels` is not given.
+const DATA_LABELS_BESIDE: &str = "lablVecTst.uint16.bin";
 
 #[derive(clap::Args, Debug)]
 pub struct EvaluateArgs {
@@ -58,11 +67,12 @@ pub struct EvaluateArgs {
     /// Caffe's val.txt.)
     #[arg(long)]
     pub one_based_labels: bool,
-    /// Modes to evaluate, comma-separated; dense is always run (the agreement reference).
+    /// Modes to evaluate, comma-separated, each once; dense is always run (the agreement
+    /// reference).
     #[arg(long, value_delimiter = ',', default_value = "dense,qcnn")]
     pub modes: Vec<String>,
-    /// At most this many images (the first ones).
-    #[arg(long)]
+    /// At most this many images (the first ones; 1..=10000000).
+    #[arg(long, value_parser = validate::count::<usize>(1, MAX_EVAL_IMAGES.into()))]
     pub limit: Option<usize>,
     /// Mean image for an image folder (default: the model folder's, else per-channel means).
     #[arg(long)]
@@ -136,8 +146,44 @@ impl LabelledSet {
     }
 }
 
+impl Validate for EvaluateArgs {
+    fn validate(&self) -> Result<()> {
+        let model = validate::model("--model", &self.model)?;
+        validate::not_empty("--modes", &self.modes)?;
+        models::check_modes_for("--modes", &self.modes, Some(&model))?;
+        validate::no_duplicates("--modes", &self.modes)?;
+        match validate::input_file_or_dir("--images", &self.images)? {
+            InputKind::File => {
+                let labels = self.data_labels();
+                validate::input_file("--labels", &labels)?;
+            }
+            InputKind::Dir => match &self.labels {
+                Some(labels) => validate::input_file("--labels", labels)?,
+                None => bail!(
+                    "--labels: an image folder ({}) needs a ground-truth file",
+                    self.images.display()
+                ),
+            },
+        }
+        if let Some(mean) = &self.mean {
+            validate::input_file("--mean", mean)?;
+        }
+        validate::output_dir("--results", &self.results)
+    }
+}
+
+impl EvaluateArgs {
+    /// The labels of a data file: --labels, else the authors' file beside it.
+    fn data_labels(&self) -> PathBuf {
+        self.labels
+            .clone()
+            .unwrap_or_else(|| self.images.with_file_name(DATA_LABELS_BESIDE))
+    }
+}
+
+/// Runs a validated `evaluate` ([`Validate`] has checked `args`).
 pub fn run(args: &EvaluateArgs, isa: Isa, blas: &BlasInfo) -> Result<()> {
-    let modes = modes(&args.modes)?;
+    let modes = modes(&args.modes);
     let loaded = models::load(Some(&args.model), args.network, 0)?;
     let (mut set, labels_path) = open_set(args, &loaded)?;
     if let Some(limit) = args.limit {
@@ -146,6 +192,12 @@ pub fn run(args: &EvaluateArgs, isa: Isa, blas: &BlasInfo) -> Result<()> {
     let n = set.len();
     if n == 0 {
         bail!("{}: no labelled images to evaluate", args.images.display());
+    }
+    if n > MAX_EVAL_IMAGES as usize {
+        bail!(
+            "{}: {n} images; one evaluation covers at most {MAX_EVAL_IMAGES} (use --limit)",
+            args.images.display()
+        );
     }
     let mut networks = modes
         .iter()
@@ -247,21 +299,11 @@ pub fn run(args: &EvaluateArgs, isa: Isa, blas: &BlasInfo) -> Result<()> {
     Ok(())
 }
 
-/// The modes asked for, dense first (it is the agreement reference), each once.
-fn modes(asked: &[String]) -> Result<Vec<String>> {
-    let mut out = vec!["dense".to_string()];
-    for m in asked {
-        if !models::MODES.contains(&m.as_str()) {
-            bail!(
-                "--modes: unknown mode '{m}' (this build offers: {})",
-                models::MODES.join(", ")
-            );
-        }
-        if !out.contains(m) {
-            out.push(m.clone());
-        }
-    }
-    Ok(out)
+/// The modes asked for (validated: known, each once), dense first: it is the agreement
+/// reference and always runs.
+fn modes(asked: &[String]) -> Vec<String> {
+    let others = asked.iter().filter(|m| *m != "dense").cloned();
+    std::iter::once("dense".to_string()).chain(others).collect()
 }
 
 fn truncate(set: &mut LabelledSet, limit: usize) {
@@ -276,18 +318,16 @@ fn truncate(set: &mut LabelledSet, limit: usize) {
 
 fn open_set(args: &EvaluateArgs, loaded: &LoadedModel) -> Result<(LabelledSet, PathBuf)> {
     let input = loaded.input();
-    if args.images.is_file() {
-        let labels = args
-            .labels
-            .clone()
-            .unwrap_or_else(|| args.images.with_file_name("lablVecTst.uint16.bin"));
-        return Ok((data_file(&args.images, &labels, input)?, labels));
+    let classes = class_count(loaded);
+    if validate::input_file_or_dir("--images", &args.images)? == InputKind::File {
+        let labels = args.data_labels();
+        return Ok((data_file(&args.images, &labels, input, classes)?, labels));
     }
     let Some(labels) = args.labels.clone() else {
         bail!("--labels: an image folder needs a ground-truth file");
     };
     let files = image_files(&args.images)?;
-    let by_file = folder_labels(&files, &labels, args.one_based_labels)?;
+    let by_file = folder_labels(&files, &labels, args.one_based_labels, classes)?;
     let mean = mean_image_or_channel_means(args.mean.as_deref(), loaded)?;
     if input.h != input.w {
         bail!(
@@ -308,7 +348,23 @@ fn open_set(args: &EvaluateArgs, loaded: &LoadedModel) -> Result<(LabelledSet, P
     ))
 }
 
-fn data_file(images: &Path, labels: &Path, input: Shape) -> Result<LabelledSet> {
+/// The classes the network tells apart (its last layer's outputs): a label must be below.
+fn class_count(loaded: &LoadedModel) -> usize {
+    let arch = &loaded.model.arch;
+    arch.param_layers().last().map_or(0, |p| p.out_channels())
+}
+
+/// What is wrong with label `class` when the network tells `classes` classes apart.
+fn class_out_of_range(class: usize, classes: usize) -> Option<String> {
+    (class >= classes).then(|| {
+        format!(
+            "class {class}, but the network tells {classes} classes apart (0..={})",
+            classes.saturating_sub(1)
+        )
+    })
+}
+
+fn data_file(images: &Path, labels: &Path, input: Shape, classes: usize) -> Result<LabelledSet> {
     let reader = BinF32Reader::open(images)?;
     if reader.dims().len() != 4 || reader.dims()[1..] != [input.c, input.h, input.w] {
         bail!(
@@ -320,48 +376,28 @@ fn data_file(images: &Path, labels: &Path, input: Shape) -> Result<LabelledSet> 
             input.w
         );
     }
-    let l = read_bin_u16(labels)?;
-    if l.data.len() != reader.len() {
-        bail!(
-            "{}: {} labels for {} images in {}",
-            labels.display(),
-            l.data.len(),
-            reader.len(),
-            images.display()
-        );
+    let labels_of_images = read_data_labels(labels, images, reader.len())?;
+    for (i, &class) in labels_of_images.iter().enumerate() {
+        if let Some(problem) = class_out_of_range(class, classes) {
+            bail!("{}: label {i}: {problem}", labels.display());
+        }
     }
     Ok(LabelledSet::DataFile {
         reader,
-        labels: l.data.iter().map(|&x| usize::from(x)).collect(),
+        labels: labels_of_images,
     })
-}
-
-/// The BMP/PNG/JPEG files of `dir`, sorted by name.
-fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading image folder {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            let ext = p
-                .extension()
-                .and_then(|e| e.to_str())
-                .unwrap_or("")
-                .to_ascii_lowercase();
-            matches!(ext.as_str(), "bmp" | "png" | "jpg" | "jpeg")
-        })
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        bail!("{}: no BMP/PNG/JPEG images in this folder", dir.display());
-    }
-    Ok(files)
 }
 
 /// Every file's label from `path`: `<name> <class>` lines matched by file stem, or one class
 /// per line matched by the number at the end of the file's stem (`…_00000042` → line 42).
-fn folder_labels(files: &[PathBuf], path: &Path, one_based: bool) -> Result<Vec<usize>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading labels {}", path.display()))?;
+fn folder_labels(
+    files: &[PathBuf],
+    path: &Path,
+    one_based: bool,
+    classes: usize,
+) -> Result<Vec<usize>> {
+    let text = qcnn_files::read_regular_text(path, MAX_IMAGE_LABELS_BYTES, "a labels file")
+        .context("reading labels")?;
     let mut by_stem = HashMap::new();
     let mut by_line = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -391,6 +427,9 @@ fn folder_labels(files: &[PathBuf], path: &Path, one_based: bool) -> Result<Vec<
                     n + 1
                 )
             })?;
+        }
+        if let Some(problem) = class_out_of_range(class, classes) {
+            bail!("{}:{}: {problem}", path.display(), n + 1);
         }
         match key {
             Some(file) => {
@@ -563,15 +602,24 @@ mod tests {
             "ILSVRC2012_val_00000001.JPEG 65\nILSVRC2012_val_00000003.JPEG 230\n",
         )
         .unwrap();
-        assert_eq!(folder_labels(&files, &by_name, false).unwrap(), [65, 230]);
+        assert_eq!(
+            folder_labels(&files, &by_name, false, 1000).unwrap(),
+            [65, 230]
+        );
         // One class per line, line n for image n; the devkit counts from 1.
         let by_line = dir.path().join("ground_truth.txt");
         std::fs::write(&by_line, "490\n361\n171\n").unwrap();
-        assert_eq!(folder_labels(&files, &by_line, false).unwrap(), [490, 171]);
-        assert_eq!(folder_labels(&files, &by_line, true).unwrap(), [489, 170]);
+        assert_eq!(
+            folder_labels(&files, &by_line, false, 1000).unwrap(),
+            [490, 171]
+        );
+        assert_eq!(
+            folder_labels(&files, &by_line, true, 1000).unwrap(),
+            [489, 170]
+        );
         let short = dir.path().join("short.txt");
         std::fs::write(&short, "490\n").unwrap();
-        let err = folder_labels(&files, &short, false)
+        let err = folder_labels(&files, &short, false, 1000)
             .unwrap_err()
             .to_string();
         assert!(
@@ -579,13 +627,46 @@ mod tests {
             "{err}"
         );
         std::fs::write(&short, "a.JPEG x\n").unwrap();
-        let err = folder_labels(&files, &short, false)
+        let err = folder_labels(&files, &short, false, 1000)
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("short.txt:1: 'x' is not a class index"),
             "{err}"
         );
+        // A class the network does not have is an error naming the line, not a silent miss.
+        std::fs::write(
+            &short,
+            "ILSVRC2012_val_00000001.JPEG 65\nILSVRC2012_val_00000003.JPEG 1000\n",
+        )
+        .unwrap();
+        let err = folder_labels(&files, &short, false, 1000)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("short.txt:2: class 1000, but the network tells 1000 classes apart"),
+            "{err}"
+        );
+        // The labels file is read as a regular file: a FIFO is refused at once.
+        let fifo = dir.path().join("fifo.txt");
+        qcnn_files::testing::make_fifo(&fifo).unwrap();
+        let err = qcnn_files::testing::within_deadline("a FIFO as labels", 10, move || {
+            format!(
+                "{:#}",
+                folder_labels(&files, &fifo, false, 1000).unwrap_err()
+            )
+        });
+        assert!(
+            err.contains("is a FIFO (named pipe), not a regular file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn dense_comes_first_and_runs_once() {
+        let asked = |m: &[&str]| modes(&m.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(asked(&["qcnn"]), ["dense", "qcnn"]);
+        assert_eq!(asked(&["qcnn-int8", "dense"]), ["dense", "qcnn-int8"]);
     }
 
     #[test]

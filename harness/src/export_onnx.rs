@@ -1,4 +1,4 @@
-//! `qcnn export-onnx`: the dense AlexNet as we run it (stored dense weights, or rebuilt from
+//! `qcnn export-onnx`: the dense network as we run it (stored dense weights, or rebuilt from
 //! the codebooks) as a standard ONNX file, optionally checked by loading it back in peers.
 
 use std::path::PathBuf;
@@ -9,14 +9,15 @@ use qcnn_baselines::DenseNetwork;
 use qcnn_model::synthetic;
 
 use crate::models;
+use crate::validate::{self, Validate};
 
 /// Synthetic images a `--check` compares on.
 const CHECK_IMAGES: usize = 3;
 
 #[derive(clap::Args, Debug)]
 pub struct ExportOnnxArgs {
-    /// Model folder (the authors' repository root, an AlexNet or a Bin.Files folder).
-    /// Without it, the embedded synthetic network (--network).
+    /// Model folder (the authors' repository root, an AlexNet or a Bin.Files folder), or a
+    /// dense .onnx / .caffemodel. Without it, the embedded synthetic network (--network).
     #[arg(long)]
     pub model: Option<PathBuf>,
     #[command(flatten)]
@@ -37,15 +38,26 @@ pub struct ExportOnnxArgs {
     pub python: PathBuf,
 }
 
-pub fn run(args: &ExportOnnxArgs) -> Result<()> {
-    for name in &args.check {
-        if !PEERS.contains(&name.as_str()) {
-            bail!(
-                "--check: unknown peer '{name}' (known: {})",
-                PEERS.join(", ")
-            );
+impl Validate for ExportOnnxArgs {
+    fn validate(&self) -> Result<()> {
+        if let Some(model) = &self.model {
+            validate::model("--model", model)?;
         }
+        validate::output_file("--out", &self.out)?;
+        for name in &self.check {
+            if !PEERS.contains(&name.as_str()) {
+                bail!(
+                    "--check: unknown peer '{name}' (known: {})",
+                    PEERS.join(", ")
+                );
+            }
+        }
+        validate::no_duplicates("--check", &self.check)
     }
+}
+
+/// Runs a validated `export-onnx` ([`Validate`] has checked `args`).
+pub fn run(args: &ExportOnnxArgs) -> Result<()> {
     let loaded = models::load(args.model.as_deref(), args.network, args.seed)?;
     let model = &loaded.model;
     let interface = qcnn_onnx::interface(&model.arch).context("mapping the model to ONNX")?;

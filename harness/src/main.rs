@@ -1,6 +1,7 @@
 //! `qcnn`: reproduce the Quantized-CNN speed-up table (Wu et al., CVPR 2016) on this machine.
 
 mod blas_core;
+mod budget;
 mod classify;
 mod compare;
 mod dump;
@@ -14,6 +15,7 @@ mod quantize;
 mod reproduce;
 mod sweep;
 mod theory;
+mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +25,7 @@ use clap::{Parser, Subcommand};
 use qcnn_kernels::Isa;
 
 use blas_core::CorePolicy;
+use validate::Validate;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -62,20 +65,7 @@ enum Command {
     ExportOnnx(export_onnx::ExportOnnxArgs),
     /// Render stored runs as report.md, charts (PNG, SVG) and index.html; never re-measures.
     /// With --compare BASE NEW, the comparison of the two comes first.
-    Report {
-        /// Run folders (results/runs/<run>) to include; several give a history chart.
-        #[arg(required_unless_present = "compare")]
-        runs: Vec<PathBuf>,
-        /// Compare two runs (or folders of runs) as `qcnn compare` does: a section with the
-        /// tables and a per-layer change chart per mode, then both sides' runs.
-        #[arg(long, num_args = 2, value_names = ["BASE", "NEW"], conflicts_with = "runs")]
-        compare: Option<Vec<PathBuf>>,
-        #[command(flatten)]
-        judge: compare::JudgeArgs,
-        /// Where the report goes.
-        #[arg(long, default_value = "report")]
-        out: PathBuf,
-    },
+    Report(ReportArgs),
     /// Top-1/top-5 accuracy of each mode over a labelled image set, agreement with dense and
     /// the images each mode changed; recorded as a run that `qcnn report` renders.
     Evaluate(evaluate::EvaluateArgs),
@@ -87,14 +77,7 @@ enum Command {
     Classify(classify::ClassifyArgs),
     /// Write an embedded synthetic network (--network, default AlexNet) to a folder in the
     /// authors' format.
-    GenerateModel {
-        /// Destination folder (created if missing).
-        dir: PathBuf,
-        #[arg(long, default_value_t = qcnn_model::synthetic::DEFAULT_SEED)]
-        seed: u64,
-        #[command(flatten)]
-        network: models::NetworkArg,
-    },
+    GenerateModel(GenerateModelArgs),
     /// The paper's analysis of a network: per layer and in total, dense multiply-adds vs
     /// table + look-up ops, theoretical speed-up, storage and compression (Markdown or JSON).
     Theory(theory::TheoryArgs),
@@ -105,10 +88,76 @@ enum Command {
     ProbeMemory(reproduce::memory::ProbeArgs),
 }
 
+#[derive(clap::Args, Debug)]
+struct ReportArgs {
+    /// Run folders (results/runs/<run>) to include; several give a history chart.
+    #[arg(required_unless_present = "compare")]
+    runs: Vec<PathBuf>,
+    /// Compare two runs (or folders of runs) as `qcnn compare` does: a section with the
+    /// tables and a per-layer change chart per mode, then both sides' runs.
+    #[arg(long, num_args = 2, value_names = ["BASE", "NEW"], conflicts_with = "runs")]
+    compare: Option<Vec<PathBuf>>,
+    #[command(flatten)]
+    judge: compare::JudgeArgs,
+    /// Where the report goes.
+    #[arg(long, default_value = "report")]
+    out: PathBuf,
+}
+
+impl Validate for ReportArgs {
+    fn validate(&self) -> Result<()> {
+        for run in &self.runs {
+            validate::input_dir("run folder", run)?;
+        }
+        for side in self.compare.iter().flatten() {
+            validate::input_dir("--compare", side)?;
+        }
+        self.judge.validate()?;
+        validate::output_dir("--out", &self.out)
+    }
+}
+
+#[derive(clap::Args, Debug)]
+struct GenerateModelArgs {
+    /// Destination folder (created if missing).
+    dir: PathBuf,
+    #[arg(long, default_value_t = qcnn_model::synthetic::DEFAULT_SEED)]
+    seed: u64,
+    #[command(flatten)]
+    network: models::NetworkArg,
+}
+
+impl Validate for GenerateModelArgs {
+    fn validate(&self) -> Result<()> {
+        validate::output_dir("DIR", &self.dir)
+    }
+}
+
+impl Validate for Command {
+    /// One validated-arguments step per command; see [`validate`].
+    fn validate(&self) -> Result<()> {
+        match self {
+            Command::Reproduce(args) => args.validate(),
+            Command::Quantize(args) => args.validate(),
+            Command::Sweep(args) => args.validate(),
+            Command::ExportOnnx(args) => args.validate(),
+            Command::Report(args) => args.validate(),
+            Command::Compare(args) => args.validate(),
+            Command::Classify(args) => args.validate(),
+            Command::Evaluate(args) => args.validate(),
+            Command::Theory(args) => args.validate(),
+            Command::GenerateModel(args) => args.validate(),
+            Command::Info => Ok(()),
+            Command::ProbeMemory(args) => args.validate(),
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Compare(args) = &cli.command {
-        // Its own exit statuses (regressed or not), and no BLAS: stored files only.
+        // Its own exit statuses (regressed or not; 2 for any error, bad arguments first),
+        // and no BLAS: stored files only.
         return compare::main(args);
     }
     match run(&cli) {
@@ -121,15 +170,12 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<()> {
-    if let Command::Report {
-        runs,
-        compare,
-        judge,
-        out,
-    } = &cli.command
-    {
+    // Every argument first: nothing is loaded, restarted, measured or written before this.
+    let isa = resolve_isa(&cli.isa)?;
+    cli.command.validate()?;
+    if let Command::Report(args) = &cli.command {
         // Pure rendering of stored files: no BLAS, no measurement.
-        return report(runs, compare.as_deref(), judge, out);
+        return report(args);
     }
     if let Command::Theory(args) = &cli.command {
         // Op counts only: no BLAS, no measurement.
@@ -137,7 +183,6 @@ fn run(cli: &Cli) -> Result<()> {
     }
     let blas = blas_core::ensure(&cli.blas_core)?;
     qcnn_kernels::blas::self_check().map_err(anyhow::Error::msg)?;
-    let isa = resolve_isa(&cli.isa)?;
     match &cli.command {
         Command::Reproduce(args) => reproduce::run(args, isa, &blas),
         Command::ProbeMemory(args) => reproduce::memory::probe(args, isa),
@@ -146,10 +191,10 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Quantize(args) => quantize::run(args),
         Command::ExportOnnx(args) => export_onnx::run(args),
         Command::Sweep(args) => sweep::run(args, &blas),
-        Command::Report { .. } | Command::Compare(_) | Command::Theory(_) => {
+        Command::Report(_) | Command::Compare(_) | Command::Theory(_) => {
             unreachable!("handled before BLAS")
         }
-        Command::GenerateModel { dir, seed, network } => {
+        Command::GenerateModel(GenerateModelArgs { dir, seed, network }) => {
             let model = qcnn_model::synthetic::synthetic_network(network.kind(), *seed);
             qcnn_model::folder::save(&model, dir, &models::synthetic_prefix(network.kind()))
                 .with_context(|| format!("writing the synthetic model into {}", dir.display()))?;
@@ -182,13 +227,14 @@ fn run(cli: &Cli) -> Result<()> {
     }
 }
 
-fn report(
-    runs: &[PathBuf],
-    compare: Option<&[PathBuf]>,
-    judge: &compare::JudgeArgs,
-    out: &std::path::Path,
-) -> Result<()> {
-    let files = match compare {
+fn report(args: &ReportArgs) -> Result<()> {
+    let ReportArgs {
+        runs,
+        compare,
+        judge,
+        out,
+    } = args;
+    let files = match compare.as_deref() {
         Some([base, new]) => qcnn_reports::render_compare(
             base,
             new,
@@ -212,5 +258,9 @@ fn resolve_isa(choice: &str) -> Result<Isa> {
     if choice == "auto" {
         return Ok(Isa::detect());
     }
-    Ok(choice.parse::<Isa>()?.require()?)
+    let isa = choice
+        .parse::<Isa>()
+        .and_then(Isa::require)
+        .map_err(|e| anyhow::anyhow!("--isa: {e}"))?;
+    Ok(isa)
 }

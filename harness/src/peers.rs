@@ -35,12 +35,37 @@ pub struct PeerArgs {
     #[arg(long, env = "QCNN_PYTHON", default_value = "python3")]
     pub python: OsString,
     /// Images each peer must reproduce the dense baseline on (probabilities and logits within
-    /// 1e-4 relative) before it is timed.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
-    pub peer_check_images: u32,
+    /// 1e-4 relative) before it is timed: 1..=--images, the run's first images (default: 2,
+    /// or --images if fewer).
+    #[arg(long, value_parser = crate::validate::count::<u32>(1, u32::MAX.into()))]
+    pub peer_check_images: Option<u32>,
 }
 
+/// Images a peer is checked on unless `--peer-check-images` says otherwise.
+const DEFAULT_PEER_CHECK_IMAGES: u32 = 2;
+
 impl PeerArgs {
+    /// Checks the peer names and that `--peer-check-images` is at most the run's `images`
+    /// (the check uses the run's first images), before anything starts.
+    pub fn validate(&self, images: u32) -> Result<()> {
+        self.names()?;
+        if let Some(n) = self.peer_check_images.filter(|&n| n > images) {
+            bail!(
+                "--peer-check-images {n}: must be in 1..={images} (the run's --images: the check \
+                 uses the run's first images)"
+            );
+        }
+        Ok(())
+    }
+
+    /// How many of a run of `images` images the peers are checked on.
+    pub fn check_images(&self, images: u32) -> usize {
+        let n = self
+            .peer_check_images
+            .unwrap_or(DEFAULT_PEER_CHECK_IMAGES.min(images));
+        n.min(images) as usize
+    }
+
     /// The requested peer names, `all` expanded, duplicates dropped; unknown names are a
     /// command-line error.
     pub fn names(&self) -> Result<Vec<String>> {
@@ -117,8 +142,8 @@ pub struct Peers {
 }
 
 /// Starts the requested peers on `model` and checks each against the dense baseline on
-/// `images` (the run's first images). Must run after the process is pinned: the Python
-/// workers inherit the affinity. Errors only for unknown peer names.
+/// `images` (the run's first [`PeerArgs::check_images`]). Must run after the process is
+/// pinned: the Python workers inherit the affinity. Errors only for unknown peer names.
 pub fn open(args: &PeerArgs, model: &Model, images: &[&[f32]]) -> Result<Peers> {
     let names = args.names()?;
     let mut peers = Peers {
@@ -132,7 +157,6 @@ pub fn open(args: &PeerArgs, model: &Model, images: &[&[f32]]) -> Result<Peers> 
         python: args.python.clone(),
         ..PeerOptions::default()
     };
-    let check = &images[..images.len().min(args.peer_check_images as usize)];
     let mut dense = DenseNetwork::new(model);
     let mut launcher = PeerLauncher::new(model, options);
     for name in names {
@@ -151,7 +175,7 @@ pub fn open(args: &PeerArgs, model: &Model, images: &[&[f32]]) -> Result<Peers> 
                 continue;
             }
         };
-        let agreement = check_agreement(peer.as_mut(), &mut dense, check);
+        let agreement = check_agreement(peer.as_mut(), &mut dense, images);
         let info = Some(peer.info().clone());
         let status = if agreement.holds() {
             PeerStatus::Ready(agreement)

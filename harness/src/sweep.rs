@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use cpu_time::ProcessTime;
 use indicatif::{ProgressBar, ProgressStyle};
 use qcnn_baselines::{conv_shape, fc_shape, DenseConv, DenseFc, WeightedOp};
@@ -19,7 +19,7 @@ use qcnn_kernels::lut::fc::FcLut;
 use qcnn_kernels::{Isa, Phase, PqSpec};
 use qcnn_model::arch::{ParamKind, ParamShape, QuantSpec};
 use qcnn_model::format::bits_for;
-use qcnn_model::{Codebooks, LayerParams, Model, NoObserver};
+use qcnn_model::{Architecture, Codebooks, LayerParams, NoObserver};
 use qcnn_quantizer::{
     check_spec, dense_inputs, layer_response_error, quantize_layer, LayerInputs, LayerReport,
 };
@@ -31,37 +31,46 @@ use qcnn_results::{
 use crate::blas_core::BlasInfo;
 use crate::models::{self, LoadedModel};
 use crate::quantize::{LayerBars, TrainingArgs};
+use crate::validate::{self, Validate, MAX_IMAGES, MAX_REPEATS, MAX_WARMUP};
+
+/// The most (d, K) configurations one sweep may hold (each is quantized and timed).
+pub const MAX_CONFIGURATIONS: usize = 1024;
 
 #[derive(clap::Args, Debug)]
 pub struct SweepArgs {
-    /// The conv or fc layer to study (e.g. conv3).
+    /// The conv or fc layer to study (e.g. conv3; VGG-16's are named conv3_1 etc.).
     #[arg(long)]
     pub layer: String,
-    /// Dims per subspace to try, comma-separated.
+    /// Dims per subspace to try, comma-separated, each once (1..=the layer's channels).
     #[arg(long, value_delimiter = ',', default_value = "2,4,8")]
     pub d: Vec<usize>,
-    /// Codewords per sub-codebook to try, comma-separated.
+    /// Codewords per sub-codebook to try, comma-separated, each once (1..=256); at most
+    /// 1024 (d, K) configurations in all.
     #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
     pub k: Vec<usize>,
-    /// Model folder (dense files, else dense weights rebuilt from its codebooks). Without
-    /// it, the embedded synthetic network (--network).
+    /// Model folder (dense files, else dense weights rebuilt from its codebooks), or a dense
+    /// .onnx / .caffemodel. Without it, the embedded synthetic network (--network).
     #[arg(long)]
     pub model: Option<PathBuf>,
     #[command(flatten)]
     pub network: models::NetworkArg,
     #[command(flatten)]
     pub training: TrainingArgs,
-    /// Look-up kernel ISAs to time, comma-separated, or `all` (every level this CPU runs).
+    /// Look-up kernel ISAs to time, comma-separated, each once, or `all` (every level this
+    /// CPU runs).
     #[arg(long, value_delimiter = ',', default_value = "all")]
     pub isas: Vec<String>,
-    /// Repeats; each times every mode in turn.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Repeats (1..=1000); each times every mode in turn.
+    #[arg(long, default_value_t = 5,
+          value_parser = validate::count::<u32>(1, MAX_REPEATS.into()))]
     pub repeats: u32,
-    /// Timed passes through the layer per repeat and mode.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Timed passes through the layer per repeat and mode (1..=100000).
+    #[arg(long, default_value_t = 20,
+          value_parser = validate::count::<u32>(1, MAX_IMAGES.into()))]
     pub runs: u32,
-    /// Untimed passes per mode before the first repeat.
-    #[arg(long, default_value_t = 3)]
+    /// Untimed passes per mode before the first repeat (0..=10000).
+    #[arg(long, default_value_t = 3,
+          value_parser = validate::count::<u32>(0, MAX_WARMUP.into()))]
     pub warmup: u32,
     /// CPU core to pin the process to (default: the last one).
     #[arg(long)]
@@ -129,17 +138,87 @@ impl Timed {
     }
 }
 
-pub fn run(args: &SweepArgs, blas: &BlasInfo) -> Result<()> {
-    if cfg!(debug_assertions) && !args.allow_debug {
-        bail!("this is a debug build: its timings mean nothing. Build with --release (or pass --allow-debug)");
+impl Validate for SweepArgs {
+    fn validate(&self) -> Result<()> {
+        if cfg!(debug_assertions) && !self.allow_debug {
+            bail!("this is a debug build: its timings mean nothing. Build with --release (or pass --allow-debug)");
+        }
+        let model = self
+            .model
+            .as_deref()
+            .map(|m| validate::model("--model", m))
+            .transpose()?;
+        self.check_lists()?;
+        resolve_isas(&self.isas)?;
+        crate::pinning::choose(self.core)?;
+        validate::output_dir("--results", &self.results)?;
+        self.training.validate()?;
+        match models::architecture(model.as_ref(), self.network) {
+            Some(arch) => self.check_for(&arch),
+            // A dense model file without --network: checked once it is identified.
+            None => Ok(()),
+        }
     }
+}
+
+impl SweepArgs {
+    /// --d and --k: each non-empty, without duplicates, at most [`MAX_CONFIGURATIONS`] pairs.
+    fn check_lists(&self) -> Result<()> {
+        validate::not_empty("--d", &self.d)?;
+        validate::not_empty("--k", &self.k)?;
+        validate::no_duplicates("--d", &self.d)?;
+        validate::no_duplicates("--k", &self.k)?;
+        let count = self.d.len().saturating_mul(self.k.len());
+        if count > MAX_CONFIGURATIONS {
+            bail!(
+                "--d × --k: {} × {} = {count} configurations, at most {MAX_CONFIGURATIONS}",
+                self.d.len(),
+                self.k.len()
+            );
+        }
+        Ok(())
+    }
+
+    /// The checks that depend on the network: the layer, every (d, K) against it, and what
+    /// the configurations and the calibration would hold in memory.
+    fn check_for(&self, arch: &Architecture) -> Result<()> {
+        let shape = find_layer(arch, &self.layer)?;
+        let specs = grid(self, &shape)?;
+        let isas = resolve_isas(&self.isas)?;
+        // The layer's inputs for every image, and per configuration its codebooks held by
+        // the point and by each timed kernel.
+        let bytes = specs
+            .iter()
+            .map(|&s| codebook_bytes(&shape, s) * (1 + isas.len() as u64))
+            .sum::<u64>();
+        crate::budget::check("--d × --k", 1, bytes, "sweep configurations' codebooks")?;
+        self.training.check_memory(arch, &[(shape, specs[0])])
+    }
+}
+
+/// Bytes of one configuration's codebooks: M·K·d f32 codewords and C_t·taps·M indices.
+fn codebook_bytes(shape: &ParamShape, spec: QuantSpec) -> u64 {
+    let m = spec.subspaces(shape.split_channels()) as u64;
+    let codewords = m * spec.k as u64 * spec.d as u64 * 4;
+    codewords + (shape.out_channels() * shape.taps()) as u64 * m
+}
+
+/// Runs a validated `sweep` ([`Validate`] has checked `args`).
+pub fn run(args: &SweepArgs, blas: &BlasInfo) -> Result<()> {
     let loaded = models::load(
         args.model.as_deref(),
         args.network,
         args.training.synthetic_seed,
     )?;
-    let params = find_layer(&loaded.model, &args.layer)?;
-    let specs = grid(args, params)?;
+    if loaded.identified {
+        args.check_for(&loaded.model.arch)?;
+    }
+    let shape = find_layer(&loaded.model.arch, &args.layer)?;
+    let params = loaded
+        .model
+        .params_of(shape.index)
+        .context("the model has parameters for every conv and fc layer")?;
+    let specs = grid(args, &shape)?;
     let isas = resolve_isas(&args.isas)?;
     let core = crate::pinning::pin(args.core)?;
     let (calib, holdout) = args.training.calibration(&loaded)?;
@@ -185,26 +264,22 @@ pub fn run(args: &SweepArgs, blas: &BlasInfo) -> Result<()> {
     Ok(())
 }
 
-fn find_layer<'a>(model: &'a Model, name: &str) -> Result<&'a LayerParams> {
-    let names: Vec<&str> = model
-        .params
-        .iter()
-        .map(|p| model.arch.layers[p.shape.index].name)
-        .collect();
-    let found = model.arch.position(name).and_then(|i| model.params_of(i));
-    found.with_context(|| {
-        format!(
-            "--layer {name}: not a conv or fc layer of this model (choose one of {})",
+/// The conv or fc layer `name` of `arch`.
+fn find_layer(arch: &Architecture, name: &str) -> Result<ParamShape> {
+    let layers = arch.param_layers();
+    let found = layers.iter().find(|p| arch.layers[p.index].name == name);
+    found.copied().ok_or_else(|| {
+        let names: Vec<&str> = layers.iter().map(|p| arch.layers[p.index].name).collect();
+        anyhow!(
+            "--layer {name}: not a conv or fc layer of {} (choose one of {})",
+            arch.name,
             names.join(", ")
         )
     })
 }
 
 /// Every (d, K) of the grid, checked together so that one error lists every bad pair.
-fn grid(args: &SweepArgs, params: &LayerParams) -> Result<Vec<QuantSpec>> {
-    if args.d.is_empty() || args.k.is_empty() {
-        bail!("--d and --k need at least one value each");
-    }
+fn grid(args: &SweepArgs, shape: &ParamShape) -> Result<Vec<QuantSpec>> {
     let specs: Vec<QuantSpec> = args
         .d
         .iter()
@@ -213,7 +288,7 @@ fn grid(args: &SweepArgs, params: &LayerParams) -> Result<Vec<QuantSpec>> {
     let problems: Vec<String> = specs
         .iter()
         .filter_map(|&s| {
-            check_spec(&args.layer, &params.shape, s)
+            check_spec(&args.layer, shape, s)
                 .err()
                 .map(|e| e.to_string())
         })
@@ -230,20 +305,22 @@ fn grid(args: &SweepArgs, params: &LayerParams) -> Result<Vec<QuantSpec>> {
 }
 
 fn resolve_isas(names: &[String]) -> Result<Vec<Isa>> {
+    validate::not_empty("--isas", names)?;
+    validate::no_duplicates("--isas", names)?;
     if names.iter().any(|n| n == "all") {
+        if names.len() > 1 {
+            bail!("--isas: 'all' already names every level; give it alone");
+        }
         return Ok(Isa::available());
     }
-    let mut isas = Vec::new();
-    for name in names {
-        let isa = name.parse::<Isa>()?.require()?;
-        if !isas.contains(&isa) {
-            isas.push(isa);
-        }
-    }
-    if isas.is_empty() {
-        bail!("--isas: give at least one of scalar, avx2, avx512 or all");
-    }
-    Ok(isas)
+    names
+        .iter()
+        .map(|name| {
+            name.parse::<Isa>()
+                .and_then(Isa::require)
+                .map_err(|e| anyhow!("--isas: {e}"))
+        })
+        .collect()
 }
 
 fn quantize_point(
@@ -262,6 +339,21 @@ fn quantize_point(
         inputs,
         &mut LayerBars::default(),
     )?;
+    if let Some(p) = outcome
+        .codebooks
+        .centroids
+        .iter()
+        .position(|v| !v.is_finite())
+    {
+        bail!(
+            "{} d = {}, K = {}: quantizing gave the non-finite codeword value {} (flat position \
+             {p}): the layer's weights or inputs overflow f32",
+            args.layer,
+            spec.d,
+            spec.k,
+            outcome.codebooks.centroids[p]
+        );
+    }
     let shape = &params.shape;
     let holdout = held.map(|h| {
         (

@@ -11,21 +11,15 @@ use qcnn_model::cost::{network_cost, LayerCost, NetworkCost};
 use serde::Serialize;
 
 use crate::models::NetworkArg;
-use crate::quantize::{check_specs, parse_spec_arg};
+use crate::quantize::SpecArgs;
+use crate::validate::Validate;
 
 #[derive(clap::Args, Debug)]
 pub struct TheoryArgs {
     #[command(flatten)]
     pub network: NetworkArg,
-    /// d/K of every conv layer. Default: the network's paper setting (8/128).
-    #[arg(long, value_parser = parse_spec_arg)]
-    pub conv: Option<QuantSpec>,
-    /// d/K of every fc layer but the last. Default: the paper setting (4/32).
-    #[arg(long, value_parser = parse_spec_arg)]
-    pub fc: Option<QuantSpec>,
-    /// d/K of the last fc layer. Default: the paper setting (1/16).
-    #[arg(long, visible_alias = "last-fc", value_parser = parse_spec_arg)]
-    pub fc8: Option<QuantSpec>,
+    #[command(flatten)]
+    pub specs: SpecArgs,
     /// Print one JSON object instead of the Markdown table.
     #[arg(long)]
     pub json: bool,
@@ -34,20 +28,25 @@ pub struct TheoryArgs {
 impl TheoryArgs {
     /// The settings asked for, the network's paper settings where not given.
     pub fn settings(&self) -> QuantSettings {
-        let paper = self.network.kind().default_quantization();
-        QuantSettings {
-            conv: self.conv.unwrap_or(paper.conv),
-            fc: self.fc.unwrap_or(paper.fc),
-            last_fc: self.fc8.unwrap_or(paper.last_fc),
-        }
+        self.specs.settings(self.network.kind())
     }
 }
 
+impl Validate for TheoryArgs {
+    /// Every layer's d/K against its shape (the network comes from `--network`: nothing is
+    /// loaded).
+    fn validate(&self) -> Result<()> {
+        let kind = self.network.kind();
+        self.specs.checked(&kind.architecture(), kind)?;
+        Ok(())
+    }
+}
+
+/// Runs a validated `theory` ([`Validate`] has checked `args`).
 pub fn run(args: &TheoryArgs) -> Result<()> {
     let arch = args.network.kind().architecture();
     let settings = args.settings();
     let specs = settings.specs(&arch);
-    check_specs(&arch, &specs)?;
     let cost = network_cost(&arch, &specs.into_iter().map(Some).collect::<Vec<_>>());
     if args.json {
         println!(
@@ -191,9 +190,7 @@ mod tests {
             network: NetworkArg {
                 network: Some(NetworkKind::AlexNet),
             },
-            conv: None,
-            fc: None,
-            fc8: None,
+            specs: SpecArgs::default(),
             json: false,
         };
         let arch = qcnn_model::alexnet();

@@ -177,7 +177,7 @@ fn evaluate_and_import_errors_are_clear() {
     ]);
     assert!(!out.status.success());
     assert!(
-        text(&out.stderr).contains("3 labels for 2 images"),
+        text(&out.stderr).contains("dims [3]: expected the 2 labels of"),
         "{}",
         text(&out.stderr)
     );
@@ -240,7 +240,7 @@ fn evaluate_and_import_errors_are_clear() {
         "qcnn",
     ]);
     assert!(
-        text(&out.stderr).contains("no codebooks"),
+        text(&out.stderr).contains("mode 'qcnn' needs codebooks"),
         "{}",
         text(&out.stderr)
     );

@@ -3,6 +3,8 @@
 //! Each test is a problem: a struct with inputs, `reference()` (the twin) and `run()` (the
 //! fast op, writing into a NaN-filled output so unwritten elements show up).
 
+mod common;
+
 use proptest::prelude::*;
 use qcnn_kernels::blas;
 use qcnn_kernels::dense::reference::{
@@ -356,17 +358,17 @@ impl LrnProblem {
     }
 }
 
-/// The ISAs this CPU runs; with QCNN_REQUIRE_ISA set (CI), that level must be among them
-/// (STYLE.md 7: never test fewer levels silently).
+/// The ISAs this CPU runs; [`required_isa_levels_are_tested`] fails when CI requires one
+/// that is not among them (STYLE.md 7: never test fewer levels silently).
 fn tested_isas() -> Vec<Isa> {
-    if let Ok(name) = std::env::var("QCNN_REQUIRE_ISA") {
-        let isa: Isa = name.parse().expect("QCNN_REQUIRE_ISA names an ISA");
-        assert!(
-            isa.is_available(),
-            "QCNN_REQUIRE_ISA={name}: this CPU lacks it"
-        );
-    }
     Isa::available()
+}
+
+/// Every level CI requires (`QCNN_REQUIRE_ISA`, set by `.ci/run` from /proc/cpuinfo) is
+/// among the levels the LRN twins are tested at (common/mod.rs).
+#[test]
+fn required_isa_levels_are_tested() {
+    common::tested_levels("dense LRN", common::REQUIRE, tested_isas());
 }
 
 fn lrn_problems(beta: BoxedStrategy<f32>) -> impl Strategy<Value = LrnProblem> {

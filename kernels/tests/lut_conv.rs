@@ -2,6 +2,8 @@
 //! (STYLE.md 2–7): random problems (proptest), SIMD tails, partial subspaces, stride 4,
 //! bands and codeword chunks, NaN-filled outputs, exact integer problems, bad inputs.
 
+mod common;
+
 use proptest::prelude::*;
 use qcnn_kernels::blas;
 use qcnn_kernels::lut::conv::{conv_reference, default_plan, ConvLut, ConvPlan, ConvScratch};
@@ -467,24 +469,11 @@ fn kernel_names() {
     assert_eq!(ConvLut::kernel_name(Isa::Avx512), "conv-lut-f32-avx512");
 }
 
-/// CI sets QCNN_REQUIRE_ISA=avx512 (or another level) on machines that must run that level's
-/// kernels: the suite then fails instead of silently testing fewer ISAs (STYLE.md 7).
+/// Every level CI requires (`QCNN_REQUIRE_ISA`, set by `.ci/run` from /proc/cpuinfo) is
+/// among the levels this suite tests, `Isa::available()` (common/mod.rs).
 #[test]
-fn required_isa_is_available() {
-    match std::env::var("QCNN_REQUIRE_ISA") {
-        Ok(name) => {
-            let isa: Isa = name.parse().expect("QCNN_REQUIRE_ISA names an ISA");
-            assert!(
-                isa.is_available(),
-                "QCNN_REQUIRE_ISA={name} but this CPU has only {:?}",
-                Isa::available()
-            );
-        }
-        Err(_) => eprintln!(
-            "QCNN_REQUIRE_ISA not set: testing the available ISAs {:?}",
-            Isa::available()
-        ),
-    }
+fn required_isa_levels_are_tested() {
+    common::tested_levels("conv-lut-f32", common::REQUIRE, Isa::available());
 }
 
 // ---------------------------------------------------------------- authors' golden outputs

@@ -2,6 +2,8 @@
 //! on the edges: K in {2, 16, 32, 64, 128, 256}, d in {1, 2, 3, 4, 8}, a partial last
 //! subspace, C_s < d, C_t around the tile (16) and block (128) widths.
 
+mod common;
+
 use proptest::prelude::*;
 use qcnn_kernels::lut::fc::{fc_reference, FcLut};
 use qcnn_kernels::{FcShape, Isa, LutError, Phase, PqSpec};
@@ -313,22 +315,18 @@ fn kernel_names_carry_the_isa() {
     );
 }
 
-/// CI sets QCNN_REQUIRE_ISA=avx512 (or another level) on machines that must run that level's
-/// kernels: then a missing level fails here instead of the suite silently testing less.
+/// Every level CI requires (`QCNN_REQUIRE_ISA`, set by `.ci/run` from /proc/cpuinfo) is
+/// among the levels this suite tests, `Isa::available()` (common/mod.rs).
 #[test]
-fn required_isa_is_available() {
-    match std::env::var("QCNN_REQUIRE_ISA") {
-        Ok(name) => {
-            let isa: Isa = name.parse().expect("QCNN_REQUIRE_ISA names an ISA");
-            assert!(
-                isa.is_available(),
-                "QCNN_REQUIRE_ISA={name} but this CPU has only {:?}",
-                Isa::available()
-            );
-        }
-        Err(_) => eprintln!(
-            "QCNN_REQUIRE_ISA not set: testing the available ISAs {:?}",
-            Isa::available()
-        ),
-    }
+fn required_isa_levels_are_tested() {
+    common::tested_levels("fc-lut-f32", common::REQUIRE, Isa::available());
+}
+
+/// The requirement check can fail: a required level the kernels do not detect.
+#[test]
+#[should_panic(expected = "requires avx512 but the kernels detect only scalar")]
+fn a_required_level_the_kernels_lack_fails() {
+    let var = "QCNN_REQUIRE_ISA_SELF_TEST";
+    std::env::set_var(var, "scalar,avx512");
+    common::tested_levels("self-test", var, vec![Isa::Scalar]);
 }

@@ -5,6 +5,8 @@
 //! SIMD tails, partial subspaces, stride 4, bands and chunks, bad inputs, AlexNet shapes
 //! with random codebooks, and the authors' AlexNet layers on the golden image.
 
+mod common;
+
 use proptest::prelude::*;
 use qcnn_kernels::lut::conv::conv_reference;
 use qcnn_kernels::lut::fc::fc_reference;
@@ -35,6 +37,26 @@ fn isas() -> Vec<Isa> {
         .into_iter()
         .filter(|&i| ConvLutI8::supports(i))
         .collect()
+}
+
+/// Every level CI requires of the int8 kernels (`QCNN_REQUIRE_INT8_ISA`, set by `.ci/run`
+/// from /proc/cpuinfo: AVX-512 only with VNNI) is among the levels tested here. A level
+/// the CPU runs for the other kernels but not for these (AVX-512 without VNNI) is said
+/// aloud, never dropped silently; the family has no AVX2 kernel by design.
+#[test]
+fn required_isa_levels_are_tested() {
+    let tested = isas();
+    for isa in Isa::available() {
+        if isa != Isa::Avx2 && !tested.contains(&isa) {
+            eprintln!(
+                "lut-i8: NOT TESTED at {isa}: this CPU runs {isa} but not the int8 kernels' \
+                 extra features (AVX-512 VNNI); {} and {} untested here",
+                ConvLutI8::kernel_name(isa),
+                FcLutI8::kernel_name(isa)
+            );
+        }
+    }
+    common::tested_levels("lut-i8", common::REQUIRE_INT8, tested);
 }
 
 #[allow(clippy::too_many_arguments)]

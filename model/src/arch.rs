@@ -88,9 +88,37 @@ pub struct QuantSpec {
 }
 
 impl QuantSpec {
+    /// At most this many codewords: indices are stored as bytes.
+    pub const MAX_K: usize = 256;
+    /// A layer with fewer channels than d has one partial subspace (the authors' conv1: 3
+    /// channels, d = 8; METHOD.md); up to this d, beyond which a codeword would be mostly
+    /// unused padding (and a typo like d = 100000000 would allocate K·d floats).
+    pub const MAX_PARTIAL_D: usize = 16;
+
     /// M = ceil(channels / d): the last subspace may be partial (conv1: 3 channels, d = 8).
     pub fn subspaces(&self, channels: usize) -> usize {
         channels.div_ceil(self.d)
+    }
+
+    /// The sizes any layer of `channels` split channels can take, checked before anything
+    /// is allocated from them: 1 ≤ K ≤ [`Self::MAX_K`], 1 ≤ d ≤ max(channels,
+    /// [`Self::MAX_PARTIAL_D`]). `Err` holds the problem, naming the allowed range.
+    pub fn check_sizes(&self, channels: usize) -> Result<(), String> {
+        if !(1..=Self::MAX_K).contains(&self.k) {
+            return Err(format!(
+                "K must be in 1..={} (codeword indices are bytes)",
+                Self::MAX_K
+            ));
+        }
+        let max_d = channels.max(Self::MAX_PARTIAL_D);
+        if !(1..=max_d).contains(&self.d) {
+            return Err(format!(
+                "d must be in 1..={max_d} (the {channels} channels a subspace splits, or up to \
+                 {} for one partial subspace)",
+                Self::MAX_PARTIAL_D
+            ));
+        }
+        Ok(())
     }
 }
 

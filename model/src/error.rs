@@ -2,18 +2,18 @@
 
 use std::path::{Path, PathBuf};
 
+pub use qcnn_files::FileError;
+
+/// Every variant's message is complete on its own (path, problem, OS message once): none
+/// exposes a `source()` that an error chain would print a second time.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     /// A file exists but fails a check; `problem` says which.
     #[error("{}: {problem}", path.display())]
     Invalid { path: PathBuf, problem: String },
-    /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file could not be opened, read or written, or is not a regular file.
+    #[error(transparent)]
+    File(#[from] FileError),
     /// A model folder lacks a file it needs.
     #[error("{}: missing file {name} ({what})", dir.display())]
     Missing {
@@ -30,11 +30,10 @@ impl ModelError {
             problem: problem.into(),
         }
     }
-    pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
-        ModelError::Io {
-            path: path.as_ref().to_path_buf(),
-            source,
-        }
+
+    /// `action` ("read", "write", "list") failed on `path` with the OS error `error`.
+    pub fn io(path: impl AsRef<Path>, action: &'static str, error: std::io::Error) -> Self {
+        ModelError::File(FileError::io(path, action, error))
     }
 }
 

@@ -8,13 +8,15 @@
 //! file lists are decoded by the same code ([`FileSource`]), so the embedded synthetic model
 //! goes through exactly the checks a user's folder does.
 
-use std::borrow::Cow;
-use std::io::ErrorKind;
+use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
 
 use crate::arch::{alexnet, Architecture, ParamKind, ParamShape, QuantSpec};
 use crate::error::{ModelError, Result};
-use crate::format::{bits_for, encode_bin_f32, encode_cbn, parse_bin_f32, parse_cbn};
+use crate::format::{
+    bits_for, decode_bin_f32, decode_cbn, encode_bin_f32, encode_cbn, exact_dims, BinArray,
+    CbnArray, DimsCheck,
+};
 use crate::weights::{Codebooks, LayerParams};
 use crate::{Model, ModelSource};
 
@@ -25,7 +27,9 @@ pub const ALEXNET_DIR: &str = "AlexNet";
 /// The file whose presence names a model's prefix.
 const PREFIX_PROBE: &str = ".biasVec.01.bin";
 /// At most this many codewords: indices are stored as bytes.
-pub const MAX_CODEWORDS: usize = 256;
+pub const MAX_CODEWORDS: usize = QuantSpec::MAX_K;
+/// The longest file-name prefix [`save`] writes.
+pub const MAX_PREFIX_LEN: usize = 100;
 
 /// File kinds (FORMAT.md table).
 pub const BIAS: &str = "biasVec";
@@ -53,16 +57,19 @@ pub struct ModelFolder {
 /// Finds the model files under `path`: the authors' repository root or the shared
 /// `qcnn-alexnet` folder (has `AlexNet/Bin.Files`), an `AlexNet` folder (has `Bin.Files`), or
 /// a folder holding the files itself. The prefix comes from the one `*.biasVec.01.bin` file.
+/// A `Bin.Files` (or `AlexNet`) entry that is not a readable folder (a file, a dangling or
+/// looping symbolic link) is an error naming it, not a reason to look elsewhere.
 pub fn locate(path: &Path) -> Result<ModelFolder> {
-    let path = std::fs::canonicalize(path).map_err(|e| ModelError::io(path, e))?;
+    qcnn_files::require_dir(path)?;
+    let path = std::fs::canonicalize(path).map_err(|e| ModelError::io(path, "resolve", e))?;
     let repo_root = path.join(ALEXNET_DIR).join(BIN_FILES_DIR);
     let alexnet_dir = path.join(BIN_FILES_DIR);
-    let (bin_dir, root) = if repo_root.is_dir() {
+    let (bin_dir, root) = if qcnn_files::optional_dir(&repo_root)? {
         (repo_root, Some(path))
-    } else if alexnet_dir.is_dir() {
+    } else if qcnn_files::optional_dir(&alexnet_dir)? {
         let root = path.parent().map(Path::to_path_buf);
         (alexnet_dir, root)
-    } else if path.is_dir() {
+    } else {
         let root = match path.file_name() {
             Some(name) if name == BIN_FILES_DIR => {
                 path.parent().and_then(Path::parent).map(Path::to_path_buf)
@@ -70,8 +77,6 @@ pub fn locate(path: &Path) -> Result<ModelFolder> {
             _ => None,
         };
         (path, root)
-    } else {
-        return Err(ModelError::invalid(&path, "not a directory"));
     };
     let prefix = find_prefix(&bin_dir)?;
     Ok(ModelFolder {
@@ -83,16 +88,13 @@ pub fn locate(path: &Path) -> Result<ModelFolder> {
 
 /// The one prefix P with a `P.biasVec.01.bin` file in `dir`.
 fn find_prefix(dir: &Path) -> Result<String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| ModelError::io(dir, e))?;
     let mut prefixes = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| ModelError::io(dir, e))?;
-        let name = entry.file_name();
-        if let Some(prefix) = name.to_str().and_then(|n| n.strip_suffix(PREFIX_PROBE)) {
+    for path in qcnn_files::list_dir(dir)? {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if let Some(prefix) = name.strip_suffix(PREFIX_PROBE) {
             prefixes.push(prefix.to_string());
         }
     }
-    prefixes.sort();
     match prefixes.len() {
         0 => Err(ModelError::Missing {
             dir: dir.to_path_buf(),
@@ -116,48 +118,54 @@ impl ModelFolder {
             .join(file_name(&self.prefix, kind, layer_index, ext))
     }
 
-    /// `AlexNet/imagenet_mean.single.bin` (next to `Bin.Files`), if present.
-    pub fn mean_image(&self) -> Option<PathBuf> {
+    /// `AlexNet/imagenet_mean.single.bin` (next to `Bin.Files`), if present. Something else
+    /// of that name (a folder, a FIFO, a broken link) is an error, never "no mean image".
+    pub fn mean_image(&self) -> Result<Option<PathBuf>> {
         let beside = self.bin_dir.parent().map(|p| p.to_path_buf());
         let in_root = self.root.as_ref().map(|r| r.join(ALEXNET_DIR));
-        [beside, in_root]
-            .into_iter()
-            .flatten()
-            .map(|dir| dir.join("imagenet_mean.single.bin"))
-            .find(|p| p.is_file())
+        for dir in [beside, in_root].into_iter().flatten() {
+            if let Some(path) = qcnn_files::optional_file(&dir.join("imagenet_mean.single.bin"))? {
+                return Ok(Some(path));
+            }
+        }
+        Ok(None)
     }
 
     /// `Cls.Names/class_names.txt` under the root, if present.
-    pub fn class_names(&self) -> Option<PathBuf> {
+    pub fn class_names(&self) -> Result<Option<PathBuf>> {
         self.under_root(&["Cls.Names", "class_names.txt"])
     }
 
     /// `Cls.Names/image_labels.txt` under the root, if present.
-    pub fn image_labels(&self) -> Option<PathBuf> {
+    pub fn image_labels(&self) -> Result<Option<PathBuf>> {
         self.under_root(&["Cls.Names", "image_labels.txt"])
     }
 
     /// `Bmp.Files/` under the root, if present.
-    pub fn bmp_dir(&self) -> Option<PathBuf> {
-        let dir = self.root.as_ref()?.join("Bmp.Files");
-        dir.is_dir().then_some(dir)
+    pub fn bmp_dir(&self) -> Result<Option<PathBuf>> {
+        let Some(root) = &self.root else {
+            return Ok(None);
+        };
+        let dir = root.join("Bmp.Files");
+        Ok(qcnn_files::optional_dir(&dir)?.then_some(dir))
     }
 
     /// `ILSVRC12.227x227.IMG/dataMatTst.single.bin` under the root, if present.
-    pub fn test_images(&self) -> Option<PathBuf> {
+    pub fn test_images(&self) -> Result<Option<PathBuf>> {
         self.under_root(&["ILSVRC12.227x227.IMG", "dataMatTst.single.bin"])
     }
 
     /// `ILSVRC12.227x227.IMG/lablVecTst.uint16.bin` under the root, if present.
-    pub fn test_labels(&self) -> Option<PathBuf> {
+    pub fn test_labels(&self) -> Result<Option<PathBuf>> {
         self.under_root(&["ILSVRC12.227x227.IMG", "lablVecTst.uint16.bin"])
     }
 
-    fn under_root(&self, parts: &[&str]) -> Option<PathBuf> {
-        let path = parts
-            .iter()
-            .fold(self.root.as_ref()?.clone(), |p, part| p.join(part));
-        path.is_file().then_some(path)
+    fn under_root(&self, parts: &[&str]) -> Result<Option<PathBuf>> {
+        let Some(root) = &self.root else {
+            return Ok(None);
+        };
+        let path = parts.iter().fold(root.clone(), |p, part| p.join(part));
+        Ok(qcnn_files::optional_file(&path)?)
     }
 }
 
@@ -179,17 +187,23 @@ pub fn load_folder(folder: &ModelFolder, arch: &Architecture) -> Result<Model> {
 
 /// Writes `model` to `dir` (created if needed) as `<prefix>.*` files: the authors' bit width
 /// (bits_for(K)) for assignments, dense files only for layers whose `dense` is Some.
-/// Refuses a folder holding a `<prefix>.*` file this model would not overwrite, since loading
-/// would then mix stale files into the model.
+/// Refuses a bad prefix ([`check_prefix`]), a model with a non-finite value (no loader would
+/// read it back), and a folder holding a `<prefix>.*` file this model would not overwrite,
+/// since loading would then mix stale files into the model. Each file is replaced through a
+/// temporary file, so a special file of that name is replaced, never written through.
 pub fn save(model: &Model, dir: &Path, prefix: &str) -> Result<()> {
-    check_prefix(prefix, dir)?;
-    std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
+    check_prefix(prefix).map_err(|problem| ModelError::invalid(dir, problem))?;
+    for p in &model.params {
+        check_finite_params(p, prefix, dir)?;
+    }
+    std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, "create", e))?;
     let files = encode_files(model, prefix);
     for p in &model.params {
         for (kind, ext) in layer_file_kinds(&p.shape) {
             let name = file_name(prefix, kind, p.shape.index, ext);
             let path = dir.join(&name);
-            if path.exists() && !files.iter().any(|(n, _)| *n == name) {
+            let present = std::fs::symlink_metadata(&path).is_ok();
+            if present && !files.iter().any(|(n, _)| *n == name) {
                 return Err(ModelError::invalid(
                     &path,
                     "stale file: this model has no such file, so loading the folder would \
@@ -199,18 +213,53 @@ pub fn save(model: &Model, dir: &Path, prefix: &str) -> Result<()> {
         }
     }
     for (name, bytes) in &files {
-        let path = dir.join(name);
-        std::fs::write(&path, bytes).map_err(|e| ModelError::io(&path, e))?;
+        qcnn_files::replace(&dir.join(name), bytes)?;
     }
     Ok(())
 }
 
-fn check_prefix(prefix: &str, dir: &Path) -> Result<()> {
-    if prefix.is_empty() || prefix.contains(['/', '\\']) {
-        return Err(ModelError::invalid(
-            dir,
-            format!("file prefix {prefix:?} must be non-empty without path separators"),
+/// A file-name prefix that stays inside its folder: 1..=[`MAX_PREFIX_LEN`] characters out of
+/// ASCII letters, digits, `_`, `-` and `.`, not starting with `.` (no hidden files, no `..`).
+/// `Err` holds the problem, naming the rule.
+pub fn check_prefix(prefix: &str) -> std::result::Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    if prefix.is_empty()
+        || prefix.len() > MAX_PREFIX_LEN
+        || prefix.starts_with('.')
+        || !prefix.chars().all(allowed)
+    {
+        return Err(format!(
+            "file prefix {prefix:?}: must be 1 to {MAX_PREFIX_LEN} characters of ASCII letters, \
+             digits, '_', '-' and '.', not starting with '.' (it names files inside the folder)"
         ));
+    }
+    Ok(())
+}
+
+/// Refuses a layer whose bias, codewords or dense weights hold NaN or ±∞, naming the file it
+/// would go to and the position.
+fn check_finite_params(p: &LayerParams, prefix: &str, dir: &Path) -> Result<()> {
+    let (dense_kind, _) = dense_file(&p.shape);
+    let arrays = [
+        (BIAS, Some(p.bias.as_slice())),
+        (
+            CENTROIDS,
+            p.codebooks.as_ref().map(|c| c.centroids.as_slice()),
+        ),
+        (dense_kind, p.dense.as_deref()),
+    ];
+    for (kind, values) in arrays {
+        let Some(values) = values else { continue };
+        if let Some(position) = values.iter().position(|v| !v.is_finite()) {
+            return Err(ModelError::invalid(
+                dir.join(file_name(prefix, kind, p.shape.index, "bin")),
+                format!(
+                    "refusing to write value {} at flat position {position}: model files hold \
+                     finite numbers only",
+                    values[position]
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -286,8 +335,10 @@ trait FileSource {
     fn dir(&self) -> PathBuf;
     /// The path naming `name` in errors.
     fn path(&self, name: &str) -> PathBuf;
-    /// The bytes of `name`, or None if there is no such file.
-    fn read(&self, name: &str) -> Result<Option<Cow<'_, [u8]>>>;
+    /// Whether there is a file `name` (an entry of another kind is an error).
+    fn contains(&self, name: &str) -> Result<bool>;
+    /// A reader of `name`'s bytes and their count, or None if there is no such file.
+    fn open(&self, name: &str) -> Result<Option<(Box<dyn Read + '_>, u64)>>;
 }
 
 struct DiskFiles<'a>(&'a Path);
@@ -299,13 +350,17 @@ impl FileSource for DiskFiles<'_> {
     fn path(&self, name: &str) -> PathBuf {
         self.0.join(name)
     }
-    fn read(&self, name: &str) -> Result<Option<Cow<'_, [u8]>>> {
-        let path = self.path(name);
-        match std::fs::read(&path) {
-            Ok(bytes) => Ok(Some(Cow::Owned(bytes))),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(ModelError::io(&path, e)),
+    fn contains(&self, name: &str) -> Result<bool> {
+        Ok(qcnn_files::optional_file(&self.path(name))?.is_some())
+    }
+    /// A regular file, or None when nothing has that name; anything else is an error.
+    fn open(&self, name: &str) -> Result<Option<(Box<dyn Read + '_>, u64)>> {
+        if !self.contains(name)? {
+            return Ok(None);
         }
+        let path = self.path(name);
+        let (file, len) = qcnn_files::open_regular(&path)?;
+        Ok(Some((Box::new(file), len)))
     }
 }
 
@@ -318,9 +373,15 @@ impl FileSource for MemoryFiles<'_> {
     fn path(&self, name: &str) -> PathBuf {
         PathBuf::from(name)
     }
-    fn read(&self, name: &str) -> Result<Option<Cow<'_, [u8]>>> {
+    fn contains(&self, name: &str) -> Result<bool> {
+        Ok(self.0.iter().any(|(n, _)| n == name))
+    }
+    fn open(&self, name: &str) -> Result<Option<(Box<dyn Read + '_>, u64)>> {
         let found = self.0.iter().find(|(n, _)| n == name);
-        Ok(found.map(|(_, bytes)| Cow::Borrowed(bytes.as_slice())))
+        Ok(found.map(|(_, bytes)| {
+            let reader: Box<dyn Read + '_> = Box::new(Cursor::new(bytes.as_slice()));
+            (reader, bytes.len() as u64)
+        }))
     }
 }
 
@@ -395,44 +456,51 @@ impl<'a> LayerDecoder<'a> {
         }
     }
 
-    /// The file's bytes and the path naming it, or None when absent.
-    fn read(&self, kind: &str, ext: &str) -> Result<Option<(Cow<'a, [u8]>, PathBuf)>> {
-        let name = self.name(kind, ext);
-        Ok(self.src.read(&name)?.map(|b| (b, self.src.path(&name))))
+    /// The `.bin` file of `kind` and the path naming it, or None when absent; `check` accepts
+    /// its dims before its payload is read.
+    fn read_bin(&self, kind: &str, check: DimsCheck) -> Result<Option<(BinArray<f32>, PathBuf)>> {
+        let name = self.name(kind, "bin");
+        let path = self.src.path(&name);
+        let Some((reader, len)) = self.src.open(&name)? else {
+            return Ok(None);
+        };
+        Ok(Some((decode_bin_f32(reader, len, &path, check)?, path)))
     }
 
-    /// Checks a file's dims against the layer; `layout` names them in the paper's notation.
-    fn expect_dims(
-        &self,
-        path: &Path,
-        found: &[usize],
-        want: &[usize],
-        layout: &str,
-    ) -> Result<()> {
-        if found == want {
-            return Ok(());
-        }
-        Err(ModelError::invalid(
-            path,
-            format!(
-                "dims {found:?} found, expected {layout} = {want:?} for {}",
-                self.layer
-            ),
-        ))
+    /// The `.cbn` file of `kind`, as [`Self::read_bin`].
+    fn read_cbn(&self, kind: &str, check: DimsCheck) -> Result<Option<(CbnArray, PathBuf)>> {
+        let name = self.name(kind, "cbn");
+        let path = self.src.path(&name);
+        let Some((reader, len)) = self.src.open(&name)? else {
+            return Ok(None);
+        };
+        Ok(Some((decode_cbn(reader, len, &path, check)?, path)))
+    }
+
+    /// Dims check of a file whose role fixes its dims; `layout` names them in the paper's
+    /// notation, and the error names the layer.
+    fn exactly<'b>(
+        &'b self,
+        want: &'b [usize],
+        layout: &'b str,
+    ) -> impl Fn(&[usize]) -> std::result::Result<(), String> + 'b {
+        let check = exact_dims(want, layout);
+        move |found| check(found).map_err(|problem| format!("{problem} for {}", self.layer))
     }
 
     fn bias(&self) -> Result<Vec<f32>> {
-        let Some((bytes, path)) = self.read(BIAS, "bin")? else {
+        let want = [self.shape.out_channels()];
+        let Some((bias, _)) = self.read_bin(BIAS, &self.exactly(&want, "(C_t)"))? else {
             return Err(self.missing(BIAS, "bin", format!("bias (C_t) of {}", self.layer)));
         };
-        let bias = parse_bin_f32(&bytes, &path)?;
-        self.expect_dims(&path, &bias.dims, &[self.shape.out_channels()], "(C_t)")?;
         Ok(bias.data)
     }
 
     fn codebooks(&self) -> Result<Option<Codebooks>> {
-        let ctrd = self.read(CENTROIDS, "bin")?;
-        let asmt = self.read(ASSIGNMENTS, "cbn")?;
+        let ctrd_name = self.name(CENTROIDS, "bin");
+        let asmt_name = self.name(ASSIGNMENTS, "cbn");
+        let ctrd_present = self.src.contains(&ctrd_name)?;
+        let asmt_present = self.src.contains(&asmt_name)?;
         let together = |kind, ext, other| {
             self.missing(
                 kind,
@@ -443,13 +511,13 @@ impl<'a> LayerDecoder<'a> {
                 ),
             )
         };
-        match (ctrd, asmt) {
-            (None, None) => Ok(None),
-            (Some(_), None) => Err(together(ASSIGNMENTS, "cbn", self.name(CENTROIDS, "bin"))),
-            (None, Some(_)) => Err(together(CENTROIDS, "bin", self.name(ASSIGNMENTS, "cbn"))),
-            (Some((c, c_path)), Some((a, a_path))) => {
-                let (spec, centroids) = self.centroids(&c, &c_path)?;
-                let assignments = self.assignments(&a, &a_path, spec, &c_path)?;
+        match (ctrd_present, asmt_present) {
+            (false, false) => Ok(None),
+            (true, false) => Err(together(ASSIGNMENTS, "cbn", ctrd_name)),
+            (false, true) => Err(together(CENTROIDS, "bin", asmt_name)),
+            (true, true) => {
+                let (spec, centroids, c_path) = self.centroids()?;
+                let assignments = self.assignments(spec, &c_path)?;
                 Ok(Some(Codebooks {
                     spec,
                     subspaces: spec.subspaces(self.shape.split_channels()),
@@ -460,55 +528,48 @@ impl<'a> LayerDecoder<'a> {
         }
     }
 
-    /// ctrdLst (M, K, d): infers d and K, checks M = ceil(split channels / d) and K ≤ 256.
-    fn centroids(&self, bytes: &[u8], path: &Path) -> Result<(QuantSpec, Vec<f32>)> {
-        let ctrd = parse_bin_f32(bytes, path)?;
-        let &[m, k, d] = ctrd.dims.as_slice() else {
-            return Err(ModelError::invalid(
-                path,
-                format!("dims {:?} found, expected 3 dims (M, K, d)", ctrd.dims),
-            ));
-        };
-        if k > MAX_CODEWORDS {
-            return Err(ModelError::invalid(
-                path,
-                format!(
-                    "K = {k} codewords (dims {:?}), at most {MAX_CODEWORDS}: indices are bytes",
-                    ctrd.dims
-                ),
-            ));
-        }
+    /// ctrdLst (M, K, d): infers d and K and checks them ([`QuantSpec::check_sizes`]) and
+    /// M = ceil(split channels / d), all on the header, before the codewords are read.
+    fn centroids(&self) -> Result<(QuantSpec, Vec<f32>, PathBuf)> {
         let split = self.shape.split_channels();
-        let spec = QuantSpec { d, k };
-        let want_m = spec.subspaces(split);
-        if m != want_m {
-            return Err(ModelError::invalid(
-                path,
-                format!(
-                    "dims {:?} (M, K, d) found: with d = {d}, {} needs M = ceil({split} / {d}) = \
-                     {want_m} subspaces, found M = {m}",
-                    ctrd.dims, self.layer
-                ),
-            ));
-        }
-        Ok((spec, ctrd.data))
+        let check = |dims: &[usize]| -> std::result::Result<(), String> {
+            let &[m, k, d] = dims else {
+                return Err(format!("dims {dims:?} found, expected 3 dims (M, K, d)"));
+            };
+            let spec = QuantSpec { d, k };
+            spec.check_sizes(split)
+                .map_err(|p| format!("dims {dims:?} (M, K, d): {p} for {}", self.layer))?;
+            let want_m = spec.subspaces(split);
+            if m != want_m {
+                return Err(format!(
+                    "dims {dims:?} (M, K, d) found: with d = {d}, {} needs M = ceil({split} / \
+                     {d}) = {want_m} subspaces, found M = {m}",
+                    self.layer
+                ));
+            }
+            Ok(())
+        };
+        let (ctrd, path) = self
+            .read_bin(CENTROIDS, &check)?
+            .expect("the caller saw the file");
+        let spec = QuantSpec {
+            d: ctrd.dims[2],
+            k: ctrd.dims[1],
+        };
+        Ok((spec, ctrd.data, path))
     }
 
     /// asmtLst: conv (C_t, kh, kw, M), fc (C_t, M); every index < K.
-    fn assignments(
-        &self,
-        bytes: &[u8],
-        path: &Path,
-        spec: QuantSpec,
-        ctrd: &Path,
-    ) -> Result<Vec<u8>> {
-        let asmt = parse_cbn(bytes, path)?;
+    fn assignments(&self, spec: QuantSpec, ctrd: &Path) -> Result<Vec<u8>> {
         let m = spec.subspaces(self.shape.split_channels());
         let layout = match self.shape.kind {
             ParamKind::Conv(_) => "(C_t, kh, kw, M)",
             ParamKind::Fc => "(C_t, M)",
         };
-        self.expect_dims(path, &asmt.dims, &assignment_dims(&self.shape, m), layout)?;
+        let want = assignment_dims(&self.shape, m);
+        let (asmt, path) = self
+            .read_cbn(ASSIGNMENTS, &self.exactly(&want, layout))?
+            .expect("the caller saw the file");
         if let Some(position) = asmt.data.iter().position(|&b| usize::from(b) >= spec.k) {
             return Err(ModelError::invalid(
                 path,
@@ -526,16 +587,12 @@ impl<'a> LayerDecoder<'a> {
     /// convKnl (C_t, C_s/groups, kh, kw) or fcntWei (C_t, C_s), optional.
     fn dense(&self) -> Result<Option<Vec<f32>>> {
         let (kind, want) = dense_file(&self.shape);
-        let Some((bytes, path)) = self.read(kind, "bin")? else {
-            return Ok(None);
-        };
-        let w = parse_bin_f32(&bytes, &path)?;
         let layout = match self.shape.kind {
             ParamKind::Conv(_) => "(C_t, C_s/groups, kh, kw)",
             ParamKind::Fc => "(C_t, C_s)",
         };
-        self.expect_dims(&path, &w.dims, &want, layout)?;
-        Ok(Some(w.data))
+        let read = self.read_bin(kind, &self.exactly(&want, layout))?;
+        Ok(read.map(|(w, _)| w.data))
     }
 }
 

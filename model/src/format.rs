@@ -3,11 +3,15 @@
 //!
 //! Every reader goes through one header check, [`parse_header`], which validates n, the dims,
 //! the element count (checked multiplication) and the exact file length before anything is
-//! allocated from the header. Readers never panic on a bad file; they return
-//! [`ModelError::Invalid`] naming the file and the check that failed.
+//! allocated from the header. Files on disk are read header first: the file must be a regular
+//! file (`qcnn_files`), its header must match its length, and the caller's [`DimsCheck`] (what
+//! the file's role allows: a layer's bias is (C_t)) must accept the dims before the payload is
+//! read, so no file is read or allocated beyond what its role allows. Every f32 must be finite.
+//! Readers never panic on a bad file; they return [`ModelError::Invalid`] naming the file and
+//! the check that failed.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use crate::error::{ModelError, Result};
@@ -19,6 +23,46 @@ pub const CBN_BLOCK_BYTES: usize = 4096;
 const CBN_BLOCK_BITS: usize = CBN_BLOCK_BYTES * 8;
 /// The longest header: n, 8 dims, b.
 const MAX_HEADER_BYTES: usize = 4 + 4 * MAX_DIMS + 4;
+/// The most elements [`read_bin_f32`], [`read_bin_u16`] and [`read_cbn`] accept from a file
+/// whose role sets no tighter bound (2^28: 1 GiB of f32); role-aware readers pass a
+/// [`DimsCheck`] instead.
+pub const MAX_UNCHECKED_ELEMENTS: usize = 1 << 28;
+
+/// What a file's role allows, checked on the header's dims before its payload is read.
+/// `Err(problem)` refuses the file; the problem is shown after the file's path.
+pub type DimsCheck<'a> = &'a dyn Fn(&[usize]) -> std::result::Result<(), String>;
+
+/// A [`DimsCheck`] for a role that fixes the dims: `layout` names them ("(C_t)").
+pub fn exact_dims<'a>(
+    want: &'a [usize],
+    layout: &'a str,
+) -> impl Fn(&[usize]) -> std::result::Result<(), String> + 'a {
+    move |found| {
+        if found == want {
+            Ok(())
+        } else {
+            Err(format!(
+                "dims {found:?} found, expected {layout} = {want:?}"
+            ))
+        }
+    }
+}
+
+/// A [`DimsCheck`] accepting any dims of at most `max` elements (`what` names the role).
+pub fn at_most<'a>(
+    max: usize,
+    what: &'a str,
+) -> impl Fn(&[usize]) -> std::result::Result<(), String> + 'a {
+    move |dims| {
+        let count = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        match count {
+            Some(c) if c <= max => Ok(()),
+            _ => Err(format!(
+                "dims {dims:?} hold more than the {max} elements {what} may hold"
+            )),
+        }
+    }
+}
 
 /// A dense n-dimensional array from a `.bin` file. Layout: `dims`, row-major, outermost first.
 #[derive(Clone, Debug, PartialEq)]
@@ -158,11 +202,13 @@ fn parse_header(prefix: &[u8], file_len: u64, layout: Layout, path: &Path) -> Re
 }
 
 /// An element type of a `.bin` file.
-trait Element: Sized + Copy {
+pub(crate) trait Element: Sized + Copy + std::fmt::Display {
     const BYTES: usize;
     const NAME: &'static str;
     fn from_le(bytes: &[u8]) -> Self;
     fn to_le(self, out: &mut Vec<u8>);
+    /// NaN and ±∞ are refused: no file of the format holds them legitimately.
+    fn is_finite(self) -> bool;
 }
 
 impl Element for f32 {
@@ -173,6 +219,9 @@ impl Element for f32 {
     }
     fn to_le(self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes());
+    }
+    fn is_finite(self) -> bool {
+        f32::is_finite(self)
     }
 }
 
@@ -185,6 +234,9 @@ impl Element for u16 {
     fn to_le(self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes());
     }
+    fn is_finite(self) -> bool {
+        true
+    }
 }
 
 fn bin_layout<T: Element>() -> Layout {
@@ -194,16 +246,104 @@ fn bin_layout<T: Element>() -> Layout {
     }
 }
 
-fn parse_bin<T: Element>(bytes: &[u8], path: &Path) -> Result<BinArray<T>> {
-    let header = parse_header(bytes, bytes.len() as u64, bin_layout::<T>(), path)?;
-    let data = bytes[header.header_len..]
-        .chunks_exact(T::BYTES)
-        .map(T::from_le)
-        .collect();
+/// Decodes the payload of a `.bin` file whose header is `header`; refuses non-finite values.
+fn bin_from_payload<T: Element>(
+    header: Header,
+    payload: &[u8],
+    path: &Path,
+) -> Result<BinArray<T>> {
+    let data: Vec<T> = payload.chunks_exact(T::BYTES).map(T::from_le).collect();
+    check_finite(&data, &header.dims, path)?;
     Ok(BinArray {
         dims: header.dims,
         data,
     })
+}
+
+/// Refuses the first NaN or infinity, naming its flat position and its index in `dims`.
+fn check_finite<T: Element>(data: &[T], dims: &[usize], path: &Path) -> Result<()> {
+    match first_non_finite(data, dims) {
+        None => Ok(()),
+        Some(problem) => Err(ModelError::invalid(path, problem)),
+    }
+}
+
+/// The first NaN or infinity of `data` (row-major, `dims`), described by its flat position
+/// and index; None when every value is finite. (Also for tensors of imported models.)
+pub(crate) fn first_non_finite<T: Element>(data: &[T], dims: &[usize]) -> Option<String> {
+    let position = data.iter().position(|v| !v.is_finite())?;
+    Some(format!(
+        "value {} at flat position {position} (index {:?} of dims {dims:?}) is not a finite \
+         number",
+        data[position],
+        unravel(position, dims)
+    ))
+}
+
+/// The row-major index of flat position `flat` in an array of `dims`.
+fn unravel(mut flat: usize, dims: &[usize]) -> Vec<usize> {
+    let mut index = vec![0; dims.len()];
+    for (i, &d) in dims.iter().enumerate().rev() {
+        index[i] = flat % d;
+        flat /= d;
+    }
+    index
+}
+
+/// Reads a file of `layout` from `reader` (`len` bytes in all) header first: the header is
+/// checked against `len` and `check` accepts the dims before the payload, exactly
+/// `len − header` bytes, is read. Returns the header and the payload.
+fn read_checked(
+    mut reader: impl Read,
+    len: u64,
+    path: &Path,
+    layout: Layout,
+    check: DimsCheck,
+) -> Result<(Header, Vec<u8>)> {
+    let mut prefix = Vec::with_capacity(MAX_HEADER_BYTES);
+    (&mut reader)
+        .take(MAX_HEADER_BYTES as u64)
+        .read_to_end(&mut prefix)
+        .map_err(|e| ModelError::io(path, "read", e))?;
+    let header = parse_header(&prefix, len, layout, path)?;
+    check(&header.dims).map_err(|problem| ModelError::invalid(path, problem))?;
+    let rest = len - prefix.len() as u64;
+    let mut payload = Vec::new();
+    payload.reserve_exact((len - header.header_len as u64) as usize);
+    payload.extend_from_slice(&prefix[header.header_len..]);
+    qcnn_files::append_exactly(reader, rest, path, &mut payload)?;
+    Ok((header, payload))
+}
+
+/// Reads a `.bin` file of `T` from `reader` (`len` bytes), dims accepted by `check`.
+fn read_bin<T: Element>(
+    reader: impl Read,
+    len: u64,
+    path: &Path,
+    check: DimsCheck,
+) -> Result<BinArray<T>> {
+    let (header, payload) = read_checked(reader, len, path, bin_layout::<T>(), check)?;
+    bin_from_payload(header, &payload, path)
+}
+
+/// Reads a `.cbn` file from `reader` (`len` bytes), dims accepted by `check`.
+fn read_cbn_from(reader: impl Read, len: u64, path: &Path, check: DimsCheck) -> Result<CbnArray> {
+    let (header, payload) = read_checked(reader, len, path, Layout::Cbn, check)?;
+    let per_block = CBN_BLOCK_BITS / header.bits as usize;
+    let mut data = Vec::with_capacity(header.count);
+    for block in payload.chunks_exact(CBN_BLOCK_BYTES) {
+        let n = per_block.min(header.count - data.len());
+        unpack_block(block, header.bits, n, &mut data);
+    }
+    Ok(CbnArray {
+        dims: header.dims,
+        bits: header.bits,
+        data,
+    })
+}
+
+fn accept_any(_: &[usize]) -> std::result::Result<(), String> {
+    Ok(())
 }
 
 fn encode_bin<T: Element>(dims: &[usize], data: &[T]) -> Vec<u8> {
@@ -244,32 +384,57 @@ fn encode_header(dims: &[usize], count: usize) -> Vec<u8> {
     out
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| ModelError::io(path, e))
-}
-
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes).map_err(|e| ModelError::io(path, e))
+    Ok(qcnn_files::replace(path, bytes)?)
 }
 
 /// Parses a `.bin` file of f32 held in memory; `path` only names the errors.
 pub fn parse_bin_f32(bytes: &[u8], path: &Path) -> Result<BinArray<f32>> {
-    parse_bin(bytes, path)
+    read_bin(Cursor::new(bytes), bytes.len() as u64, path, &accept_any)
 }
 
 /// Parses a `.bin` file of u16 held in memory (the labels file); `path` only names errors.
 pub fn parse_bin_u16(bytes: &[u8], path: &Path) -> Result<BinArray<u16>> {
-    parse_bin(bytes, path)
+    read_bin(Cursor::new(bytes), bytes.len() as u64, path, &accept_any)
 }
 
-/// Reads a `.bin` file of f32 (biases, codebooks, dense weights, the mean image).
+/// Reads a `.bin` file of f32 whose dims `check` accepts (before the payload is read).
+pub fn read_bin_f32_as(path: &Path, check: DimsCheck) -> Result<BinArray<f32>> {
+    let (file, len) = qcnn_files::open_regular(path)?;
+    read_bin(file, len, path, check)
+}
+
+/// Reads a `.bin` file of u16 whose dims `check` accepts (`lablVecTst.uint16.bin`: the labels
+/// in its last dimension).
+pub fn read_bin_u16_as(path: &Path, check: DimsCheck) -> Result<BinArray<u16>> {
+    let (file, len) = qcnn_files::open_regular(path)?;
+    read_bin(file, len, path, check)
+}
+
+/// Reads a `.bin` file of f32 of at most [`MAX_UNCHECKED_ELEMENTS`] (golden outputs, tests).
 pub fn read_bin_f32(path: &Path) -> Result<BinArray<f32>> {
-    parse_bin_f32(&read_file(path)?, path)
+    read_bin_f32_as(path, &at_most(MAX_UNCHECKED_ELEMENTS, "a .bin file"))
 }
 
-/// Reads a `.bin` file of u16 (`lablVecTst.uint16.bin`: the labels in its last dimension).
+/// Reads a `.bin` file of u16 of at most [`MAX_UNCHECKED_ELEMENTS`].
 pub fn read_bin_u16(path: &Path) -> Result<BinArray<u16>> {
-    parse_bin_u16(&read_file(path)?, path)
+    read_bin_u16_as(path, &at_most(MAX_UNCHECKED_ELEMENTS, "a .bin file"))
+}
+
+/// Decodes a `.bin` file of f32 from `reader` holding `len` bytes (a model file opened by a
+/// model folder source), dims accepted by `check`; `path` names the errors.
+pub fn decode_bin_f32(
+    reader: impl Read,
+    len: u64,
+    path: &Path,
+    check: DimsCheck,
+) -> Result<BinArray<f32>> {
+    read_bin(reader, len, path, check)
+}
+
+/// Decodes a `.cbn` file from `reader` holding `len` bytes, dims accepted by `check`.
+pub fn decode_cbn(reader: impl Read, len: u64, path: &Path, check: DimsCheck) -> Result<CbnArray> {
+    read_cbn_from(reader, len, path, check)
 }
 
 /// The bytes of a `.bin` file of f32.
@@ -293,23 +458,18 @@ pub fn write_bin_f32(path: &Path, dims: &[usize], data: &[f32]) -> Result<()> {
 /// Parses a `.cbn` file held in memory; `path` only names the errors. Padding bits are not
 /// checked (lenient), the length is (exact).
 pub fn parse_cbn(bytes: &[u8], path: &Path) -> Result<CbnArray> {
-    let header = parse_header(bytes, bytes.len() as u64, Layout::Cbn, path)?;
-    let per_block = CBN_BLOCK_BITS / header.bits as usize;
-    let mut data = Vec::with_capacity(header.count);
-    for block in bytes[header.header_len..].chunks_exact(CBN_BLOCK_BYTES) {
-        let n = per_block.min(header.count - data.len());
-        unpack_block(block, header.bits, n, &mut data);
-    }
-    Ok(CbnArray {
-        dims: header.dims,
-        bits: header.bits,
-        data,
-    })
+    read_cbn_from(Cursor::new(bytes), bytes.len() as u64, path, &accept_any)
 }
 
-/// Reads a `.cbn` file.
+/// Reads a `.cbn` file of at most [`MAX_UNCHECKED_ELEMENTS`].
 pub fn read_cbn(path: &Path) -> Result<CbnArray> {
-    parse_cbn(&read_file(path)?, path)
+    read_cbn_as(path, &at_most(MAX_UNCHECKED_ELEMENTS, "a .cbn file"))
+}
+
+/// Reads a `.cbn` file whose dims `check` accepts (before the payload is read).
+pub fn read_cbn_as(path: &Path, check: DimsCheck) -> Result<CbnArray> {
+    let (file, len) = qcnn_files::open_regular(path)?;
+    read_cbn_from(file, len, path, check)
 }
 
 /// The bytes of a `.cbn` file: `bits` per value, MSB-first, in 4096-byte zero-padded blocks.
@@ -397,14 +557,12 @@ pub struct BinF32Reader {
 impl BinF32Reader {
     /// Opens `path` and checks its header against the file's length.
     pub fn open(path: &Path) -> Result<Self> {
-        let io = |e| ModelError::io(path, e);
-        let mut file = File::open(path).map_err(io)?;
-        let file_len = file.metadata().map_err(io)?.len();
+        let (mut file, file_len) = qcnn_files::open_regular(path)?;
         let mut prefix = Vec::with_capacity(MAX_HEADER_BYTES);
         (&mut file)
             .take(MAX_HEADER_BYTES as u64)
             .read_to_end(&mut prefix)
-            .map_err(io)?;
+            .map_err(|e| ModelError::io(path, "read", e))?;
         let header = parse_header(&prefix, file_len, bin_layout::<f32>(), path)?;
         let slice_len = header.count / header.dims[0];
         Ok(BinF32Reader {
@@ -443,7 +601,7 @@ impl BinF32Reader {
     }
 
     /// Reads outer slice `i` (image i, layout dims[1..] row-major) into `out`, whose length
-    /// must be [`Self::slice_len`].
+    /// must be [`Self::slice_len`]. A non-finite value is an error naming its index.
     pub fn read_slice(&mut self, i: usize, out: &mut [f32]) -> Result<()> {
         if i >= self.len() {
             return Err(ModelError::invalid(
@@ -464,11 +622,22 @@ impl BinF32Reader {
         let bytes = self.slice_len * 4;
         let offset = self.header_len as u64 + (i as u64) * bytes as u64;
         self.buffer.resize(bytes, 0);
-        let io = |e| ModelError::io(&self.path, e);
+        let io = |e| ModelError::io(&self.path, "read", e);
         self.file.seek(SeekFrom::Start(offset)).map_err(io)?;
         self.file.read_exact(&mut self.buffer).map_err(io)?;
         for (o, b) in out.iter_mut().zip(self.buffer.chunks_exact(4)) {
             *o = <f32 as Element>::from_le(b);
+        }
+        if let Some(p) = out.iter().position(|v| !v.is_finite()) {
+            let mut index = vec![i];
+            index.extend(unravel(p, &self.dims[1..]));
+            return Err(ModelError::invalid(
+                &self.path,
+                format!(
+                    "value {} at index {index:?} of dims {:?} is not a finite number",
+                    out[p], self.dims
+                ),
+            ));
         }
         Ok(())
     }

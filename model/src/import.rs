@@ -38,6 +38,22 @@ pub struct Tensor {
     pub data: Vec<f32>,
 }
 
+impl Tensor {
+    /// Refuses the first NaN or infinity (`Err`: its flat position and index): a dense model
+    /// with a non-finite weight is a load error, like a model file of the authors' format.
+    pub fn check_finite(&self) -> Result<(), String> {
+        match crate::format::first_non_finite(&self.data, &self.dims) {
+            None => Ok(()),
+            Some(problem) => Err(problem),
+        }
+    }
+}
+
+/// The largest dense model file read (an ONNX file, a `.caffemodel`): 4 GiB, VGG-16's
+/// 553 MB with room to spare. A larger file is refused before it is read (the whole file is
+/// held in memory while it is decoded).
+pub const MAX_MODEL_BYTES: u64 = 4 << 30;
+
 /// A whole foreign file.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ForeignNet {

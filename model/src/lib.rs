@@ -16,7 +16,7 @@ pub mod weights;
 
 pub use arch::{alexnet, Architecture, Layer, LayerKind, NetworkKind, QuantSpec, Shape};
 pub use error::{ModelError, Result};
-pub use network::{Network, NoObserver, Observer, Phase};
+pub use network::{FiniteWatch, Network, NoObserver, NonFinite, Observer, Phase};
 pub use weights::{Codebooks, LayerParams};
 
 /// Where a model came from, for the results' provenance.

@@ -24,3 +24,50 @@ pub trait Network {
     fn kernels(&self) -> String;
     fn forward(&mut self, input: &[f32], observer: &mut dyn Observer) -> &[f32];
 }
+
+/// Where a forward pass first produced a NaN or an infinity.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NonFinite {
+    /// Index of the layer in the architecture's list.
+    pub index: usize,
+    pub layer: &'static str,
+    /// Flat position in that layer's output.
+    pub position: usize,
+    pub value: f32,
+}
+
+impl std::fmt::Display for NonFinite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "layer {} (#{}) output {} at flat position {}",
+            self.layer,
+            self.index + 1,
+            self.value,
+            self.position
+        )
+    }
+}
+
+/// Watches a forward pass for the first layer output holding a NaN or an infinity, so that a
+/// run whose outputs become non-finite can say where (finite weights can still overflow f32).
+#[derive(Debug, Default)]
+pub struct FiniteWatch {
+    pub first: Option<NonFinite>,
+}
+
+impl Observer for FiniteWatch {
+    fn after_layer(&mut self, index: usize, layer: &Layer, output: &[f32]) {
+        if self.first.is_some() {
+            return;
+        }
+        if let Some(position) = output.iter().position(|v| !v.is_finite()) {
+            self.first = Some(NonFinite {
+                index,
+                layer: layer.name,
+                position,
+                value: output[position],
+            });
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! Image preprocessing, exactly as the authors' `BmpImgIO` does it for AlexNet
 //! (resize type "Strict", mean type "Full"; golden/README.md):
 //!
-//! 1. decode a BMP into channels B, G, R (f32 pixel values 0..=255);
+//! 1. decode the image into channels B, G, R (f32 pixel values 0..=255);
 //! 2. bilinear resize to 256 × 256 with corner-aligned scale (H_src − 1) / (256 − 1);
 //! 3. subtract the 256 × 256 mean image (B, G, R);
 //! 4. crop the centre 227 × 227 at offset (256 − 227) / 2 = 14 (the 224 × 224 networks,
@@ -11,15 +11,25 @@
 //! their order, the weight complements in f64 as C++ promotes `1.0 - x`, their build has no FMA),
 //! so the result matches theirs bit for bit: for `ILSVRC2012_val_00000001.BMP` all 154,587
 //! values equal golden/ILSVRC2012_val_00000001/input.bin exactly (tests/preprocess.rs).
+//!
+//! The authors read BMP only; PNG and JPEG files go through the same steps 2–4 after the
+//! `image` crate decodes them, with the format told by the file's signature (not its name).
+//! Decoding rules for every format: grey images have their one channel copied to B, G and R;
+//! an alpha channel is dropped (not blended); 16-bit PNG channels are scaled to 8 bits; EXIF
+//! orientation is not applied (pixels are used as stored, row 0 on top). A PNG is lossless,
+//! so a PNG of a BMP gives the BMP's input bit for bit; JPEG is lossy, and its decoder (the
+//! `image` crate's, not libjpeg) may differ from other decoders by a level or two per pixel.
 
 use std::io::Cursor;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use image::codecs::bmp::BmpDecoder;
-use image::{DynamicImage, ImageDecoder};
+use image::codecs::jpeg::JpegDecoder;
+use image::codecs::png::PngDecoder;
+use image::{DynamicImage, ImageDecoder, ImageFormat, Limits};
 
 use crate::error::{ModelError, Result};
-use crate::format::read_bin_f32;
+use crate::format::{exact_dims, read_bin_f32_as};
 
 /// Colour channels, in B, G, R order.
 pub const CHANNELS: usize = 3;
@@ -33,6 +43,14 @@ pub const CROP_OFFSET: usize = (FULL_SIDE - CROP_SIDE) / 2;
 pub const MAX_IMAGE_SIDE: usize = 1 << 14;
 /// Largest accepted pixel count (2^25 ≈ 33.5 M pixels: 400 MB as f32 B, G, R planes).
 pub const MAX_IMAGE_PIXELS: usize = 1 << 25;
+/// Largest accepted image file: an uncompressed 32-bit BMP of [`MAX_IMAGE_PIXELS`] plus 1 MiB
+/// of headers, palettes and metadata; a PNG or JPEG of an accepted size is smaller.
+pub const MAX_IMAGE_FILE_BYTES: u64 = 4 * MAX_IMAGE_PIXELS as u64 + (1 << 20);
+/// The most the decoder may allocate (the image crate's default): the decoded pixels of the
+/// largest accepted image at 16 bits per channel with alpha fit.
+const MAX_DECODE_BYTES: u64 = 512 << 20;
+/// File extensions of the images a folder of images offers (compared case-insensitively).
+pub const IMAGE_EXTENSIONS: [&str; 4] = ["bmp", "png", "jpg", "jpeg"];
 
 /// Stands in for a file name in errors about in-memory data.
 const IN_MEMORY_MEAN: &str = "<in-memory mean image>";
@@ -45,9 +63,11 @@ pub struct MeanImage {
 }
 
 impl MeanImage {
-    /// Reads `imagenet_mean.single.bin` (FORMAT.md `.bin`, f32, dims (3, 256, 256)).
+    /// Reads `imagenet_mean.single.bin` (FORMAT.md `.bin`, f32, dims (3, 256, 256)): a
+    /// regular file whose header says exactly these dims, every value finite.
     pub fn load(path: &Path) -> Result<Self> {
-        let array = read_bin_f32(path)?;
+        let want = [CHANNELS, FULL_SIDE, FULL_SIDE];
+        let array = read_bin_f32_as(path, &exact_dims(&want, "(B, G, R) × 256 × 256"))?;
         Self::checked(path, &array.dims, array.data)
     }
 
@@ -69,6 +89,15 @@ impl MeanImage {
                 format!("mean image has dims {dims:?}, expected {want:?} (B, G, R × 256 × 256)"),
             ));
         }
+        if let Some(p) = data.iter().position(|v| !v.is_finite()) {
+            return Err(ModelError::invalid(
+                path,
+                format!(
+                    "mean image value {} at flat position {p} is not finite",
+                    data[p]
+                ),
+            ));
+        }
         if data.len() != want.iter().product::<usize>() {
             return Err(ModelError::invalid(
                 path,
@@ -83,24 +112,31 @@ impl MeanImage {
     }
 }
 
-/// Decodes a BMP file. Returns (h, w, pixels) with pixels in layout (3, h, w), channels
-/// B, G, R, values 0.0..=255.0, row 0 at the top.
+/// Decodes a BMP, PNG or JPEG file (told by its signature). Returns (h, w, pixels) with
+/// pixels in layout (3, h, w), channels B, G, R, values 0.0..=255.0, row 0 at the top. The
+/// file must be a regular file of at most [`MAX_IMAGE_FILE_BYTES`], and its dimensions are
+/// checked before the pixels are decoded.
 pub fn load_image_bgr(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
-    let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
-    if !bytes.starts_with(b"BM") {
-        return Err(ModelError::invalid(
+    let bytes = qcnn_files::read_regular(path, MAX_IMAGE_FILE_BYTES, "an image file")?;
+    let bad = |format: &'static str| {
+        move |e: image::ImageError| ModelError::invalid(path, format!("bad {format}: {e}"))
+    };
+    let cursor = Cursor::new(&bytes[..]);
+    let rgb = match image::guess_format(&bytes) {
+        Ok(ImageFormat::Bmp) => decode(BmpDecoder::new(cursor).map_err(bad("BMP"))?, path, "BMP"),
+        Ok(ImageFormat::Png) => {
+            let decoder = PngDecoder::with_limits(cursor, decode_limits()).map_err(bad("PNG"))?;
+            decode(decoder, path, "PNG")
+        }
+        Ok(ImageFormat::Jpeg) => {
+            decode(JpegDecoder::new(cursor).map_err(bad("JPEG"))?, path, "JPEG")
+        }
+        _ => Err(ModelError::invalid(
             path,
-            "not a BMP file (it does not start with the signature \"BM\")",
-        ));
-    }
-    let undecodable = |e: image::ImageError| ModelError::invalid(path, format!("bad BMP: {e}"));
-    let decoder = BmpDecoder::new(Cursor::new(&bytes[..])).map_err(undecodable)?;
-    let (w, h) = decoder.dimensions();
-    let (h, w) = (h as usize, w as usize);
-    check_dims(path, h, w)?;
-    let rgb = DynamicImage::from_decoder(decoder)
-        .map_err(undecodable)?
-        .into_rgb8();
+            "not a BMP, PNG or JPEG file (its first bytes match none of their signatures)",
+        )),
+    }?;
+    let (h, w) = (rgb.height() as usize, rgb.width() as usize);
     let plane = h * w;
     let mut bgr = vec![0.0f32; CHANNELS * plane];
     for (p, px) in rgb.pixels().enumerate() {
@@ -112,7 +148,42 @@ pub fn load_image_bgr(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
     Ok((h, w, bgr))
 }
 
-/// The network input of a BMP file: layout (3, 227, 227), B, G, R, mean subtracted.
+fn decode_limits() -> Limits {
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE as u32);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE as u32);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    limits
+}
+
+/// Checks the dimensions a decoder read from the header, then decodes to 8-bit R, G, B
+/// (grey copied to every channel, alpha dropped, 16 bits scaled to 8).
+fn decode(mut decoder: impl ImageDecoder, path: &Path, format: &str) -> Result<image::RgbImage> {
+    let (w, h) = decoder.dimensions();
+    check_dims(path, h as usize, w as usize)?;
+    let bad = |e: image::ImageError| ModelError::invalid(path, format!("bad {format}: {e}"));
+    decoder.set_limits(decode_limits()).map_err(bad)?;
+    Ok(DynamicImage::from_decoder(decoder)
+        .map_err(bad)?
+        .into_rgb8())
+}
+
+/// The images of folder `dir` (extensions [`IMAGE_EXTENSIONS`], any case), sorted by name.
+/// A listing error is an error; an entry that is not a regular image file is refused when it
+/// is read.
+pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let files = qcnn_files::list_dir(dir)?
+        .into_iter()
+        .filter(|p| {
+            let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
+            IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(ext))
+        })
+        .collect();
+    Ok(files)
+}
+
+/// The network input of an image file (BMP, PNG or JPEG): layout (3, 227, 227), B, G, R,
+/// mean subtracted.
 pub fn preprocess(path: &Path, mean: &MeanImage) -> Result<Vec<f32>> {
     preprocess_to(path, mean, CROP_SIDE)
 }

@@ -50,17 +50,20 @@ fn bin_f32_round_trip() {
 }
 
 #[test]
-fn bin_f32_keeps_every_bit_pattern() {
-    let data = [
-        f32::NAN,
-        -0.0,
-        f32::INFINITY,
-        f32::MIN_POSITIVE / 2.0,
-        f32::MAX,
-    ];
+fn bin_f32_keeps_every_finite_bit_pattern_and_refuses_the_rest() {
+    let data = [-0.0, f32::MIN_POSITIVE / 2.0, f32::MAX, f32::MIN, 1.0];
     let back = parse_bin_f32(&encode_bin_f32(&[5], &data), p()).unwrap();
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&back.data), bits(&data));
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let data = [0.0, 1.0, 2.0, bad, 4.0, 5.0];
+        let r = parse_bin_f32(&encode_bin_f32(&[2, 3], &data), p());
+        let msg = message(r, "x.bin");
+        assert_mentions(
+            &msg,
+            &["at flat position 3 (index [1, 0]", "not a finite number"],
+        );
+    }
 }
 
 #[test]
@@ -368,12 +371,12 @@ fn locate_accepts_the_three_layouts_and_rejects_ambiguity() {
         assert_eq!(locate(&path).unwrap(), want);
     }
     assert_eq!(
-        want.class_names(),
+        want.class_names().unwrap(),
         Some(canon_root.join("Cls.Names/class_names.txt"))
     );
-    assert_eq!(want.image_labels(), None);
+    assert_eq!(want.image_labels().unwrap(), None);
     assert_eq!(
-        want.mean_image(),
+        want.mean_image().unwrap(),
         Some(canon_root.join("AlexNet/imagenet_mean.single.bin"))
     );
     assert_eq!(
@@ -391,6 +394,58 @@ fn locate_accepts_the_three_layouts_and_rejects_ambiguity() {
     assert_mentions(&err.to_string(), &["biasVec.01.bin"]);
     let err = locate(&empty.path().join("nowhere")).unwrap_err();
     assert_mentions(&err.to_string(), &["nowhere"]);
+}
+
+/// Entries of a model folder of the wrong kind are errors naming them, never "absent".
+#[test]
+fn a_bin_files_loop_or_a_mean_folder_is_an_error_naming_it() {
+    let root = tempfile::tempdir().unwrap();
+    let alexnet = root.path().join("AlexNet");
+    std::fs::create_dir(&alexnet).unwrap();
+    let bin = alexnet.join("Bin.Files");
+    std::os::unix::fs::symlink(&bin, &bin).unwrap();
+    for path in [root.path().to_path_buf(), alexnet.clone()] {
+        let msg = locate(&path).unwrap_err().to_string();
+        assert_mentions(&msg, &["Bin.Files", "symbolic links"]);
+    }
+    std::fs::remove_file(&bin).unwrap();
+    std::fs::write(&bin, b"not a folder").unwrap();
+    let msg = locate(root.path()).unwrap_err().to_string();
+    assert_mentions(&msg, &["Bin.Files", "not a directory"]);
+
+    std::fs::remove_file(&bin).unwrap();
+    folder::save(&tiny_model(3, true, false), &bin, PREFIX).unwrap();
+    std::fs::create_dir(alexnet.join("imagenet_mean.single.bin")).unwrap();
+    std::fs::create_dir_all(root.path().join("Cls.Names/class_names.txt")).unwrap();
+    let found = locate(root.path()).unwrap();
+    let msg = found.mean_image().unwrap_err().to_string();
+    assert_mentions(&msg, &["imagenet_mean.single.bin", "is a directory"]);
+    let msg = found.class_names().unwrap_err().to_string();
+    assert_mentions(&msg, &["class_names.txt", "is a directory"]);
+}
+
+#[test]
+fn save_refuses_bad_prefixes_and_non_finite_values_before_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let model = tiny_model(3, true, false);
+    for prefix in [
+        "../evil",
+        "a/b",
+        "",
+        ".hidden",
+        "a\\b",
+        "x y",
+        &"p".repeat(101),
+    ] {
+        let msg = folder::save(&model, &out, prefix).unwrap_err().to_string();
+        assert_mentions(&msg, &["prefix", "ASCII letters"]);
+    }
+    let mut bad = model.clone();
+    bad.params[1].codebooks.as_mut().unwrap().centroids[4] = f32::NAN;
+    let msg = folder::save(&bad, &out, PREFIX).unwrap_err().to_string();
+    assert_mentions(&msg, &["tiny.ctrdLst.03.bin", "NaN at flat position 4"]);
+    assert!(!out.exists(), "nothing written for a refused model");
 }
 
 /// The tiny model's files with `name` replaced by `bytes` (or removed when None).
@@ -503,7 +558,7 @@ fn too_many_codewords_are_rejected() {
         decode(&with_file("tiny.ctrdLst.04.bin", Some(ctrd))),
         "tiny.ctrdLst.04.bin",
     );
-    assert_mentions(&msg, &["K = 257", "at most 256"]);
+    assert_mentions(&msg, &["[1, 257, 8]", "K must be in 1..=256"]);
 }
 
 #[test]
@@ -641,7 +696,7 @@ fn authors_model_loads_with_their_quantization() {
         f.image_labels(),
         f.test_labels(),
     ] {
-        assert!(path.is_some_and(|p| p.is_file()));
+        assert!(path.unwrap().is_some_and(|p| p.is_file()));
     }
     // The same files come back from the in-memory encoder, byte for byte.
     for (name, bytes) in encode_files(&model, &f.prefix) {

@@ -1,15 +1,19 @@
 //! "Error or valid, never panic": random bytes, plausible headers and mutated valid files fed
 //! to the `.bin` / `.cbn` parsers, the slice reader and the model decoder. A panic fails the
-//! test; a success must satisfy the format's invariants.
+//! test; a success must satisfy the format's invariants (every f32 finite among them).
+//! Non-finite values planted anywhere in a file, and special files (FIFO, `/dev/zero`,
+//! folders, sparse files whose header claims gigabytes) in place of every file a reader
+//! opens, must give an error naming the file (and the value's position), never a hang.
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::{tiny_arch, tiny_model, PREFIX};
 use proptest::prelude::*;
-use qcnn_model::folder::{decode_files, encode_files};
+use qcnn_model::folder::{decode_files, encode_files, load_folder, save, ModelFolder};
 use qcnn_model::format::*;
+use qcnn_model::preprocess::{load_image_bgr, MeanImage};
 use qcnn_model::ModelSource;
 
 fn p() -> &'static Path {
@@ -31,6 +35,10 @@ fn check_cbn(a: &CbnArray) {
 fn parse_all(bytes: &[u8]) {
     if let Ok(a) = parse_bin_f32(bytes, p()) {
         check_bin(&a);
+        assert!(
+            a.data.iter().all(|v| v.is_finite()),
+            "a non-finite value passed"
+        );
     }
     if let Ok(a) = parse_bin_u16(bytes, p()) {
         check_bin(&a);
@@ -219,16 +227,216 @@ proptest! {
         match BinF32Reader::open(&path) {
             Err(_) => prop_assert!(whole.is_err(), "reader rejects what the parser accepts"),
             Ok(mut reader) => {
-                let whole = whole.expect("the parser rejects what the reader accepts");
-                prop_assert_eq!(reader.dims(), whole.dims.as_slice());
+                // The header is valid; the parser also refuses non-finite values, which the
+                // reader finds slice by slice.
                 let mut out = vec![0.0f32; reader.slice_len()];
-                for i in 0..reader.len() {
-                    reader.read_slice(i, &mut out).unwrap();
-                    let want = &whole.data[i * out.len()..(i + 1) * out.len()];
-                    let same = out.iter().zip(want).all(|(a, b)| a.to_bits() == b.to_bits());
-                    prop_assert!(same);
+                let slices: Vec<_> =
+                    (0..reader.len()).map(|i| reader.read_slice(i, &mut out).map(|()| out.clone())).collect();
+                match whole {
+                    Ok(whole) => {
+                        prop_assert_eq!(reader.dims(), whole.dims.as_slice());
+                        for (i, slice) in slices.into_iter().enumerate() {
+                            let slice = slice.unwrap();
+                            let want = &whole.data[i * out.len()..(i + 1) * out.len()];
+                            let same = slice.iter().zip(want).all(|(a, b)| a.to_bits() == b.to_bits());
+                            prop_assert!(same);
+                        }
+                    }
+                    Err(e) => {
+                        prop_assert!(e.to_string().contains("not a finite number"), "{}", e);
+                        prop_assert!(slices.iter().any(|s| s.is_err()), "reader accepts a non-finite value");
+                    }
                 }
             }
         }
+    }
+}
+
+/// A non-finite f32 bit pattern: NaN (quiet, signalling, any payload) or ±∞.
+fn non_finite() -> impl Strategy<Value = f32> {
+    prop_oneof![
+        Just(f32::INFINITY),
+        Just(f32::NEG_INFINITY),
+        (any::<bool>(), 1u32..(1 << 23)).prop_map(|(sign, payload)| {
+            f32::from_bits(u32::from(sign) << 31 | 0xff << 23 | payload)
+        }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// One value of a valid `.bin` replaced by NaN or ±∞: the parser names its position.
+    #[test]
+    fn non_finite_values_are_errors_naming_their_position(
+        dims in prop::collection::vec(1usize..=5, 1..=4),
+        at in any::<usize>(),
+        bad in non_finite(),
+    ) {
+        let n: usize = dims.iter().product();
+        let mut data: Vec<f32> = (0..n).map(|i| i as f32 - 3.5).collect();
+        let at = at % n;
+        data[at] = bad;
+        let bytes = encode_bin_f32(&dims, &data);
+        let err = parse_bin_f32(&bytes, p()).unwrap_err().to_string();
+        prop_assert!(err.starts_with("fuzz.bin: "), "{}", err);
+        let position = format!("at flat position {at} (index");
+        prop_assert!(err.contains(&position), "{}", err);
+    }
+
+    /// A NaN or ±∞ planted in any f32 file of a valid tiny model (bias, codewords, dense
+    /// weights): decoding fails naming that file.
+    #[test]
+    fn non_finite_model_values_are_load_errors_naming_the_file(
+        seed in 0u64..4,
+        which in any::<usize>(),
+        at in any::<usize>(),
+        bad in non_finite(),
+    ) {
+        let mut files = encode_files(&tiny_model(seed, true, true), PREFIX);
+        let floats: Vec<usize> = (0..files.len()).filter(|&i| files[i].0.ends_with(".bin")).collect();
+        let (name, bytes) = &mut files[floats[which % floats.len()]];
+        let array = parse_bin_f32(bytes, Path::new(name.as_str())).unwrap();
+        let mut data = array.data;
+        let at = at % data.len();
+        data[at] = bad;
+        *bytes = encode_bin_f32(&array.dims, &data);
+        let name = name.clone();
+        let source = ModelSource::Synthetic { seed };
+        let err = decode_files(&files, PREFIX, &tiny_arch(), source).unwrap_err().to_string();
+        prop_assert!(err.starts_with(&format!("{name}: value ")), "{}", err);
+        let position = format!("at flat position {at} ");
+        prop_assert!(err.contains(&position), "{}", err);
+    }
+}
+
+/// Runs `f` on its own thread; fails the test if it takes longer than five seconds.
+fn within_deadline<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    qcnn_files::testing::within_deadline(what, 5, f)
+}
+
+/// What can stand where a file belongs.
+#[derive(Clone, Copy, Debug)]
+enum Special {
+    Fifo,
+    DevZero,
+    Folder,
+    /// A regular, sparse file whose valid header claims 2^30 floats (4 GiB).
+    SparseHuge,
+}
+
+const SPECIALS: [Special; 4] = [
+    Special::Fifo,
+    Special::DevZero,
+    Special::Folder,
+    Special::SparseHuge,
+];
+
+/// Replaces `path` (if present) by `kind`; returns what the error must mention.
+fn plant(path: &Path, kind: Special) -> &'static str {
+    let _ = std::fs::remove_file(path);
+    match kind {
+        Special::Fifo => {
+            qcnn_files::testing::make_fifo(path).unwrap();
+            "is a FIFO (named pipe), not a regular file"
+        }
+        Special::DevZero => {
+            std::os::unix::fs::symlink("/dev/zero", path).unwrap();
+            "is a character device, not a regular file"
+        }
+        Special::Folder => {
+            std::fs::create_dir(path).unwrap();
+            "is a directory, not a regular file"
+        }
+        Special::SparseHuge => {
+            let dims = [1usize << 30];
+            let mut header = (dims.len() as i32).to_le_bytes().to_vec();
+            header.extend_from_slice(&(dims[0] as i32).to_le_bytes());
+            std::fs::write(path, &header).unwrap();
+            let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+            f.set_len(8 + 4 * (1u64 << 30)).unwrap();
+            "dims [1073741824]"
+        }
+    }
+}
+
+fn assert_names(err: &str, path: &Path, needle: &str) {
+    assert!(
+        err.contains(&path.display().to_string()) && err.contains(needle),
+        "{err} (expected {} and {needle:?})",
+        path.display()
+    );
+}
+
+#[test]
+fn special_files_in_place_of_a_reader_input_are_errors_not_hangs() {
+    let dir = tempfile::tempdir().unwrap();
+    type Reader = fn(&Path) -> Result<(), String>;
+    let readers: [(&str, Reader); 5] = [
+        ("read_bin_f32", |p| {
+            read_bin_f32(p).map(drop).map_err(|e| e.to_string())
+        }),
+        ("read_cbn", |p| {
+            read_cbn(p).map(drop).map_err(|e| e.to_string())
+        }),
+        ("read_image_set", |p| {
+            read_image_set(p, 1).map(drop).map_err(|e| e.to_string())
+        }),
+        ("MeanImage", |p| {
+            MeanImage::load(p).map(drop).map_err(|e| e.to_string())
+        }),
+        ("image", |p| {
+            load_image_bgr(p).map(drop).map_err(|e| e.to_string())
+        }),
+    ];
+    for (i, kind) in SPECIALS.into_iter().enumerate() {
+        for (j, (name, read)) in readers.iter().enumerate() {
+            let path = dir.path().join(format!("f{i}-{j}.bin"));
+            let needle = plant(&path, kind);
+            let p = path.clone();
+            let read = *read;
+            let result = within_deadline(name, move || read(&p));
+            let err = result.expect_err(&format!("{name} accepted {kind:?}"));
+            // A sparse file is refused by its dims (too many for the role) or, for the image
+            // reader, by its size; either way before reading 4 GiB.
+            let needle = match (kind, *name) {
+                (Special::SparseHuge, "image") => "an image file is at most",
+                (Special::SparseHuge, "read_cbn") => "bits per element",
+                _ => needle,
+            };
+            assert_names(&err, &path, needle);
+        }
+    }
+}
+
+/// A valid tiny model folder on disk, then each special file in place of each of its files.
+#[test]
+fn special_files_in_a_model_folder_are_load_errors_naming_them() {
+    let model = tiny_model(3, true, true);
+    for (i, kind) in SPECIALS.into_iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        save(&model, dir.path(), PREFIX).unwrap();
+        let folder = ModelFolder {
+            bin_dir: dir.path().to_path_buf(),
+            prefix: PREFIX.into(),
+            root: None,
+        };
+        let names: Vec<PathBuf> = encode_files(&model, PREFIX)
+            .into_iter()
+            .map(|(n, _)| dir.path().join(n))
+            .collect();
+        let target = &names[i * 3 % names.len()];
+        let needle = plant(target, kind);
+        let f = folder.clone();
+        let err = within_deadline("load_folder", move || {
+            load_folder(&f, &tiny_arch()).map(drop)
+        })
+        .expect_err("a special file loaded");
+        let err = err.to_string();
+        let needle = match kind {
+            Special::SparseHuge => "found, expected",
+            _ => needle,
+        };
+        assert_names(&err, target, needle);
     }
 }

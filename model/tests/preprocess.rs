@@ -1,10 +1,12 @@
-//! Preprocessing against the authors' golden input, and every way a loader input can be bad.
+//! Preprocessing against the authors' golden input, PNG and JPEG through the same steps, and
+//! every way a loader input can be bad.
 
 use std::path::{Path, PathBuf};
 
 use qcnn_model::format::{read_bin_f32, write_bin_f32};
 use qcnn_model::preprocess::{
-    load_image_bgr, preprocess, preprocess_pixels, MeanImage, CROP_SIDE, FULL_SIDE, MAX_IMAGE_SIDE,
+    image_files, load_image_bgr, preprocess, preprocess_pixels, MeanImage, CROP_SIDE, FULL_SIDE,
+    MAX_IMAGE_SIDE,
 };
 use qcnn_model::ModelError;
 
@@ -174,24 +176,34 @@ fn constant_image_minus_mean_is_constant_minus_mean_crop() {
 }
 
 #[test]
-fn missing_file_is_an_io_error_naming_it() {
+fn missing_file_is_a_file_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("absent.bmp");
     let err = load_image_bgr(&path).unwrap_err();
     assert!(
-        matches!(&err, ModelError::Io { path: p, .. } if *p == path),
+        matches!(&err, ModelError::File(e) if e.path() == path),
         "{err:?}"
     );
+    let text = err.to_string();
+    assert_eq!(text.matches("No such file").count(), 1, "{text}");
 }
 
 #[test]
-fn non_bmp_file_is_rejected() {
+fn unknown_and_truncated_formats_are_rejected() {
     let dir = tempfile::tempdir().unwrap();
-    // A PNG signature: a real image, but not the BMP the authors' pipeline reads.
-    let path = write(dir.path(), "image.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
-    assert_invalid(load_image_bgr(&path).unwrap_err(), &path, "not a BMP");
+    let text = write(dir.path(), "notes.bmp", b"just some text, no image");
+    assert_invalid(
+        load_image_bgr(&text).unwrap_err(),
+        &text,
+        "not a BMP, PNG or JPEG file",
+    );
     let empty = write(dir.path(), "empty.bmp", b"");
     assert_invalid(load_image_bgr(&empty).unwrap_err(), &empty, "not a BMP");
+    // A PNG signature and the start of its header, nothing more.
+    let png = write(dir.path(), "cut.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
+    assert_invalid(load_image_bgr(&png).unwrap_err(), &png, "bad PNG");
+    let jpeg = write(dir.path(), "cut.jpg", b"\xff\xd8\xff\xe0\0\x10JFIF");
+    assert_invalid(load_image_bgr(&jpeg).unwrap_err(), &jpeg, "bad JPEG");
 }
 
 #[test]
@@ -241,7 +253,7 @@ fn mean_image_of_wrong_size_is_rejected() {
     assert_invalid(
         MeanImage::load(&path).unwrap_err(),
         &path,
-        "expected [3, 256, 256]",
+        "= [3, 256, 256]",
     );
 
     let flat = dir.path().join("mean_flat.bin");
@@ -249,9 +261,218 @@ fn mean_image_of_wrong_size_is_rejected() {
     assert_invalid(
         MeanImage::load(&flat).unwrap_err(),
         &flat,
-        "expected [3, 256, 256]",
+        "= [3, 256, 256]",
     );
 
     assert!(MeanImage::from_data(&[3, 256, 256], vec![0.0; 5]).is_err());
     assert!(MeanImage::from_data(&[1, 3, 256, 256], vec![0.0; 3 * 256 * 256]).is_err());
+}
+
+#[test]
+fn non_finite_mean_values_are_rejected_with_their_position() {
+    let dir = tempfile::tempdir().unwrap();
+    for (bad, name) in [
+        (f32::NAN, "NaN"),
+        (f32::INFINITY, "inf"),
+        (f32::NEG_INFINITY, "-inf"),
+    ] {
+        let path = dir.path().join(format!("mean_{name}.bin"));
+        let mut data = vec![100.0f32; 3 * 256 * 256];
+        data[256 * 256 + 3] = bad;
+        write_bin_f32(&path, &[3, 256, 256], &data).unwrap();
+        assert_invalid(
+            MeanImage::load(&path).unwrap_err(),
+            &path,
+            &format!("value {name} at flat position 65539 (index [1, 0, 3]"),
+        );
+    }
+    let mut data = vec![0.0f32; 3 * 256 * 256];
+    data[7] = f32::NAN;
+    assert!(MeanImage::from_data(&[3, 256, 256], data).is_err());
+}
+
+#[test]
+fn a_mean_image_that_is_a_folder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = MeanImage::load(dir.path()).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("is a directory, not a regular file"),
+        "{text}"
+    );
+}
+
+/// A deterministic RGB image with every level of every channel somewhere.
+fn pattern(w: u32, h: u32) -> Vec<[u8; 3]> {
+    (0..w * h)
+        .map(|i| {
+            let (x, y) = (i % w, i / w);
+            [(x * 7 + y) as u8, (y * 5 + 3 * x) as u8, (x * y + 11) as u8]
+        })
+        .collect()
+}
+
+fn encode(img: &image::DynamicImage, format: image::ImageFormat) -> Vec<u8> {
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut bytes, format).unwrap();
+    bytes.into_inner()
+}
+
+fn rgb_image(w: u32, h: u32, rgb: &[[u8; 3]]) -> image::DynamicImage {
+    let flat: Vec<u8> = rgb.iter().flatten().copied().collect();
+    image::DynamicImage::ImageRgb8(image::RgbImage::from_raw(w, h, flat).unwrap())
+}
+
+fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
+#[test]
+fn a_png_gives_the_bmp_input_bit_for_bit_whatever_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (w, h) = (61, 43);
+    let rgb = pattern(w, h);
+    let bmp = write(dir.path(), "a.bmp", &bmp_24(w, h, &rgb));
+    let png_bytes = encode(&rgb_image(w, h, &rgb), image::ImageFormat::Png);
+    let png = write(dir.path(), "a.png", &png_bytes);
+    // Told by the signature, not the name.
+    let misnamed = write(dir.path(), "b.bmp", &png_bytes);
+    let mean = zero_mean();
+    let want = preprocess(&bmp, &mean).unwrap();
+    assert!(same_bits(&preprocess(&png, &mean).unwrap(), &want));
+    assert!(same_bits(&preprocess(&misnamed, &mean).unwrap(), &want));
+    let (ph, pw, bgr) = load_image_bgr(&png).unwrap();
+    assert_eq!((ph, pw), (h as usize, w as usize));
+    // Channel order B, G, R: pixel 0 is rgb[0] reversed.
+    let plane = (w * h) as usize;
+    let [r, g, b] = rgb[0];
+    assert_eq!(
+        [bgr[0], bgr[plane], bgr[2 * plane]],
+        [f32::from(b), f32::from(g), f32::from(r)]
+    );
+}
+
+#[test]
+fn grey_alpha_and_16_bit_pngs_follow_the_documented_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let (w, h) = (9, 7);
+    let grey: Vec<u8> = (0..w * h).map(|i| (i * 3) as u8).collect();
+    let luma =
+        image::DynamicImage::ImageLuma8(image::GrayImage::from_raw(w, h, grey.clone()).unwrap());
+    let path = write(
+        dir.path(),
+        "grey.png",
+        &encode(&luma, image::ImageFormat::Png),
+    );
+    let (_, _, bgr) = load_image_bgr(&path).unwrap();
+    let plane = (w * h) as usize;
+    for (p, &v) in grey.iter().enumerate() {
+        let v = f32::from(v);
+        assert_eq!([bgr[p], bgr[plane + p], bgr[2 * plane + p]], [v, v, v]);
+    }
+
+    let rgba: Vec<u8> = (0..w * h)
+        .flat_map(|i| [i as u8, 2 * i as u8, 3 * i as u8, 17])
+        .collect();
+    let img =
+        image::DynamicImage::ImageRgba8(image::RgbaImage::from_raw(w, h, rgba.clone()).unwrap());
+    let path = write(
+        dir.path(),
+        "alpha.png",
+        &encode(&img, image::ImageFormat::Png),
+    );
+    let (_, _, bgr) = load_image_bgr(&path).unwrap();
+    for p in 0..plane {
+        let px = &rgba[4 * p..4 * p + 3];
+        let want = [f32::from(px[2]), f32::from(px[1]), f32::from(px[0])];
+        assert_eq!(
+            [bgr[p], bgr[plane + p], bgr[2 * plane + p]],
+            want,
+            "alpha dropped"
+        );
+    }
+
+    let deep: Vec<u16> = (0..w * h * 3).map(|i| (i as u16) * 257).collect();
+    let img = image::DynamicImage::ImageRgb16(image::ImageBuffer::from_raw(w, h, deep).unwrap());
+    let path = write(
+        dir.path(),
+        "deep.png",
+        &encode(&img, image::ImageFormat::Png),
+    );
+    let (_, _, bgr) = load_image_bgr(&path).unwrap();
+    for p in 0..plane {
+        let want = [3 * p + 2, 3 * p + 1, 3 * p].map(|i| i as u8 as f32);
+        assert_eq!(
+            [bgr[p], bgr[plane + p], bgr[2 * plane + p]],
+            want,
+            "16 bits scaled to 8"
+        );
+    }
+}
+
+#[test]
+fn a_jpeg_decodes_close_to_its_bmp() {
+    let dir = tempfile::tempdir().unwrap();
+    let (w, h) = (64, 48);
+    // Smooth content: JPEG at quality 100 keeps it within a few levels.
+    let rgb: Vec<[u8; 3]> = (0..w * h)
+        .map(|i| {
+            let (x, y) = (i % w, i / w);
+            [(2 * x + 40) as u8, (3 * y + 20) as u8, (x + y + 60) as u8]
+        })
+        .collect();
+    let bmp = write(dir.path(), "s.bmp", &bmp_24(w, h, &rgb));
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 100)
+        .encode_image(&rgb_image(w, h, &rgb))
+        .unwrap();
+    let jpg = write(dir.path(), "s.JPG", &jpeg);
+    let (_, _, from_bmp) = load_image_bgr(&bmp).unwrap();
+    let (jh, jw, from_jpeg) = load_image_bgr(&jpg).unwrap();
+    assert_eq!((jh, jw), (h as usize, w as usize));
+    let worst = from_bmp
+        .iter()
+        .zip(&from_jpeg)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst <= 4.0, "JPEG differs from its BMP by {worst} levels");
+    let mean = zero_mean();
+    assert_eq!(
+        preprocess(&jpg, &mean).unwrap().len(),
+        3 * CROP_SIDE * CROP_SIDE
+    );
+}
+
+#[test]
+fn the_authors_bmp_as_png_matches_the_golden_input_bit_for_bit() {
+    let Some(shared) = shared("the_authors_bmp_as_png_matches_the_golden_input_bit_for_bit") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let img = image::open(shared.join(FIRST_BMP)).unwrap();
+    let png = write(
+        dir.path(),
+        "first.png",
+        &encode(&img, image::ImageFormat::Png),
+    );
+    let mean = MeanImage::load(&shared.join(MEAN)).unwrap();
+    let from_png = preprocess(&png, &mean).unwrap();
+    let from_bmp = preprocess(&shared.join(FIRST_BMP), &mean).unwrap();
+    assert!(same_bits(&from_png, &from_bmp));
+}
+
+#[test]
+fn image_folders_list_bmp_png_and_jpeg_in_any_case_sorted() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["c.JPEG", "a.bmp", "b.Png", "d.jpg", "notes.txt", "e.gif"] {
+        write(dir.path(), name, b"x");
+    }
+    let names: Vec<String> = image_files(dir.path())
+        .unwrap()
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["a.bmp", "b.Png", "c.JPEG", "d.jpg"]);
+    let err = image_files(&dir.path().join("none")).unwrap_err();
+    assert!(err.to_string().contains("none: cannot list"), "{err}");
 }

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use prost::Message;
 use qcnn_model::arch::{ConvSpec, LayerKind, LrnSpec, PoolSpec};
-use qcnn_model::import::{ForeignLayer, ForeignNet, Tensor};
+use qcnn_model::import::{ForeignLayer, ForeignNet, Tensor, MAX_MODEL_BYTES};
 use qcnn_model::Shape;
 
 use crate::proto::tensor_shape_proto::dimension;
@@ -36,11 +36,9 @@ pub const MIN_OPSET: i64 = 9;
 /// Why an ONNX file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("{}: {cause}", path.display())]
-    Io {
-        path: PathBuf,
-        cause: std::io::Error,
-    },
+    /// The file is not a regular file of at most [`MAX_MODEL_BYTES`], or cannot be read.
+    #[error(transparent)]
+    File(qcnn_files::FileError),
     #[error("{}: not a valid ONNX protobuf (truncated or corrupt?): {cause}", path.display())]
     Decode {
         path: PathBuf,
@@ -57,12 +55,11 @@ pub enum ImportError {
     },
 }
 
-/// Reads the ONNX file at `path`.
+/// Reads the ONNX file at `path`: a regular file of at most [`MAX_MODEL_BYTES`], checked
+/// before it is read.
 pub fn read(path: &Path) -> Result<ForeignNet, ImportError> {
-    let bytes = std::fs::read(path).map_err(|cause| ImportError::Io {
-        path: path.to_path_buf(),
-        cause,
-    })?;
+    let bytes = qcnn_files::read_regular(path, MAX_MODEL_BYTES, "an ONNX model")
+        .map_err(ImportError::File)?;
     parse(&bytes, path)
 }
 
@@ -545,7 +542,7 @@ fn dims_of(t: &TensorProto) -> Result<(Vec<usize>, usize), String> {
 }
 
 /// A FLOAT tensor, from `raw_data` (little-endian) or `float_data`; the element count must
-/// match the dims exactly before anything is allocated.
+/// match the dims exactly before anything is allocated, and every value must be finite.
 fn float_tensor(t: &TensorProto) -> Result<Tensor, String> {
     if t.data_type != Some(DataType::Float as i32) {
         return Err(format!(
@@ -576,7 +573,9 @@ fn float_tensor(t: &TensorProto) -> Result<Tensor, String> {
             t.float_data.clone()
         }
     };
-    Ok(Tensor { dims, data })
+    let tensor = Tensor { dims, data };
+    tensor.check_finite()?;
+    Ok(tensor)
 }
 
 /// An INT64 tensor (a Reshape shape).

@@ -48,11 +48,11 @@ pub enum ExportError {
     /// The architecture uses something ONNX (or our mapping) cannot express faithfully.
     #[error("layer {layer}: {problem}")]
     Unsupported { layer: String, problem: String },
-    #[error("{}: {source}", path.display())]
+    /// (`error` is shown in the message, not exposed as `source()`: a chain prints it once.)
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -129,9 +129,9 @@ pub fn to_bytes(model: &Model) -> Result<Vec<u8>, ExportError> {
 /// never sees half a file). Returns the number of bytes written.
 pub fn write(model: &Model, path: &Path) -> Result<u64, ExportError> {
     let bytes = to_bytes(model)?;
-    let io = |source| ExportError::Io {
+    let io = |error| ExportError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let mut partial = path.as_os_str().to_owned();
     partial.push(".partial");

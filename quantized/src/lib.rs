@@ -37,11 +37,11 @@ pub enum QuantizedError {
     NoCodebooks { layer: &'static str },
     #[error("{mode} has no kernel for ISA {isa} on this CPU (int8 tables need AVX-512 with VBMI and VNNI, or the scalar level)")]
     Unsupported { mode: &'static str, isa: Isa },
-    #[error("layer {layer}: {source}")]
+    /// (`error` is shown in the message, not exposed as `source()`: a chain prints it once.)
+    #[error("layer {layer}: {error}")]
     Kernel {
         layer: &'static str,
-        #[source]
-        source: LutError,
+        error: LutError,
     },
 }
 
@@ -97,7 +97,7 @@ fn layer_op(
         .as_ref()
         .ok_or(QuantizedError::NoCodebooks { layer })?;
     let spec = pq_spec(cb);
-    let kernel_error = |source| QuantizedError::Kernel { layer, source };
+    let kernel_error = |error| QuantizedError::Kernel { layer, error };
     let (ctrd, asmt, bias) = (&cb.centroids[..], &cb.assignments[..], &params.bias[..]);
     Ok(match params.shape.kind {
         ParamKind::Conv(_) if tables == TableKind::Int8 => LutOp::boxed(

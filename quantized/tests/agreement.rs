@@ -137,9 +137,10 @@ fn int8_tables_keep_fc6_and_fc7_within_two_percent_on_the_ten_bmps() {
     let model_folder = folder::locate(&root).expect("model folder");
     let model = folder::load_folder(&model_folder, &qcnn_model::alexnet())
         .expect("the authors' model loads");
-    let mean =
-        qcnn_model::preprocess::MeanImage::load(&model_folder.mean_image().expect("mean image"))
-            .unwrap();
+    let mean = qcnn_model::preprocess::MeanImage::load(
+        &model_folder.mean_image().unwrap().expect("mean image"),
+    )
+    .unwrap();
     let mut exact = QuantizedNetwork::new(&model, Isa::Avx512, TableKind::F32).unwrap();
     let mut int8 = QuantizedNetwork::new(&model, Isa::Avx512, TableKind::Int8).unwrap();
     let mut bmps: Vec<_> = std::fs::read_dir(root.join("Bmp.Files"))

@@ -1,8 +1,8 @@
 //! Calibration inputs: the images whose layer responses error correction fits and on which
-//! response errors are measured. A folder of BMPs (preprocessed as the authors do), the
-//! authors' preprocessed data file, or deterministic synthetic images.
+//! response errors are measured. A folder of images (BMP, PNG, JPEG, preprocessed as the
+//! authors do), the authors' preprocessed data file, or deterministic synthetic images.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use qcnn_model::format::read_image_set_for;
 use qcnn_model::preprocess::{self, MeanImage};
@@ -51,8 +51,9 @@ impl Calibration {
         Self::new(images, input.len(), source)
     }
 
-    /// The first `count` BMP files of `dir` (sorted by name), preprocessed as the authors do
-    /// (resize to 256², subtract `mean`, centre crop 227²).
+    /// The first `count` images of `dir` (BMP, PNG, JPEG, sorted by name:
+    /// [`preprocess::image_files`]), preprocessed as the authors do (resize to 256², subtract
+    /// `mean`, centre crop 227²).
     pub fn from_image_dir(dir: &Path, mean: &MeanImage, count: usize) -> Result<Self> {
         Self::from_image_dir_for(ALEXNET_INPUT, dir, mean, count)
     }
@@ -66,22 +67,14 @@ impl Calibration {
         count: usize,
     ) -> Result<Self> {
         let name = dir.display().to_string();
-        let entries = std::fs::read_dir(dir).map_err(|e| {
-            QuantizeError::calibration(&name, format!("cannot list the folder: {e}"))
-        })?;
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| e.eq_ignore_ascii_case("bmp"))
-            })
-            .collect();
-        files.sort();
+        let mut files = preprocess::image_files(dir)?;
         if files.is_empty() {
             return Err(QuantizeError::calibration(
                 name,
-                "no .bmp images in this folder",
+                format!(
+                    "no images in this folder (extensions {})",
+                    preprocess::IMAGE_EXTENSIONS.join(", ")
+                ),
             ));
         }
         files.truncate(count);
@@ -89,7 +82,7 @@ impl Calibration {
             .iter()
             .map(|f| preprocess::preprocess_to(f, mean, input.h))
             .collect::<Result<Vec<_>, _>>()?;
-        let source = format!("{name} ({} BMP images)", images.len());
+        let source = format!("{name} ({} images)", images.len());
         Self::new(images, input.len(), source)
     }
 

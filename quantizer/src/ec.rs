@@ -83,6 +83,43 @@ impl Default for EcParams {
     }
 }
 
+impl EcParams {
+    /// The relative ridges the solver uses as given: [`crate::linalg::MIN_RIDGE`]..=10^6
+    /// (a smaller one would be raised silently; a larger one freezes every codeword).
+    pub const RIDGE_RANGE: std::ops::RangeInclusive<f64> = crate::linalg::MIN_RIDGE..=1e6;
+
+    /// Checks the ridge against [`Self::RIDGE_RANGE`] (NaN, ±∞ and negatives are refused);
+    /// `Err` names the allowed range.
+    pub fn check_ridge(ridge: f64) -> std::result::Result<(), String> {
+        if !Self::RIDGE_RANGE.contains(&ridge) {
+            return Err(format!(
+                "{ridge} is outside the allowed range {:e}..={:e} (a finite, positive ridge)",
+                Self::RIDGE_RANGE.start(),
+                Self::RIDGE_RANGE.end()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Bytes [`EcProblem::new`] allocates for a layer of `shape` quantized with d = `spec.d`
+/// from `images` calibration images and at most `max_columns` columns: X (U × P per group)
+/// and the target (C_t × P), f32. For checking a request against memory before any work.
+pub fn problem_bytes(
+    shape: &ParamShape,
+    spec: QuantSpec,
+    images: usize,
+    max_columns: usize,
+) -> u64 {
+    let geo = Geometry::of(shape);
+    let split = Split::new(shape, spec);
+    let columns = (images as u64)
+        .saturating_mul(geo.positions() as u64)
+        .min(max_columns as u64);
+    let rows = (geo.groups * split.row_len() + split.c_t) as u64;
+    rows.saturating_mul(columns).saturating_mul(4)
+}
+
 /// A conv layer's geometry; an fc layer is a 1×1 conv of its flattened input on a 1×1 map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Geometry {

@@ -199,6 +199,10 @@ pub fn cholesky_solve(l: &[f64], n: usize, b: &mut [f64]) {
 /// semi-definite) is consumed as workspace. Unknowns that H does not constrain (zero rows,
 /// e.g. codewords no sub-vector uses) stay at `anchor`. If rounding makes H + λI lose
 /// definiteness, λ grows by [`RIDGE_GROWTH`] and the solve is retried.
+/// The smallest relative ridge the solver takes: smaller values are raised to it (so
+/// `EcParams::ridge` refuses them instead: a value is used as given or not at all).
+pub const MIN_RIDGE: f64 = f64::EPSILON;
+
 pub fn solve_ridge(mut h: Vec<f64>, n: usize, rhs: &[f64], anchor: &[f64], ridge: f64) -> Vec<f64> {
     assert_eq!(h.len(), n * n, "solve_ridge: H must hold n·n floats");
     assert_eq!(rhs.len(), n, "solve_ridge: rhs must hold n floats");
@@ -208,7 +212,7 @@ pub fn solve_ridge(mut h: Vec<f64>, n: usize, rhs: &[f64], anchor: &[f64], ridge
         return anchor.to_vec();
     }
     let original = h.clone();
-    let mut lambda = ridge.max(f64::EPSILON) * mean_diag;
+    let mut lambda = ridge.max(MIN_RIDGE) * mean_diag;
     for _ in 0..=RIDGE_RETRIES {
         for i in 0..n {
             h[i * n + i] += lambda;

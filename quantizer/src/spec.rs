@@ -8,7 +8,7 @@ use qcnn_model::arch::{Architecture, ParamKind, ParamShape, QuantSettings, Quant
 use crate::error::{QuantizeError, Result};
 
 /// At most this many codewords: indices are stored as bytes (FORMAT.md, `.cbn` b ≤ 8).
-pub const MAX_CODEWORDS: usize = 256;
+pub const MAX_CODEWORDS: usize = QuantSpec::MAX_K;
 
 /// Parses `d/K`, e.g. `8/128`.
 pub fn parse_spec(text: &str) -> Result<QuantSpec, String> {
@@ -38,8 +38,10 @@ pub fn layer_specs(
     QuantSettings { conv, fc, last_fc }.specs(arch)
 }
 
-/// Checks that layer `layer` (shape `shape`) can be product-quantized with `spec`:
-/// - d ≥ 1 and 1 ≤ K ≤ 256 (indices are bytes);
+/// Checks that layer `layer` (shape `shape`) can be product-quantized with `spec`, before
+/// anything is allocated from it:
+/// - 1 ≤ K ≤ 256 (indices are bytes) and 1 ≤ d ≤ max(channels, 16)
+///   ([`QuantSpec::check_sizes`]: what a model file may hold, too);
 /// - d divides the channels a sub-vector runs over (C_s/groups for conv, C_s for fc), so
 ///   that every subspace has d real dims as in the paper; the one exception is a layer with
 ///   fewer channels than d (conv1: 3 channels, d = 8), which gets one partial subspace
@@ -54,15 +56,10 @@ pub fn check_spec(layer: &str, shape: &ParamShape, spec: QuantSpec) -> Result<()
             problem,
         })
     };
-    if spec.d == 0 {
-        return fail("d must be at least 1".into());
-    }
-    if spec.k == 0 || spec.k > MAX_CODEWORDS {
-        return fail(format!(
-            "K must be in 1..={MAX_CODEWORDS} (codeword indices are stored as bytes)"
-        ));
-    }
     let channels = shape.split_channels();
+    if let Err(problem) = spec.check_sizes(channels) {
+        return fail(problem);
+    }
     let what = match shape.kind {
         ParamKind::Conv(c) if c.groups > 1 => {
             format!("C_s/groups = {channels} input channels per group")

@@ -206,9 +206,18 @@ fn bad_settings_are_refused_with_clear_errors() {
     let msg = spec_error("fc7", 3, 16);
     assert!(msg.contains("d must divide the C_s = 4096 inputs"), "{msg}");
     let msg = spec_error("conv3", 8, 257);
-    assert!(msg.contains("K must be in 1..=256"), "{msg}");
+    assert!(msg.contains("K = 257: K must be in 1..=256"), "{msg}");
     let msg = spec_error("conv3", 0, 16);
-    assert!(msg.contains("d must be at least 1"), "{msg}");
+    assert!(msg.contains("d = 0, K = 16: d must be in 1..=256"), "{msg}");
+    // Sizes that would allocate K·d floats (or overflow) are refused before anything else.
+    for d in [100_000_000, usize::MAX] {
+        let msg = spec_error("conv1", d, 128);
+        assert!(msg.contains("must be in 1..=16"), "{msg}");
+        let msg = spec_error("fc6", d, 32);
+        assert!(msg.contains("must be in 1..=9216"), "{msg}");
+    }
+    let msg = spec_error("conv3", 8, usize::MAX);
+    assert!(msg.contains("must be in 1..=256"), "{msg}");
     // conv1 has 3 channels: d = 8 is one partial subspace (the authors' setting), allowed.
     check_spec(
         "conv1",
@@ -268,7 +277,7 @@ fn an_empty_calibration_set_is_refused() {
     let err = Calibration::from_image_dir(dir.path(), &mean, 10)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("no .bmp images"), "{err}");
+    assert!(err.contains("no images in this folder"), "{err}");
     let err = Calibration::synthetic(1, 0).unwrap_err().to_string();
     assert!(err.contains("empty"), "{err}");
     let arch = tiny_alexnet();

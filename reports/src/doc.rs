@@ -1,5 +1,7 @@
 //! A tiny document model rendered twice, as Markdown (`report.md`, terminals) and as HTML
-//! (`index.html`), so both always show the same figures.
+//! (`index.html`), so both always show the same figures. Text comes partly from run files
+//! (`meta.json` notes, paths, mode names), so both renderings escape it: HTML fully
+//! ([`escape`]), Markdown wherever a viewer would take it for HTML ([`escape_markdown`]).
 
 use std::fmt::Write;
 
@@ -39,7 +41,11 @@ impl Table {
     pub fn markdown(&self) -> String {
         let escaped: Vec<Vec<String>> = std::iter::once(&self.header)
             .chain(&self.rows)
-            .map(|r| r.iter().map(|c| c.replace('|', "\\|")).collect())
+            .map(|r| {
+                r.iter()
+                    .map(|c| escape_markdown(c).replace('|', "\\|"))
+                    .collect()
+            })
             .collect();
         let width = |i: usize| {
             escaped
@@ -131,17 +137,20 @@ pub enum Block {
 pub fn markdown(blocks: &[Block]) -> String {
     let mut out = String::new();
     for block in blocks {
+        let md = escape_markdown;
         match block {
             Block::Heading(level, text) => {
-                writeln!(out, "{} {text}", "#".repeat(usize::from(*level)))
+                writeln!(out, "{} {}", "#".repeat(usize::from(*level)), md(text))
             }
-            Block::Para(text) => writeln!(out, "{text}"),
-            Block::Warning(text) => writeln!(out, "> **Warning:** {text}"),
+            Block::Para(text) => writeln!(out, "{}", md(text)),
+            Block::Warning(text) => writeln!(out, "> **Warning:** {}", md(text)),
             Block::Facts(facts) => facts
                 .iter()
-                .try_for_each(|(k, v)| writeln!(out, "- **{k}:** {v}")),
+                .try_for_each(|(k, v)| writeln!(out, "- **{}:** {}", md(k), md(v))),
             Block::Table(t) => write!(out, "{}", t.markdown()),
-            Block::Figure(f) => writeln!(out, "![{}]({}) ([SVG]({}))", f.title, f.png, f.svg),
+            Block::Figure(f) => {
+                writeln!(out, "![{}]({}) ([SVG]({}))", md(&f.title), f.png, f.svg)
+            }
         }
         .expect("writing to a String cannot fail");
         out.push('\n');
@@ -204,6 +213,25 @@ pub fn anchor(text: &str) -> String {
     id.trim_matches('-').to_string()
 }
 
+/// Escapes, with a backslash, every `<` that a Markdown viewer would read as the start of
+/// raw HTML or an autolink (followed by a letter, `/`, `!` or `?`) and every `&` that could
+/// start a character reference (followed by a letter, a digit or `#`). Other text stays as
+/// written, so terminals show `a < b` unchanged.
+pub fn escape_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let next = chars.peek().copied().unwrap_or(' ');
+        let opens_html = c == '<' && (next.is_ascii_alphabetic() || "/!?".contains(next));
+        let opens_entity = c == '&' && (next.is_ascii_alphanumeric() || next == '#');
+        if opens_html || opens_entity {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -229,6 +257,35 @@ mod tests {
         t.push(vec!["a|b".into(), "1.5".into()]);
         let md = t.markdown();
         assert_eq!(md, "| Mode |  ms |\n| ---- | --: |\n| a\\|b | 1.5 |\n");
+    }
+
+    #[test]
+    fn markdown_escapes_what_a_viewer_would_take_for_html() {
+        let hostile = "<script>alert(1)</script> &amp; <!-- x --> <https://e.x> a < b & c";
+        let md = markdown(&[
+            Block::Para(hostile.into()),
+            Block::Facts(vec![("Note <b>".into(), hostile.into())]),
+            Block::Heading(2, "<img src=x>".into()),
+        ]);
+        for tag in ["<script", "</script", "<!--", "<img", "<https"] {
+            for (at, _) in md.match_indices(tag) {
+                assert!(
+                    at > 0 && md.as_bytes()[at - 1] == b'\\',
+                    "{tag} unescaped: {md}"
+                );
+            }
+        }
+        assert!(
+            md.contains("\\<script>alert(1)\\</script> \\&amp; \\<!-- x -->"),
+            "{md}"
+        );
+        assert!(
+            md.contains("a < b & c"),
+            "plain comparisons stay readable: {md}"
+        );
+        let mut t = Table::numeric(["Mode"]);
+        t.push(vec!["<i>q</i>".into()]);
+        assert!(t.markdown().contains("\\<i>q\\</i>"), "{}", t.markdown());
     }
 
     #[test]

@@ -14,13 +14,17 @@ pub enum ReportError {
     #[error(transparent)]
     Compare(#[from] qcnn_results::compare::CompareError),
     /// An output file or folder could not be created or written.
-    #[error("{}: cannot {action}: {source}", path.display())]
+    /// (`error` is shown in the message and not exposed as `source()`, so an error chain
+    /// prints the OS message once.)
+    #[error("{}: cannot {action}: {error}", path.display())]
     Io {
         path: PathBuf,
         action: &'static str,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
+    /// An output file could not be written (through `qcnn_files::replace`).
+    #[error(transparent)]
+    File(#[from] qcnn_files::FileError),
     /// A chart could not be drawn or encoded.
     #[error("{}: cannot draw the chart: {problem}", path.display())]
     Chart { path: PathBuf, problem: String },
@@ -38,11 +42,11 @@ pub enum ReportError {
 }
 
 impl ReportError {
-    pub(crate) fn io(path: &Path, action: &'static str, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: &Path, action: &'static str, error: std::io::Error) -> Self {
         ReportError::Io {
             path: path.to_path_buf(),
             action,
-            source,
+            error,
         }
     }
 

@@ -210,10 +210,12 @@ fn write_report(
 
     let markdown = out.join(MARKDOWN_FILE);
     let md = doc::markdown(&blocks);
-    fs::write(&markdown, md).map_err(|e| ReportError::io(&markdown, "write", e))?;
+    // Replaced through a temporary file: an entry of that name (even a FIFO) is replaced,
+    // never written through.
+    qcnn_files::replace(&markdown, md.as_bytes())?;
     let html = out.join(HTML_FILE);
     let page = html::page("qcnn-bench report", &blocks);
-    fs::write(&html, page).map_err(|e| ReportError::io(&html, "write", e))?;
+    qcnn_files::replace(&html, page.as_bytes())?;
     Ok(ReportFiles {
         markdown,
         html,

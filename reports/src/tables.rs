@@ -6,21 +6,36 @@ use qcnn_results::{EvaluationRow, Meta, SweepRow, BASELINE_MODE, SWEEP_ISAS};
 use crate::doc::{Block, Table};
 use crate::view::{RunView, BYTES_PER_MB, CV_WARNING};
 
+/// `v` with `decimals` decimals when that shows it in a few characters (0, or
+/// 10^-decimals ≤ |v| < 10^6), else in scientific notation with three significant digits;
+/// "–" when not finite. No figure a report prints is ever longer than about a dozen
+/// characters, whatever a file holds.
+pub fn fixed(v: f64, decimals: usize) -> String {
+    let a = v.abs();
+    if !v.is_finite() {
+        "–".into()
+    } else if a == 0.0 || (a >= 10f64.powi(-(decimals as i32)) && a < 1e6) {
+        format!("{v:.decimals$}")
+    } else {
+        format!("{v:.2e}")
+    }
+}
+
 /// ms figures: three decimals, as the authors' 167.786.
 pub fn ms(v: f64) -> String {
-    format!("{v:.3}")
+    fixed(v, 3)
 }
 
 pub fn times(v: f64) -> String {
-    format!("{v:.2}×")
+    format!("{}×", fixed(v, 2))
 }
 
 pub fn percent(v: f64) -> String {
-    format!("{:.1}%", 100.0 * v)
+    format!("{}%", fixed(100.0 * v, 1))
 }
 
 pub fn megabytes(bytes: u64) -> String {
-    format!("{:.1}", bytes as f64 / BYTES_PER_MB)
+    fixed(bytes as f64 / BYTES_PER_MB, 1)
 }
 
 fn or_dash(v: Option<String>) -> String {
@@ -77,7 +92,11 @@ pub fn provenance(view: &RunView) -> Block {
     if let Some(load) = &meta.load_at_start {
         facts.push((
             "Load at start".into(),
-            format!("{:.2} (1 min), {:.2} (5 min)", load.one, load.five),
+            format!(
+                "{} (1 min), {} (5 min)",
+                fixed(load.one, 2),
+                fixed(load.five, 2)
+            ),
         ));
     }
     for (k, v) in &meta.notes {
@@ -233,8 +252,8 @@ pub fn speedups(view: &RunView) -> Table {
             q.name().to_string(),
             or_dash(measured.map(times)),
             or_dash(view.mean_speedup(q.name()).map(times)),
-            or_dash(theory.map(|t| format!("{t:.3}×"))),
-            or_dash(measured.zip(theory).map(|(m, t)| format!("{:.2}", m / t))),
+            or_dash(theory.map(|t| format!("{}×", fixed(t, 3)))),
+            or_dash(measured.zip(theory).map(|(m, t)| fixed(m / t, 2))),
         ]);
     }
     table
@@ -479,7 +498,7 @@ pub fn history(views: &[RunView]) -> Table {
 
 /// The response error as the trade-off table prints it.
 pub fn rel_error(v: f64) -> String {
-    format!("{v:.4}")
+    fixed(v, 4)
 }
 
 /// The look-up ISAs timed in at least one row of a sweep, in column order.
@@ -515,7 +534,7 @@ pub fn trade_off(rows: &[SweepRow]) -> Table {
             r.d.to_string(),
             r.k.to_string(),
             times(r.theoretical_speedup),
-            format!("{:.1}×", r.compression),
+            format!("{}×", fixed(r.compression, 1)),
         ];
         row.extend(
             isas.iter()
@@ -619,6 +638,22 @@ mod tests {
             holdout_response_rel_error: holdout,
             holdout_pq_response_rel_error: holdout,
             quantize_s: 1.0,
+        }
+    }
+
+    #[test]
+    fn figures_stay_short_whatever_a_file_holds() {
+        assert_eq!(ms(167.7862), "167.786");
+        assert_eq!(times(4.156), "4.16×");
+        assert_eq!(times(1e300), "1.00e300×");
+        assert_eq!(times(1e-300), "1.00e-300×");
+        assert_eq!(times(0.0), "0.00×");
+        assert_eq!(times(f64::NAN), "–×");
+        assert_eq!(ms(0.0004), "4.00e-4");
+        assert_eq!(percent(0.25), "25.0%");
+        assert_eq!(megabytes(u64::MAX), "1.84e13");
+        for v in [f64::MAX, f64::MIN_POSITIVE, -1e20, 123456.7] {
+            assert!(ms(v).chars().count() <= 12, "{}", ms(v));
         }
     }
 

@@ -487,6 +487,47 @@ fn malformed_sweep_csv_fails_naming_file_and_line() {
     assert!(err.contains("column `k`"), "{err}");
 }
 
+/// Text from a run's meta.json (a note, the input description) is escaped in both report.md
+/// and index.html: a viewer must not run or render it as HTML.
+#[test]
+fn html_in_meta_json_is_escaped_in_both_renderings() {
+    let root = tempfile::tempdir().unwrap();
+    let run = root.path().join("run");
+    copy_dir(&fixture(COMPLETE), &run);
+    let meta_path = run.join("meta.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&meta_path).unwrap()).unwrap();
+    let hostile = "<script>alert('x')</script><img src=x onerror=alert(1)> &amp;";
+    meta["notes"]["hostile"] = hostile.into();
+    meta["input"] = hostile.into();
+    fs::write(&meta_path, serde_json::to_string_pretty(&meta).unwrap()).unwrap();
+    let out = root.path().join("report");
+    let files = render(&[run], &out).unwrap();
+    let md = fs::read_to_string(&files.markdown).unwrap();
+    let html = fs::read_to_string(&files.html).unwrap();
+    for page in [&md, &html] {
+        for tag in ["<script", "<img src=x"] {
+            for (at, _) in page.match_indices(tag) {
+                assert_eq!(
+                    page.as_bytes()[at - 1],
+                    b'\\',
+                    "{tag} unescaped in:\n{page}"
+                );
+            }
+        }
+    }
+    assert!(md.contains("\\<script>alert('x')\\</script>\\<img src=x onerror=alert(1)> \\&amp;"));
+    assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+    }
+}
+
 fn render_compare_ok(
     base: &Path,
     new: &Path,

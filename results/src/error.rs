@@ -4,13 +4,13 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResultsError {
-    /// A file or folder could not be created, read, written or synced.
-    #[error("{}: cannot {action}: {source}", path.display())]
+    /// A file or folder could not be created, read, written or synced. (`error` is shown in
+    /// the message and not exposed as `source()`, so an error chain prints it once.)
+    #[error("{}: cannot {action}: {error}", path.display())]
     Io {
         path: PathBuf,
         action: &'static str,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A CSV row (or its header, line 1) is malformed or inconsistent with the run.
     #[error("{}, line {line}: {problem}", path.display())]
@@ -26,14 +26,17 @@ pub enum ResultsError {
     /// `path` is the run folder.
     #[error("{}: refused to record: {problem}", path.display())]
     Rejected { path: PathBuf, problem: String },
+    /// A file is not a regular file, or larger than its role allows.
+    #[error(transparent)]
+    File(#[from] qcnn_files::FileError),
 }
 
 impl ResultsError {
-    pub(crate) fn io(path: impl AsRef<Path>, action: &'static str, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: impl AsRef<Path>, action: &'static str, error: std::io::Error) -> Self {
         ResultsError::Io {
             path: path.as_ref().to_path_buf(),
             action,
-            source,
+            error,
         }
     }
 

@@ -15,6 +15,9 @@ use crate::fsio::{append_synced, atomic_write, create_csv, encode_rows};
 use crate::reader::read_csv;
 use crate::rows::check_name;
 
+/// The most rows an `evaluation.csv` may hold: one per mode (a handful), with room to spare.
+pub const MAX_EVALUATION_ROWS: u64 = 256;
+
 /// `evaluation.csv` file name inside a run folder.
 pub const EVALUATION_FILE: &str = "evaluation.csv";
 /// `predictions.csv` file name inside a run folder.
@@ -183,7 +186,8 @@ pub fn read_evaluation(dir: &Path) -> Result<Option<Vec<EvaluationRow>>> {
         Err(e) => return Err(ResultsError::io(&path, "read", e)),
         Ok(_) => {}
     }
-    let rows = read_csv::<EvaluationRow>(&path, &EVALUATION_COLUMNS, false)?;
+    // Written atomically, so never legitimately cut short.
+    let rows = read_csv::<EvaluationRow>(&path, &EVALUATION_COLUMNS, false, MAX_EVALUATION_ROWS)?;
     let mut seen = Unique::new();
     let mut kept = Vec::with_capacity(rows.len());
     for (line, row) in rows {

@@ -5,7 +5,6 @@
 //! input, pinned core) before handing the value to [`crate::RunWriter::create`].
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 use std::process::Command;
@@ -19,6 +18,8 @@ use crate::error::{Result, ResultsError};
 pub const META_FILE: &str = "meta.json";
 /// Schema tag written into every `meta.json`; the reader rejects any other.
 pub const SCHEMA: &str = "qcnn-results/1";
+/// The largest load average a `meta.json` may record.
+pub const MAX_LOAD: f64 = 1e6;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Meta {
@@ -158,7 +159,8 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 }
 
 fn sha256_and_len(path: &Path) -> Result<(String, u64)> {
-    let mut file = File::open(path).map_err(|e| ResultsError::io(path, "open for hashing", e))?;
+    // A regular file only: hashing a FIFO would block, `/dev/zero` would never end.
+    let (mut file, _) = qcnn_files::open_regular(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;
@@ -283,6 +285,20 @@ impl Meta {
                 "completed_repeats {} exceeds planned_repeats {}",
                 self.completed_repeats, self.planned_repeats
             ));
+        }
+        if let Some(t) = self.theoretical_speedup {
+            crate::rows::check_range("theoretical_speedup", t, 1e-9..=crate::sweep::MAX_RATIO, "")
+                .map_err(|e| e.replace("column ", "field "))?;
+        }
+        if let Some(load) = &self.load_at_start {
+            for (field, v) in [
+                ("one", load.one),
+                ("five", load.five),
+                ("fifteen", load.fifteen),
+            ] {
+                crate::rows::check_range(field, v, 0.0..=MAX_LOAD, "")
+                    .map_err(|e| format!("load_at_start: {}", e.replace("column ", "field ")))?;
+            }
         }
         Ok(())
     }

@@ -44,12 +44,26 @@ impl Run {
     }
 }
 
+/// The largest `meta.json` or `summary.json` read (they hold file digests and notes: a few
+/// kB to a few hundred kB).
+pub const MAX_JSON_BYTES: u64 = 64 << 20;
+/// The longest CSV row a run file may hold: a CSV file is refused unread when longer than
+/// its planned rows (plus the header) of this many bytes each.
+pub const MAX_CSV_ROW_BYTES: u64 = 4096;
+/// The most layers (× phases) a run's `layers.csv` may list per repeat and mode.
+const MAX_LAYER_ROWS: u64 = 3 * 256;
+
 /// Reads and validates the run folder `dir`.
 pub fn read_run(dir: &Path) -> Result<Run> {
     let meta = read_meta(&dir.join(META_FILE))?;
     let unfinished = !meta.finished;
     let repeats_path = dir.join(REPEATS_FILE);
-    let repeat_rows = read_csv::<RepeatRow>(&repeats_path, &REPEAT_COLUMNS, unfinished)?;
+    let repeat_rows = read_csv::<RepeatRow>(
+        &repeats_path,
+        &REPEAT_COLUMNS,
+        unfinished,
+        planned_rows(&meta),
+    )?;
     let (repeats, completed) = committed_repeats(&repeats_path, &meta, repeat_rows)?;
     if meta.finished && meta.completed_repeats != completed {
         return Err(ResultsError::invalid(
@@ -115,7 +129,7 @@ pub fn list_runs(root: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn read_meta(path: &Path) -> Result<Meta> {
-    let text = fs::read_to_string(path).map_err(|e| ResultsError::io(path, "read", e))?;
+    let text = qcnn_files::read_regular_text(path, MAX_JSON_BYTES, "a meta.json")?;
     let meta: Meta = serde_json::from_str(&text).map_err(|e| {
         ResultsError::row(path, e.line() as u64, format!("not a qcnn meta.json: {e}"))
     })?;
@@ -124,10 +138,10 @@ fn read_meta(path: &Path) -> Result<Meta> {
 }
 
 fn read_summary(path: &Path) -> Result<Option<Summary>> {
-    if !path.exists() {
+    if qcnn_files::optional_file(path)?.is_none() {
         return Ok(None);
     }
-    let text = fs::read_to_string(path).map_err(|e| ResultsError::io(path, "read", e))?;
+    let text = qcnn_files::read_regular_text(path, MAX_JSON_BYTES, "a summary.json")?;
     serde_json::from_str(&text).map(Some).map_err(|e| {
         ResultsError::row(
             path,
@@ -189,8 +203,14 @@ fn committed_repeats(
     Ok((kept, completed))
 }
 
+/// Repeats × modes: the repeat rows a run plans.
+fn planned_rows(meta: &Meta) -> u64 {
+    u64::from(meta.planned_repeats) * meta.modes.len() as u64
+}
+
 fn read_layers(path: &Path, meta: &Meta, completed: u32) -> Result<Vec<LayerRow>> {
-    let rows = read_csv::<LayerRow>(path, &LAYER_COLUMNS, !meta.finished)?;
+    let max_rows = planned_rows(meta).saturating_mul(MAX_LAYER_ROWS);
+    let rows = read_csv::<LayerRow>(path, &LAYER_COLUMNS, !meta.finished, max_rows)?;
     let mut seen = Unique::new();
     let mut kept = Vec::new();
     for (line, row) in rows {
@@ -207,7 +227,8 @@ fn read_layers(path: &Path, meta: &Meta, completed: u32) -> Result<Vec<LayerRow>
 }
 
 fn read_images(path: &Path, meta: &Meta, completed: u32) -> Result<Vec<ImageRow>> {
-    let rows = read_csv::<ImageRow>(path, &IMAGE_COLUMNS, !meta.finished)?;
+    let max_rows = planned_rows(meta).saturating_mul(u64::from(meta.planned_images));
+    let rows = read_csv::<ImageRow>(path, &IMAGE_COLUMNS, !meta.finished, max_rows)?;
     let mut seen = Unique::new();
     let mut kept = Vec::new();
     for (line, row) in rows {
@@ -235,13 +256,20 @@ fn committed(meta: &Meta, completed: u32, repeat: u32) -> Result<bool, String> {
 }
 
 /// Parses a CSV with exactly `columns` as header into rows tagged with their line number.
-/// `unfinished`: a last line without newline is a write cut short, and is ignored.
+/// `unfinished`: a last line without newline is a write cut short, and is ignored. A file
+/// longer than `max_rows` rows of [`MAX_CSV_ROW_BYTES`] (plus the header) is refused unread.
 pub(crate) fn read_csv<T: DeserializeOwned>(
     path: &Path,
     columns: &[&str],
     unfinished: bool,
+    max_rows: u64,
 ) -> Result<Vec<(u64, T)>> {
-    let bytes = fs::read(path).map_err(|e| ResultsError::io(path, "read", e))?;
+    let limit = max_rows.saturating_add(1).saturating_mul(MAX_CSV_ROW_BYTES);
+    let what = format!(
+        "this run's {} (at most {max_rows} rows of {MAX_CSV_ROW_BYTES} bytes)",
+        file_name(path)
+    );
+    let bytes = qcnn_files::read_regular(path, limit, &what)?;
     let text = complete_lines(path, &bytes, unfinished)?;
     let mut reader = csv::ReaderBuilder::new().from_reader(text);
     let header = reader

@@ -32,6 +32,11 @@ pub const IMAGE_COLUMNS: [&str; 4] = ["repeat", "mode", "image", "ms"];
 /// How far `ms_per_image` may drift from `total_ms / images` (relative): both are written
 /// with round-trip float formatting, so only the division's rounding is allowed.
 pub const MS_PER_IMAGE_REL_TOL: f64 = 1e-9;
+/// The shortest nonzero time a row may hold: 1 ns, the resolution of the clocks that measure
+/// it. A nonzero time below it was not measured, and would make ratios of times absurd.
+pub const MIN_MS: f64 = 1e-6;
+/// The longest time a row may hold: 10^9 ms, 11.6 days.
+pub const MAX_MS: f64 = 1e9;
 
 /// One mode measured over one repeat: `images` single-image batches, back to back.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -109,9 +114,11 @@ impl RepeatRow {
         for (column, v) in [
             ("total_ms", self.total_ms),
             ("ms_per_image", self.ms_per_image),
-            ("cpu_ms", self.cpu_ms),
-            ("wall_ms", self.wall_ms),
         ] {
+            // At least one forward pass was timed: its time is not zero.
+            check_range(column, v, MIN_MS..=MAX_MS, "ms")?;
+        }
+        for (column, v) in [("cpu_ms", self.cpu_ms), ("wall_ms", self.wall_ms)] {
             check_ms(column, v)?;
         }
         let expected = self.total_ms / f64::from(self.images);
@@ -246,10 +253,26 @@ pub(crate) fn check_name(column: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_ms(column: &str, value: f64) -> Result<(), String> {
-    if !value.is_finite() || value < 0.0 {
+/// A time in ms: 0, or within [`MIN_MS`]..=[`MAX_MS`].
+pub(crate) fn check_ms(column: &str, value: f64) -> Result<(), String> {
+    if value == 0.0 {
+        return Ok(());
+    }
+    check_range(column, value, MIN_MS..=MAX_MS, "ms").map_err(|e| format!("{e} (or 0)"))
+}
+
+/// A finite number within `range`; the problem names the column and the allowed range.
+pub(crate) fn check_range(
+    column: &str,
+    value: f64,
+    range: std::ops::RangeInclusive<f64>,
+    unit: &str,
+) -> Result<(), String> {
+    if !range.contains(&value) {
         return Err(format!(
-            "column `{column}`: {value} is not a finite, non-negative time"
+            "column `{column}`: {value} is outside the allowed range {:e}..={:e} {unit}",
+            range.start(),
+            range.end()
         ));
     }
     Ok(())

@@ -14,7 +14,16 @@ use crate::check::Unique;
 use crate::error::{Result, ResultsError};
 use crate::fsio::{atomic_write, encode_rows};
 use crate::reader::read_csv;
-use crate::rows::check_name;
+use crate::rows::{check_ms, check_name, check_range};
+
+/// The largest speed-up or compression ratio a row may hold.
+pub const MAX_RATIO: f64 = 1e9;
+/// The largest relative error a row may hold (errors of a sane layer are below 10).
+pub const MAX_REL_ERROR: f64 = 1e6;
+/// The most configurations a `sweep.csv` may hold (far more than any grid of d and K ≤ 256).
+pub const MAX_SWEEP_ROWS: u64 = 1 << 16;
+/// The longest quantization a row may record, in seconds (11.6 days).
+pub const MAX_SECONDS: f64 = 1e6;
 
 /// `sweep.csv` file name inside a run folder.
 pub const SWEEP_FILE: &str = "sweep.csv";
@@ -114,19 +123,16 @@ impl SweepRow {
                 return Err(format!("column `{column}`: must be at least 1"));
             }
         }
-        let required = [
+        for (column, v) in [
             ("theoretical_speedup", self.theoretical_speedup),
             ("compression", self.compression),
-            ("response_rel_error", self.response_rel_error),
-            ("weight_rel_error", self.weight_rel_error),
-            ("pq_response_rel_error", self.pq_response_rel_error),
-            ("quantize_s", self.quantize_s),
-        ];
-        let optional = [
-            ("dense_ms", self.dense_ms),
-            ("lut_ms_scalar", self.lut_ms_scalar),
-            ("lut_ms_avx2", self.lut_ms_avx2),
-            ("lut_ms_avx512", self.lut_ms_avx512),
+        ] {
+            check_range(column, v, 0.0..=MAX_RATIO, "(ratio)")?;
+        }
+        let errors = [
+            ("response_rel_error", Some(self.response_rel_error)),
+            ("weight_rel_error", Some(self.weight_rel_error)),
+            ("pq_response_rel_error", Some(self.pq_response_rel_error)),
             (
                 "holdout_response_rel_error",
                 self.holdout_response_rel_error,
@@ -136,15 +142,19 @@ impl SweepRow {
                 self.holdout_pq_response_rel_error,
             ),
         ];
-        let present = optional.iter().filter_map(|&(c, v)| Some((c, v?)));
-        for (column, v) in required.into_iter().chain(present) {
-            if !v.is_finite() || v < 0.0 {
-                return Err(format!(
-                    "column `{column}`: {v} is not a finite, non-negative number"
-                ));
-            }
+        for (column, v) in errors.iter().filter_map(|&(c, v)| Some((c, v?))) {
+            check_range(column, v, 0.0..=MAX_REL_ERROR, "(relative error)")?;
         }
-        Ok(())
+        let times = [
+            ("dense_ms", self.dense_ms),
+            ("lut_ms_scalar", self.lut_ms_scalar),
+            ("lut_ms_avx2", self.lut_ms_avx2),
+            ("lut_ms_avx512", self.lut_ms_avx512),
+        ];
+        for (column, v) in times.iter().filter_map(|&(c, v)| Some((c, v?))) {
+            check_ms(column, v)?;
+        }
+        check_range("quantize_s", self.quantize_s, 0.0..=MAX_SECONDS, "s")
     }
 }
 
@@ -171,7 +181,7 @@ pub fn read_sweep(dir: &Path) -> Result<Option<Vec<SweepRow>>> {
         Ok(_) => {}
     }
     // Written atomically, so never legitimately cut short.
-    let rows = read_csv::<SweepRow>(&path, &SWEEP_COLUMNS, false)?;
+    let rows = read_csv::<SweepRow>(&path, &SWEEP_COLUMNS, false, MAX_SWEEP_ROWS)?;
     let mut seen = Unique::new();
     let mut kept = Vec::with_capacity(rows.len());
     for (line, row) in rows {

@@ -174,3 +174,94 @@ fn missing_folder_names_the_file() {
         .to_string();
     assert!(err.contains("/nonexistent/run/meta.json"), "{err}");
 }
+
+/// Sets fields 4 and 5 (total_ms, ms_per_image) of a repeat row (3 images).
+fn with_total(l: &str, total: &str, per_image: &str) -> String {
+    let mut f: Vec<String> = l.split(',').map(String::from).collect();
+    f[4] = total.into();
+    f[5] = per_image.into();
+    f.join(",")
+}
+
+/// Times a report would render as "0.00×" or as 300-digit numbers are refused, naming the
+/// allowed range.
+#[test]
+fn absurd_times_are_refused_with_the_allowed_range() {
+    for (total, per_image) in [
+        ("0", "0"),
+        ("1e308", "3.3333333333333333e307"),
+        ("1e-300", "3.333333333333333e-301"),
+    ] {
+        let err = error_after_editing(REPEATS_FILE, 2, |l| with_total(l, total, per_image));
+        assert_names(&err, REPEATS_FILE, 2);
+        assert!(
+            err.contains("column `total_ms`") && err.contains("allowed range 1e-6..=1e9 ms"),
+            "{err}"
+        );
+    }
+    let err = error_after_editing(IMAGES_FILE, 3, |l| {
+        let (head, _) = l.rsplit_once(',').unwrap();
+        format!("{head},1e308")
+    });
+    assert_names(&err, IMAGES_FILE, 3);
+    assert!(
+        err.contains("column `ms`") && err.contains("(or 0)"),
+        "{err}"
+    );
+    let err = error_after_editing(LAYERS_FILE, 2, |l| {
+        let (head, _) = l.rsplit_once(',').unwrap();
+        format!("{head},1e-200")
+    });
+    assert_names(&err, LAYERS_FILE, 2);
+}
+
+#[test]
+fn absurd_meta_figures_are_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = finished_run(root.path());
+    let path = dir.join(META_FILE);
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\"theoretical_speedup\": 4.156"));
+    fs::write(
+        &path,
+        text.replace(
+            "\"theoretical_speedup\": 4.156",
+            "\"theoretical_speedup\": 1e308",
+        ),
+    )
+    .unwrap();
+    let err = read_run(&dir).unwrap_err().to_string();
+    assert!(
+        err.contains("meta.json") && err.contains("theoretical_speedup") && err.contains("1e9"),
+        "{err}"
+    );
+}
+
+/// A FIFO in place of meta.json would block a plain read; a sparse images.csv of 1 TiB
+/// would be read whole. Both are refused at once, naming the file.
+#[test]
+fn special_and_oversized_run_files_are_refused_unread() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = finished_run(root.path());
+    let images = dir.join(IMAGES_FILE);
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&images)
+        .unwrap()
+        .set_len(1 << 40)
+        .unwrap();
+    let err = read_run(&dir).unwrap_err().to_string();
+    assert!(
+        err.contains("images.csv: is 1099511627776 bytes; this run's images.csv"),
+        "{err}"
+    );
+
+    let meta = dir.join(META_FILE);
+    fs::remove_file(&meta).unwrap();
+    qcnn_files::testing::make_fifo(&meta).unwrap();
+    let d = dir.clone();
+    let err = qcnn_files::testing::within_deadline("read_run on a FIFO meta.json", 5, move || {
+        read_run(&d).map(drop).unwrap_err().to_string()
+    });
+    assert!(err.contains("meta.json: is a FIFO"), "{err}");
+}

@@ -1,14 +1,16 @@
-//! The images a run measures: the authors' 1000-image file, a folder of BMPs, or the
-//! synthetic default.
+//! The images a run measures: the authors' 1000-image file, a folder of images (BMP, PNG,
+//! JPEG), or the synthetic default. The distinct images are held in memory for the whole
+//! run (so that reading never happens inside the timing); [`distinct_images`] says how many
+//! that is before any is read, for the memory check of the arguments.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
-use qcnn_model::format::{read_bin_u16, read_image_set_for};
+use anyhow::{bail, Result};
+use qcnn_model::format::{read_image_set_for, BinF32Reader};
 use qcnn_model::preprocess::{self, MeanImage};
 use qcnn_model::{synthetic, Shape};
 
-use crate::labels::{read_image_labels, stem};
+use crate::labels::{read_data_labels, read_image_labels, stem};
 
 /// Preprocessed images (the network's input shape each) and, when known, their labels.
 pub struct InputSet {
@@ -28,8 +30,20 @@ impl InputSet {
     }
 }
 
+/// How many distinct images a run of `count` batches holds: from the data file (its header
+/// only is read), the image folder (listed), or `count` synthetic ones.
+pub fn distinct_images(data: Option<&Path>, dir: Option<&Path>, count: usize) -> Result<usize> {
+    if let Some(data) = data {
+        return Ok(count.min(BinF32Reader::open(data)?.len()));
+    }
+    if let Some(dir) = dir {
+        return Ok(count.min(image_files(dir)?.len()));
+    }
+    Ok(count)
+}
+
 /// The authors' `dataMatTst.single.bin` (f32 N×3×227×227; N×`input` for another network)
-/// and `lablVecTst.uint16.bin`.
+/// and `lablVecTst.uint16.bin` (uint16, N labels in its last dimension: dims (N) or (1, N)).
 pub fn from_data_file(
     data: &Path,
     labels: Option<&Path>,
@@ -41,16 +55,9 @@ pub fn from_data_file(
     let labels = match labels {
         None => None,
         Some(path) => {
-            let l = read_bin_u16(path)?;
-            if l.data.len() != total {
-                bail!(
-                    "{}: {} labels for {total} images in {}",
-                    path.display(),
-                    l.data.len(),
-                    data.display()
-                );
-            }
-            Some(l.data[..n].iter().map(|&x| x as usize).collect())
+            let mut labels = read_data_labels(path, data, total)?;
+            labels.truncate(n);
+            Some(labels)
         }
     };
     Ok(InputSet {
@@ -60,7 +67,20 @@ pub fn from_data_file(
     })
 }
 
-/// Every BMP (and PNG/JPEG) in `dir`, sorted by name, preprocessed as the authors did;
+/// The images of `dir` (BMP, PNG, JPEG), sorted by name; none is an error.
+pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let files = preprocess::image_files(dir)?;
+    if files.is_empty() {
+        bail!(
+            "{}: no images in this folder (extensions {})",
+            dir.display(),
+            preprocess::IMAGE_EXTENSIONS.join(", ")
+        );
+    }
+    Ok(files)
+}
+
+/// Every image in `dir` (BMP, PNG, JPEG), sorted by name, preprocessed as the authors did;
 /// labels from `labels_file` (`<file name> <class>` lines) when every image is listed.
 pub fn from_image_dir(
     dir: &Path,
@@ -69,22 +89,7 @@ pub fn from_image_dir(
     count: usize,
     input: Shape,
 ) -> Result<InputSet> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading image folder {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            let ext = p
-                .extension()
-                .and_then(|e| e.to_str())
-                .unwrap_or("")
-                .to_ascii_lowercase();
-            matches!(ext.as_str(), "bmp" | "png" | "jpg" | "jpeg")
-        })
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        bail!("{}: no BMP/PNG/JPEG images in this folder", dir.display());
-    }
+    let mut files = image_files(dir)?;
     files.truncate(count);
     let images = files
         .iter()

@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use qcnn_kernels::Isa;
 
 use crate::models;
+use crate::validate::{self, Validate};
 
 /// Hidden subcommand that a child runs; prints `peak_rss_bytes <n>` on stdout.
 #[derive(clap::Args, Debug)]
@@ -25,6 +26,17 @@ pub struct ProbeArgs {
 }
 
 const PROBE_IMAGES: usize = 3;
+
+impl Validate for ProbeArgs {
+    fn validate(&self) -> Result<()> {
+        let model = self
+            .model
+            .as_deref()
+            .map(|m| validate::model("--model", m))
+            .transpose()?;
+        models::check_modes_for("--mode", std::slice::from_ref(&self.mode), model.as_ref())
+    }
+}
 
 /// Runs in the child.
 pub fn probe(args: &ProbeArgs, isa: Isa) -> Result<()> {

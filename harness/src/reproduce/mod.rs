@@ -3,7 +3,7 @@
 
 mod agreement;
 mod clock;
-mod inputs;
+pub mod inputs;
 pub mod memory;
 pub mod storage;
 
@@ -15,7 +15,7 @@ use cpu_time::ProcessTime;
 use indicatif::{ProgressBar, ProgressStyle};
 use qcnn_kernels::Isa;
 use qcnn_model::preprocess::MeanImage;
-use qcnn_model::{LayerKind, Network, NetworkKind};
+use qcnn_model::{Architecture, FiniteWatch, LayerKind, Network, NetworkKind};
 use qcnn_results::{
     ImageRow, LayerRow, Meta, ModeInfo, RepeatRecord, RepeatRow, RunWriter, Summary,
 };
@@ -24,13 +24,15 @@ use crate::blas_core::BlasInfo;
 use crate::classify::{mean_image_or_channel_means, top_k};
 use crate::models::{self, LoadedModel};
 use crate::peers::Contender;
+use crate::validate::{self, Validate, MAX_IMAGES, MAX_REPEATS, MAX_WARMUP};
 use clock::LayerClock;
 use inputs::InputSet;
 
 #[derive(clap::Args, Debug)]
 pub struct ReproduceArgs {
-    /// Model folder (the authors' repository root, an AlexNet or a Bin.Files folder).
-    /// Without it, the embedded synthetic network (--network).
+    /// Model folder (the authors' repository root, an AlexNet or a Bin.Files folder), or a
+    /// dense .onnx / .caffemodel (mode dense only). Without it, the embedded synthetic
+    /// network (--network).
     #[arg(long)]
     pub model: Option<PathBuf>,
     #[command(flatten)]
@@ -47,18 +49,22 @@ pub struct ReproduceArgs {
     #[arg(long)]
     pub images_dir: Option<PathBuf>,
     /// Mean image for --images-dir (default: the model folder's, else per-channel means).
-    #[arg(long)]
+    #[arg(long, requires = "images_dir")]
     pub mean: Option<PathBuf>,
-    /// Repeats; each runs every mode over --images single-image batches.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Repeats (1..=1000); each runs every mode over --images single-image batches.
+    #[arg(long, default_value_t = 5,
+          value_parser = validate::count::<u32>(1, MAX_REPEATS.into()))]
     pub repeats: u32,
-    /// Single-image batches per repeat and mode. Default per network, so that a default
-    /// run (5 repeats, modes dense and qcnn) takes a few minutes on a recent core: alexnet
-    /// and caffenet 100 (the authors' count), cnn-s 40, vgg16 10.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Single-image batches per repeat and mode (1..=100000). Default per network, so that
+    /// a default run (5 repeats, modes dense and qcnn) takes a few minutes on a recent core:
+    /// alexnet and caffenet 100 (the authors' count), cnn-s 40, vgg16 10. The distinct images
+    /// among them are held in memory (≈ 618 KB each), which must fit in half the available
+    /// memory.
+    #[arg(long, value_parser = validate::count::<u32>(1, MAX_IMAGES.into()))]
     pub images: Option<u32>,
-    /// Untimed single-image batches per mode before the first repeat.
-    #[arg(long, default_value_t = 10)]
+    /// Untimed single-image batches per mode before the first repeat (0..=10000).
+    #[arg(long, default_value_t = 10,
+          value_parser = validate::count::<u32>(0, MAX_WARMUP.into()))]
     pub warmup: u32,
     /// Modes to measure, comma-separated, interleaved in this order in every repeat.
     #[arg(long, value_delimiter = ',', default_value = "dense,qcnn")]
@@ -85,14 +91,6 @@ pub struct ReproduceArgs {
     pub peers: crate::peers::PeerArgs,
 }
 
-impl ReproduceArgs {
-    /// --images, else the network's default.
-    pub fn images(&self) -> u32 {
-        self.images
-            .unwrap_or_else(|| default_images(self.network.kind()))
-    }
-}
-
 /// Single-image batches per repeat of a default run: AlexNet's 100 (the authors' count),
 /// fewer for the larger networks (CNN-S ≈ 3.6×, VGG-16 ≈ 21× AlexNet's multiply-adds), so
 /// that any default run takes a few minutes.
@@ -113,9 +111,73 @@ struct Bench {
     images: usize,
 }
 
+impl Validate for ReproduceArgs {
+    fn validate(&self) -> Result<()> {
+        check_build(self.allow_debug)?;
+        let model = self
+            .model
+            .as_deref()
+            .map(|m| validate::model("--model", m))
+            .transpose()?;
+        if let Some(data) = &self.data {
+            validate::input_file("--data", data)?;
+        }
+        if let Some(labels) = &self.labels {
+            validate::input_file("--labels", labels)?;
+        }
+        if let Some(dir) = &self.images_dir {
+            validate::input_dir("--images-dir", dir)?;
+        }
+        if let Some(mean) = &self.mean {
+            validate::input_file("--mean", mean)?;
+        }
+        validate::not_empty("--modes", &self.modes)?;
+        models::check_modes_for("--modes", &self.modes, model.as_ref())?;
+        validate::no_duplicates("--modes", &self.modes)?;
+        crate::pinning::choose(self.core)?;
+        validate::output_dir("--results", &self.results)?;
+        self.peers.validate(self.images())?;
+        match models::architecture(model.as_ref(), self.network) {
+            Some(arch) => self.check_for(&arch),
+            // A dense model file without --network: checked once it is identified.
+            None => Ok(()),
+        }
+    }
+}
+
+impl ReproduceArgs {
+    /// --images, else the network's default.
+    pub fn images(&self) -> u32 {
+        self.images
+            .unwrap_or_else(|| default_images(self.network.kind()))
+    }
+
+    /// The check that depends on the network: the distinct images held for the run (of its
+    /// input size) fit in memory.
+    fn check_for(&self, arch: &Architecture) -> Result<()> {
+        let distinct = inputs::distinct_images(
+            self.data.as_deref(),
+            self.images_dir.as_deref(),
+            self.images() as usize,
+        )?;
+        crate::budget::check(
+            "--images",
+            distinct as u64,
+            crate::budget::input_bytes(arch.input),
+            "distinct preprocessed images held in memory",
+        )
+    }
+}
+
+/// Runs a validated `reproduce` ([`Validate`] has checked `args`).
 pub fn run(args: &ReproduceArgs, isa: Isa, blas: &BlasInfo) -> Result<()> {
-    check_build(args.allow_debug)?;
+    if cfg!(debug_assertions) {
+        eprintln!("WARNING: DEBUG BUILD — these timings mean nothing");
+    }
     let loaded = models::load(args.model.as_deref(), args.network, args.seed)?;
+    if loaded.identified {
+        args.check_for(&loaded.model.arch)?;
+    }
     let inputs = load_inputs(args, &loaded)?;
     // Provenance first: once pinned, the process sees one core.
     let mut meta = plan(args, isa, blas, &loaded, &inputs)?;
@@ -125,8 +187,9 @@ pub fn run(args: &ReproduceArgs, isa: Isa, blas: &BlasInfo) -> Result<()> {
     for (info, net) in meta.modes.iter_mut().zip(&networks) {
         info.kernel = net.kernels();
     }
+    check_finite_outputs(&bench, &mut networks)?;
     record_agreement(&mut meta, &loaded, &bench, &mut networks, isa)?;
-    let check: Vec<&[f32]> = (0..args.peers.peer_check_images as usize)
+    let check: Vec<&[f32]> = (0..args.peers.check_images(args.images()))
         .map(|i| bench.inputs.image(i))
         .collect();
     let peers = crate::peers::open(&args.peers, &loaded.model, &check)?;
@@ -139,10 +202,20 @@ pub fn run(args: &ReproduceArgs, isa: Isa, blas: &BlasInfo) -> Result<()> {
     warm_up(&mut networks, &bench, args.warmup as usize);
     let progress = progress_bar(args.repeats as usize * networks.len() * bench.images);
     for repeat in 1..=args.repeats {
-        let record = measure_repeat(&mut networks, &bench, repeat, &peak_rss, &progress);
+        let (record, non_finite) =
+            measure_repeat(&mut networks, &bench, repeat, &peak_rss, &progress);
         writer
             .append_repeat(&record)
             .with_context(|| format!("recording repeat {repeat}"))?;
+        if let Some((m, image)) = non_finite {
+            let place = locate_non_finite(&mut networks[m], bench.inputs.image(image));
+            bail!(
+                "mode {}: image {image} of repeat {repeat} gave non-finite outputs (first at \
+                 {place}); the repeats so far are recorded in {}",
+                networks[m].mode(),
+                writer.dir().display()
+            );
+        }
         if let Some((mode, why)) = networks
             .iter()
             .find_map(|c| c.fault().map(|f| (c.mode(), f)))
@@ -157,11 +230,8 @@ pub fn run(args: &ReproduceArgs, isa: Isa, blas: &BlasInfo) -> Result<()> {
 }
 
 fn check_build(allow_debug: bool) -> Result<()> {
-    if cfg!(debug_assertions) {
-        if !allow_debug {
-            bail!("this is a debug build: its timings mean nothing. Build with --release (or pass --allow-debug)");
-        }
-        eprintln!("WARNING: DEBUG BUILD — these timings mean nothing");
+    if cfg!(debug_assertions) && !allow_debug {
+        bail!("this is a debug build: its timings mean nothing. Build with --release (or pass --allow-debug)");
     }
     Ok(())
 }
@@ -170,15 +240,18 @@ fn load_inputs(args: &ReproduceArgs, loaded: &LoadedModel) -> Result<InputSet> {
     let count = args.images() as usize;
     if let Some(data) = &args.data {
         let beside = data.with_file_name("lablVecTst.uint16.bin");
-        let labels = args
-            .labels
-            .clone()
-            .or_else(|| beside.exists().then_some(beside));
+        let labels = match &args.labels {
+            Some(labels) => Some(labels.clone()),
+            None => qcnn_files::optional_file(&beside)?,
+        };
         return inputs::from_data_file(data, labels.as_deref(), count, loaded.input());
     }
     if let Some(dir) = &args.images_dir {
         let mean: MeanImage = mean_image_or_channel_means(args.mean.as_deref(), loaded)?;
-        let labels = loaded.folder.as_ref().and_then(|f| f.image_labels());
+        let labels = match &loaded.folder {
+            Some(folder) => folder.image_labels()?,
+            None => None,
+        };
         return inputs::from_image_dir(dir, &mean, labels.as_deref(), count, loaded.input());
     }
     Ok(inputs::synthetic(loaded.input(), args.seed, count))
@@ -192,14 +265,6 @@ fn plan(
     loaded: &LoadedModel,
     inputs: &InputSet,
 ) -> Result<Meta> {
-    for mode in &args.modes {
-        if !models::MODES.contains(&mode.as_str()) {
-            bail!(
-                "--modes: unknown mode '{mode}' (this build offers: {})",
-                models::MODES.join(", ")
-            );
-        }
-    }
     let modes = args
         .modes
         .iter()
@@ -292,6 +357,37 @@ fn prepare(
     Ok((networks, bench))
 }
 
+/// Runs every mode on the images the agreement check uses and refuses a mode whose outputs
+/// hold a NaN or an infinity, naming the first layer where one appeared, before anything is
+/// timed or recorded.
+fn check_finite_outputs(bench: &Bench, networks: &mut [Box<dyn Network>]) -> Result<()> {
+    let n = agreement::IMAGES.min(bench.images);
+    for net in networks.iter_mut() {
+        for i in 0..n {
+            let mut watch = FiniteWatch::default();
+            net.forward(bench.inputs.image(i), &mut watch);
+            if let Some(first) = watch.first {
+                bail!(
+                    "mode {}: image {i} gives non-finite outputs (first at {first}): the \
+                     model's values overflow f32 on this input; nothing was measured",
+                    net.mode()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where `net`'s forward pass over `input` first produced a non-finite value ("the output"
+/// when a peer, which reports no layers, did).
+fn locate_non_finite(net: &mut Contender, input: &[f32]) -> String {
+    let mut watch = FiniteWatch::default();
+    net.network().forward(input, &mut watch);
+    watch
+        .first
+        .map_or("the output".to_string(), |f| f.to_string())
+}
+
 /// Each quantized mode's accuracy cost against the dense network, into the notes.
 fn record_agreement(
     meta: &mut Meta,
@@ -329,15 +425,17 @@ fn warm_up(networks: &mut [Contender], bench: &Bench, images: usize) {
     }
 }
 
-/// One repeat: every mode in turn over the same images (D Q D Q … across repeats).
+/// One repeat: every mode in turn over the same images (D Q D Q … across repeats). Also
+/// returns the first (contender, image) whose probabilities were not all finite.
 fn measure_repeat(
     networks: &mut [Contender],
     bench: &Bench,
     repeat: u32,
     peak_rss: &[Option<u64>],
     progress: &ProgressBar,
-) -> RepeatRecord {
+) -> (RepeatRecord, Option<(usize, usize)>) {
     let mut record = RepeatRecord::new(repeat);
+    let mut non_finite = None;
     let n = bench.images;
     for (m, net) in networks.iter_mut().enumerate() {
         let mode = net.mode();
@@ -351,6 +449,9 @@ fn measure_repeat(
             let start = Instant::now();
             let probs = net.network().forward(input, &mut clock);
             let wall_ms = start.elapsed().as_secs_f64() * 1e3;
+            if non_finite.is_none() && !probs.iter().all(|p| p.is_finite()) {
+                non_finite = Some((m, i));
+            }
             if let Some(label) = bench.inputs.label(i) {
                 let top = top_k(probs, 5);
                 top1 += u32::from(top[0].0 == label);
@@ -391,7 +492,7 @@ fn measure_repeat(
                 .extend(layer_rows(bench, &clock, repeat, &mode));
         }
     }
-    record
+    (record, non_finite)
 }
 
 fn layer_rows(bench: &Bench, clock: &LayerClock, repeat: u32, mode: &str) -> Vec<LayerRow> {

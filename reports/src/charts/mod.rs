@@ -11,7 +11,6 @@ mod lines;
 mod scatter;
 mod typeset;
 
-use std::fs;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -86,23 +85,23 @@ pub fn write_chart(chart: &impl Chart, png: &Path, svg: &Path) -> Result<()> {
         chart.draw(&root).map_err(|p| ReportError::chart(svg, p))?;
         root.present().map_err(|e| ReportError::chart(svg, e))?;
     }
-    fs::write(svg, text).map_err(|e| ReportError::io(svg, "write", e))
+    Ok(qcnn_files::replace(svg, text.as_bytes())?)
 }
 
 /// Encodes an RGB8 buffer (row-major, `w·h·3` bytes) as a PNG file.
 fn write_png(path: &Path, w: u32, h: u32, rgb: &[u8]) -> Result<()> {
-    let file = fs::File::create(path).map_err(|e| ReportError::io(path, "create", e))?;
-    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), w, h);
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, w, h);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
-    let encoded = encoder
+    encoder
         .write_header()
         .and_then(|mut writer| {
             writer.write_image_data(rgb)?;
             writer.finish()
         })
-        .map_err(|e| ReportError::chart(path, format!("PNG encoding failed: {e}")));
-    encoded
+        .map_err(|e| ReportError::chart(path, format!("PNG encoding failed: {e}")))?;
+    Ok(qcnn_files::replace(path, &bytes)?)
 }
 
 /// A font of the embedded family at `px` pixels.
@@ -305,11 +304,13 @@ pub(crate) fn axis_decimals(top: f64) -> usize {
     (-finest_step.log10().floor()).max(0.0) as usize
 }
 
-/// Short numbers for bar labels: three significant digits.
+/// Short numbers for bar labels: three significant digits (scientific outside 10^-3..10^6).
 pub(crate) fn short(v: f64) -> String {
     let a = v.abs();
     if a == 0.0 {
         "0".into()
+    } else if !(1e-3..1e6).contains(&a) {
+        crate::tables::fixed(v, 0)
     } else if a >= 100.0 {
         format!("{v:.0}")
     } else if a >= 10.0 {

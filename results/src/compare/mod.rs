@@ -53,6 +53,11 @@ pub struct CompareOptions {
     pub seed: u64,
 }
 
+/// The fewest resample pairs a percentile interval is computed from.
+pub const MIN_RESAMPLES: usize = 100;
+/// The most resample pairs per quantity (each holds its changes in memory).
+pub const MAX_RESAMPLES: usize = 1_000_000;
+
 impl Default for CompareOptions {
     fn default() -> Self {
         CompareOptions {
@@ -88,9 +93,10 @@ impl CompareOptions {
                 self.confidence
             ));
         }
-        if self.resamples < 100 {
+        if !(MIN_RESAMPLES..=MAX_RESAMPLES).contains(&self.resamples) {
             return Err(format!(
-                "--resamples: {} is too few for a percentile interval (at least 100)",
+                "--resamples: {} is outside {MIN_RESAMPLES}..={MAX_RESAMPLES} (at least {MIN_RESAMPLES} \
+                 for a percentile interval; each quantity holds that many changes in memory)",
                 self.resamples
             ));
         }
@@ -572,5 +578,10 @@ mod tests {
         })
         .contains("--threshold"));
         assert!(bad(CompareOptions { resamples: 10, ..d }).contains("--resamples"));
+        let huge = CompareOptions {
+            resamples: usize::MAX,
+            ..d
+        };
+        assert!(bad(huge).contains("outside 100..=1000000"));
     }
 }
