@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use qcnn_baselines::peers::{check_agreement, PeerLauncher, PeerOptions, PEERS};
+use qcnn_baselines::peers::{check_agreement, PeerLauncher, PeerOptions, ONNX_PEERS};
 use qcnn_baselines::DenseNetwork;
 use qcnn_model::synthetic;
 
@@ -37,10 +37,10 @@ pub struct ExportOnnxArgs {
 
 pub fn run(args: &ExportOnnxArgs) -> Result<()> {
     for name in &args.check {
-        if !PEERS.contains(&name.as_str()) {
+        if !ONNX_PEERS.contains(&name.as_str()) {
             bail!(
                 "--check: unknown peer '{name}' (known: {})",
-                PEERS.join(", ")
+                ONNX_PEERS.join(", ")
             );
         }
     }
