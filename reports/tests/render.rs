@@ -226,7 +226,10 @@ fn process_memory_shows_beside_the_peak_naming_the_process() {
     let run = read_run(&dir).unwrap();
     let analysis = run.analysis();
     assert_eq!(analysis.modes["qcnn"].idle_peak_rss_bytes, Some(13_000_000));
-    assert_eq!(analysis.modes["dense"].load_peak_rss_bytes, Some(500_000_000));
+    assert_eq!(
+        analysis.modes["dense"].load_peak_rss_bytes,
+        Some(500_000_000)
+    );
     let out = tempfile::tempdir().unwrap();
     let files = render(&[dir], out.path()).unwrap();
     let md = fs::read_to_string(&files.markdown).unwrap();
@@ -234,12 +237,19 @@ fn process_memory_shows_beside_the_peak_naming_the_process() {
     let header = row(memory, "Mode");
     assert_eq!(
         header[1..4],
-        ["Peak RSS classifying (MB)", "Process idle (MB)", "After loading (MB)"]
+        [
+            "Peak RSS classifying (MB)",
+            "Process idle (MB)",
+            "After loading (MB)"
+        ]
     );
     let dense = row(memory, "dense");
     assert_eq!(dense[1..4], ["310.0", "12.0", "500.0"]);
     assert_eq!(dense.last(), Some(&"child process (qcnn probe-memory)"));
-    assert_eq!(row(memory, "qcnn-int8").last(), Some(&"peer worker (Python 3.11.7)"));
+    assert_eq!(
+        row(memory, "qcnn-int8").last(),
+        Some(&"peer worker (Python 3.11.7)")
+    );
     assert!(memory.contains("never the harness's"), "{memory}");
     let chart = files
         .charts
@@ -247,7 +257,10 @@ fn process_memory_shows_beside_the_peak_naming_the_process() {
         .find(|c| c.kind == ChartKind::Memory)
         .expect("a memory chart");
     let svg = fs::read_to_string(&chart.svg).unwrap();
-    assert!(svg.contains("same process idle"), "the idle series in the legend");
+    assert!(
+        svg.contains("same process idle"),
+        "the idle series in the legend"
+    );
 }
 
 #[test]
