@@ -6,7 +6,7 @@
 //! activations), with no trace of the other modes. The Python peers measure the same three
 //! figures in their own worker process (baselines/peers/worker.py).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
@@ -25,6 +25,8 @@ pub struct ProbeArgs {
     pub mode: String,
     #[arg(long)]
     pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub network: models::NetworkArg,
     #[arg(long)]
     pub seed: u64,
 }
@@ -45,12 +47,12 @@ pub struct Probed {
 /// Runs in the child.
 pub fn probe(args: &ProbeArgs, isa: Isa) -> Result<()> {
     let idle = peak_rss_bytes().context("reading VmHWM from /proc/self/status")?;
-    let mut network = build(args, isa)?;
+    let (mut network, input) = build(args, isa)?;
     let load = peak_rss_bytes().context("reading VmHWM from /proc/self/status")?;
     reset_peak().context("resetting the peak-RSS mark (/proc/self/clear_refs)")?;
     for i in 0..PROBE_IMAGES {
-        let input = qcnn_model::synthetic::synthetic_image(args.seed, i);
-        network.forward(&input, &mut qcnn_model::NoObserver);
+        let image = qcnn_model::synthetic::synthetic_input(input, args.seed, i);
+        network.forward(&image, &mut qcnn_model::NoObserver);
     }
     let peak = peak_rss_bytes().context("reading VmHWM from /proc/self/status")?;
     println!("idle_peak_rss_bytes {idle}");
@@ -59,9 +61,11 @@ pub fn probe(args: &ProbeArgs, isa: Isa) -> Result<()> {
     Ok(())
 }
 
-/// The network of `args.mode`, with nothing else of the model left in memory.
-fn build(args: &ProbeArgs, isa: Isa) -> Result<Box<dyn Network>> {
-    let mut loaded = models::load(args.model.as_deref(), args.seed)?;
+/// The network of `args.mode` and its input shape, with nothing else of the model left in
+/// memory.
+fn build(args: &ProbeArgs, isa: Isa) -> Result<(Box<dyn Network>, qcnn_model::Shape)> {
+    let mut loaded = models::load(args.model.as_deref(), args.network, args.seed)?;
+    let input = loaded.input();
     if PEERS.contains(&args.mode.as_str()) {
         let mut launcher = PeerLauncher::new(&loaded.model, PeerOptions::default());
         let mut peer = launcher
@@ -73,7 +77,7 @@ fn build(args: &ProbeArgs, isa: Isa) -> Result<Box<dyn Network>> {
                 args.mode
             );
         }
-        return Ok(Box::new(PeerNetwork(peer)));
+        return Ok((Box::new(PeerNetwork(peer)), input));
     }
     if args.mode != "dense" {
         // A quantized network needs no dense weights: don't count a folder's optional ones.
@@ -84,7 +88,7 @@ fn build(args: &ProbeArgs, isa: Isa) -> Result<Box<dyn Network>> {
             .filter(|p| p.codebooks.is_some())
             .for_each(|p| p.dense = None);
     }
-    models::network(&args.mode, &loaded.model, isa)
+    Ok((models::network(&args.mode, &loaded.model, isa)?, input))
 }
 
 /// A peer seen as a plain network.
@@ -103,7 +107,7 @@ impl Network for PeerNetwork {
 }
 
 /// Runs `qcnn probe-memory` for `mode` in a child process and returns what it measured.
-pub fn measure_in_child(mode: &str, model: Option<&Path>, seed: u64, isa: Isa) -> Result<Probed> {
+pub fn measure_in_child(mode: &str, args: &super::ReproduceArgs, isa: Isa) -> Result<Probed> {
     let exe = std::env::current_exe().context("locating the qcnn executable")?;
     let mut cmd = Command::new(exe);
     cmd.args([
@@ -113,10 +117,13 @@ pub fn measure_in_child(mode: &str, model: Option<&Path>, seed: u64, isa: Isa) -
         "--mode",
         mode,
         "--seed",
-        &seed.to_string(),
+        &args.seed.to_string(),
     ]);
-    if let Some(model) = model {
+    if let Some(model) = &args.model {
         cmd.arg("--model").arg(model);
+    }
+    if let Some(network) = args.network.network {
+        cmd.args(["--network", network.name()]);
     }
     let out = cmd.output().context("starting the memory probe")?;
     let stdout = String::from_utf8_lossy(&out.stdout);
