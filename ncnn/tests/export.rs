@@ -338,6 +338,7 @@ fn write_puts_the_two_files_in_place() {
 
 fn arch(layers: Vec<(&'static str, LayerKind)>, input: Shape) -> Architecture {
     Architecture {
+        name: "test network",
         input,
         layers: layers
             .into_iter()
