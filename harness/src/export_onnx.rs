@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use qcnn_baselines::peers::{check_agreement, PeerLauncher, PeerOptions, PEERS};
+use qcnn_baselines::peers::{check_agreement, PeerLauncher, PeerOptions, ONNX_PEERS};
 use qcnn_baselines::DenseNetwork;
 use qcnn_model::synthetic;
 
@@ -45,10 +45,10 @@ impl Validate for ExportOnnxArgs {
         }
         validate::output_file("--out", &self.out)?;
         for name in &self.check {
-            if !PEERS.contains(&name.as_str()) {
+            if !ONNX_PEERS.contains(&name.as_str()) {
                 bail!(
                     "--check: unknown peer '{name}' (known: {})",
-                    PEERS.join(", ")
+                    ONNX_PEERS.join(", ")
                 );
             }
         }

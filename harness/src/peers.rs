@@ -1,25 +1,29 @@
-//! `qcnn reproduce --peers tract,onnxruntime,openvino`: the engines a reader would use
-//! instead, as extra columns of the same run (same weights, images, pinned core, one thread,
-//! repeats interleaved with our modes).
+//! `qcnn reproduce --peers tract,onnxruntime,openvino,ncnn,ncnn-default`: the engines a reader
+//! would use instead, as extra columns of the same run (same weights, images, pinned core, one
+//! thread, repeats interleaved with our modes).
 //!
 //! The reproduce loop uses three things from here:
 //! - [`PeerArgs`] (flattened into its arguments) and [`open`], which starts every requested
 //!   peer after the process is pinned and checks it against the dense baseline on the run's
 //!   first images: only peers that agree are timed; a missing one is listed as unavailable
-//!   with the reason, a disagreeing one as wrong, and neither fails the run;
+//!   with the reason, one that failed to load as failed, a disagreeing one as wrong, and none
+//!   of them fails the run;
 //! - [`Contender`]: one column of the table, a mode or a peer, with the time to record for an
-//!   image (the engine's own time for Python peers, the harness's clock otherwise);
-//! - [`Peers::record`]: every requested peer's status, version and settings into `meta.json`.
+//!   image (the engine's own time for Python peers, the harness's clock otherwise) and the
+//!   peer worker's own peak memory;
+//! - [`Peers::record`]: every requested peer's status, version, settings and worker memory
+//!   into `meta.json`.
 
 use std::ffi::OsString;
 
 use anyhow::{bail, Result};
 use qcnn_baselines::peers::{
-    check_agreement, Agreement, Peer, PeerInfo, PeerLauncher, PeerOptions, Timing, PEERS,
+    check_agreement, Agreement, Cause, Peer, PeerInfo, PeerLauncher, PeerMemory, PeerOptions,
+    Timing, PEERS,
 };
 use qcnn_baselines::DenseNetwork;
 use qcnn_model::{Model, Network};
-use qcnn_results::{Meta, ModeInfo};
+use qcnn_results::{Meta, ModeInfo, ProcessMemory};
 
 /// What `ModeInfo::isa` says for a peer: each engine picks its own instruction set.
 pub const PEER_ISA: &str = "engine's choice";
@@ -27,15 +31,15 @@ pub const PEER_ISA: &str = "engine's choice";
 #[derive(clap::Args, Debug, Clone)]
 pub struct PeerArgs {
     /// Other engines to measure beside our modes, comma-separated (tract, onnxruntime,
-    /// openvino, or all): the dense AlexNet exported as ONNX, same images, same pinned core,
-    /// one thread. A missing peer is reported, never fatal.
+    /// openvino, ncnn, ncnn-default, or all): the dense AlexNet exported for each, same
+    /// images, same pinned core, one thread. A missing peer is reported, never fatal.
     #[arg(long, value_delimiter = ',')]
     pub peers: Vec<String>,
-    /// Python interpreter for the onnxruntime and OpenVINO workers.
+    /// Python interpreter for the onnxruntime, OpenVINO and ncnn workers.
     #[arg(long, env = "QCNN_PYTHON", default_value = "python3")]
     pub python: OsString,
     /// Images each peer must reproduce the dense baseline on (probabilities and logits within
-    /// 1e-4 relative) before it is timed: 1..=--images, the run's first images (default: 2,
+    /// 1e-4 relative; 2e-2 for ncnn-default's fp16 storage) before it is timed: 1..=--images, the run's first images (default: 2,
     /// or --images if fewer).
     #[arg(long, value_parser = crate::validate::count::<u32>(1, u32::MAX.into()))]
     pub peer_check_images: Option<u32>,
@@ -94,8 +98,10 @@ impl PeerArgs {
 pub enum PeerStatus {
     /// Agrees with the dense baseline: timed.
     Ready(Agreement),
-    /// Could not start here (missing Python or package, build without tract).
+    /// Not installed here (missing Python or package, build without tract).
     Unavailable(String),
+    /// Installed but could not load our model (export, engine or worker error): not timed.
+    Failed(String),
     /// Started but computes something else (or broke during the check): not timed.
     Wrong(Agreement),
 }
@@ -107,14 +113,17 @@ pub struct PeerReport {
     /// Known once the peer started.
     pub info: Option<PeerInfo>,
     pub status: PeerStatus,
+    /// The worker's own memory figures after the check (Python peers only).
+    pub memory: Option<PeerMemory>,
 }
 
 impl PeerReport {
-    /// "ready", "unavailable" or "wrong".
+    /// "ready", "unavailable", "failed" or "wrong".
     pub fn state(&self) -> &'static str {
         match self.status {
             PeerStatus::Ready(_) => "ready",
             PeerStatus::Unavailable(_) => "unavailable",
+            PeerStatus::Failed(_) => "failed",
             PeerStatus::Wrong(_) => "wrong",
         }
     }
@@ -128,6 +137,7 @@ impl PeerReport {
         match &self.status {
             PeerStatus::Ready(a) => format!("{who}: ready ({})", a.describe()),
             PeerStatus::Unavailable(reason) => format!("{who}: unavailable: {reason}"),
+            PeerStatus::Failed(reason) => format!("{who}: FAILED to load, not timed: {reason}"),
             PeerStatus::Wrong(a) => format!("{who}: WRONG, not timed ({})", a.describe()),
         }
     }
@@ -164,11 +174,15 @@ pub fn open(args: &PeerArgs, model: &Model, images: &[&[f32]]) -> Result<Peers> 
         let mut peer = match launcher.open(&name) {
             Ok(peer) => peer,
             Err(e) => {
-                let status = PeerStatus::Unavailable(e.reason);
+                let status = match e.cause {
+                    Cause::NotInstalled => PeerStatus::Unavailable(e.reason),
+                    Cause::Failed => PeerStatus::Failed(e.reason),
+                };
                 let report = PeerReport {
                     name,
                     info: None,
                     status,
+                    memory: None,
                 };
                 eprintln!("peer {}", report.describe());
                 peers.reports.push(report);
@@ -177,12 +191,17 @@ pub fn open(args: &PeerArgs, model: &Model, images: &[&[f32]]) -> Result<Peers> 
         };
         let agreement = check_agreement(peer.as_mut(), &mut dense, images);
         let info = Some(peer.info().clone());
-        let status = if agreement.holds() {
-            PeerStatus::Ready(agreement)
-        } else {
-            PeerStatus::Wrong(agreement)
+        let memory = peer.memory();
+        let status = match peer.fault() {
+            None if agreement.holds() => PeerStatus::Ready(agreement),
+            _ => PeerStatus::Wrong(agreement),
         };
-        let report = PeerReport { name, info, status };
+        let report = PeerReport {
+            name,
+            info,
+            status,
+            memory,
+        };
         eprintln!("peer {}", report.describe());
         if matches!(report.status, PeerStatus::Ready(_)) {
             peers.ready.push(peer);
@@ -193,13 +212,16 @@ pub fn open(args: &PeerArgs, model: &Model, images: &[&[f32]]) -> Result<Peers> 
 }
 
 impl Peers {
-    /// Adds a `ModeInfo` per ready peer (after our modes, in the order they will run) and,
-    /// for every requested peer, notes `peer.<name>.{status,version,settings,timing,check}`.
+    /// Adds a `ModeInfo` per ready peer (after our modes, in the order they will run, with
+    /// the worker's memory) and, for every requested peer, notes
+    /// `peer.<name>.{status,version,settings,timing,check,reason,memory}`.
     pub fn record(&self, meta: &mut Meta) {
         for peer in &self.ready {
             let info = peer.info();
-            meta.modes
-                .push(ModeInfo::new(&info.name, &info.label(), PEER_ISA));
+            let mut mode = ModeInfo::new(&info.name, &info.label(), PEER_ISA);
+            let report = self.reports.iter().find(|r| r.name == info.name);
+            mode.memory = report.and_then(|r| worker_memory(info, r.memory.as_ref()?));
+            meta.modes.push(mode);
         }
         let requested: Vec<&str> = self.reports.iter().map(|r| r.name.as_str()).collect();
         meta.notes
@@ -211,9 +233,19 @@ impl Peers {
                 PeerStatus::Ready(a) | PeerStatus::Wrong(a) => {
                     meta.notes.insert(key("check"), a.describe());
                 }
-                PeerStatus::Unavailable(reason) => {
+                PeerStatus::Unavailable(reason) | PeerStatus::Failed(reason) => {
                     meta.notes.insert(key("reason"), reason.clone());
                 }
+            }
+            if let Some(memory) = &report.memory {
+                let how = if memory.peak_reset {
+                    "measured in the worker: peak RSS before importing the engine, after loading, \
+                     and while classifying (peak reset after the load)"
+                } else {
+                    "measured in the worker: the peak-RSS reset after loading was refused, so \
+                     its peak while classifying includes the load"
+                };
+                meta.notes.insert(key("memory"), how.into());
             }
             if let Some(info) = &report.info {
                 meta.notes.insert(key("version"), info.version.clone());
@@ -223,12 +255,35 @@ impl Peers {
         }
     }
 
+    /// The ready peers that run in this process (tract): no worker measures their memory,
+    /// so the harness probes them in a child process like its own modes.
+    pub fn in_process(&self) -> Vec<String> {
+        self.reports
+            .iter()
+            .filter(|r| matches!(r.status, PeerStatus::Ready(_)) && r.memory.is_none())
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
     /// Our modes' networks followed by the ready peers: the columns of every repeat.
     pub fn contenders(self, modes: Vec<Box<dyn Network>>) -> Vec<Contender> {
         let mut all: Vec<Contender> = modes.into_iter().map(Contender::Mode).collect();
         all.extend(self.ready.into_iter().map(Contender::Peer));
         all
     }
+}
+
+/// A Python peer's idle and load figures as `meta.json` records them, naming the worker.
+fn worker_memory(info: &PeerInfo, memory: &PeerMemory) -> Option<ProcessMemory> {
+    let python = info
+        .settings
+        .get("python")
+        .map_or_else(String::new, |v| format!(" (Python {v})"));
+    Some(ProcessMemory {
+        process: format!("peer worker{python}"),
+        idle_peak_rss_bytes: memory.idle_peak_rss_bytes,
+        load_peak_rss_bytes: memory.load_peak_rss_bytes,
+    })
 }
 
 /// One column of the table: one of our modes or a peer.
@@ -273,6 +328,16 @@ impl Contender {
                 peer.engine_ms().unwrap_or(f64::NAN)
             }
             _ => wall_ms,
+        }
+    }
+
+    /// The peak RSS of the contender's own process while classifying, when it measures it
+    /// itself (a Python peer's worker, asked now); `None` for modes and in-process peers,
+    /// which the memory probes measure in a child process.
+    pub fn own_peak_rss_bytes(&mut self) -> Option<u64> {
+        match self {
+            Contender::Peer(peer) => peer.memory()?.peak_rss_bytes,
+            Contender::Mode(_) => None,
         }
     }
 

@@ -308,14 +308,27 @@ pub fn spread_warnings(view: &RunView) -> Vec<Block> {
         .collect()
 }
 
-/// Peak RSS and weight storage per mode.
+/// Peak RSS (classifying; the process idle and after loading) and weight storage per mode,
+/// and the process each was measured in.
 pub fn memory(view: &RunView) -> Table {
-    let mut table = Table::numeric(["Mode", "Peak RSS (MB)", "Weight storage (MB)"]);
+    let mut table = Table::numeric([
+        "Mode",
+        "Peak RSS classifying (MB)",
+        "Process idle (MB)",
+        "After loading (MB)",
+        "Weight storage (MB)",
+        "Measured in",
+    ]);
+    table.align[5] = crate::doc::Align::Left;
     for m in &view.modes {
+        let process = m.info.memory.as_ref().map(|p| p.process.clone());
         table.push(vec![
             m.name().to_string(),
             or_dash(m.peak_rss_bytes.map(megabytes)),
+            or_dash(m.idle_peak_rss_bytes.map(megabytes)),
+            or_dash(m.load_peak_rss_bytes.map(megabytes)),
             or_dash(m.storage_bytes.map(megabytes)),
+            or_dash(process),
         ]);
     }
     table
@@ -333,6 +346,14 @@ pub fn memory_notes(view: &RunView) -> Vec<Block> {
             if files.len() == 1 { "" } else { "s" },
             megabytes(bytes)
         )));
+    }
+    if view.modes.iter().any(|m| m.peak_rss_bytes.is_some()) {
+        out.push(Block::Para(
+            "Every figure is the peak resident set size (VmHWM) of the mode's own process: a \
+             child process per mode (and for tract), the worker process of a Python peer \
+             (its idle figure is the interpreter's share); never the harness's."
+                .into(),
+        ));
     }
     if view.modes.iter().all(|m| m.storage_bytes.is_none()) {
         out.push(Block::Para(

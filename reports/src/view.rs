@@ -67,7 +67,12 @@ pub struct ModeView {
     pub min_ms: Option<f64>,
     pub max_ms: Option<f64>,
     pub cv: Option<f64>,
+    /// Peak RSS of the mode's own process while classifying, model resident.
     pub peak_rss_bytes: Option<u64>,
+    /// Peak RSS of that process before it loaded the model (program or interpreter alone).
+    pub idle_peak_rss_bytes: Option<u64>,
+    /// Peak RSS of that process once the model was loaded (loading transients included).
+    pub load_peak_rss_bytes: Option<u64>,
     /// Bytes of the weights as this mode stores them (codebooks + packed indices + biases
     /// for Q-CNN); see [`storage_bytes`].
     pub storage_bytes: Option<u64>,
@@ -314,6 +319,8 @@ fn mode_view(run: &Run, analysis: &Analysis, info: ModeInfo) -> ModeView {
         max_ms: summary.map(|s| s.max_ms),
         cv: summary.and_then(|s| s.cv),
         peak_rss_bytes: summary.and_then(|s| s.peak_rss_bytes),
+        idle_peak_rss_bytes: summary.and_then(|s| s.idle_peak_rss_bytes),
+        load_peak_rss_bytes: summary.and_then(|s| s.load_peak_rss_bytes),
         top1_accuracy: summary.and_then(|s| s.top1_accuracy),
         top5_accuracy: summary.and_then(|s| s.top5_accuracy),
         shared_core_repeats,

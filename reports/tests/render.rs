@@ -202,6 +202,67 @@ fn complete_run_renders_all_charts_and_its_numbers() {
     );
 }
 
+/// A run whose modes name the process their memory was measured in (a child process for our
+/// modes, a worker for a peer) shows the idle and load peaks beside the classifying peak, in
+/// the table and the memory chart.
+#[test]
+fn process_memory_shows_beside_the_peak_naming_the_process() {
+    let (_tmp, dir) = damaged_copy(COMPLETE, "meta.json", |text| {
+        let mut meta: serde_json::Value = serde_json::from_str(text).unwrap();
+        for (i, mode) in meta["modes"].as_array_mut().unwrap().iter_mut().enumerate() {
+            let process = if i == 2 {
+                "peer worker (Python 3.11.7)"
+            } else {
+                "child process (qcnn probe-memory)"
+            };
+            mode["memory"] = serde_json::json!({
+                "process": process,
+                "idle_peak_rss_bytes": 12_000_000 + i as u64 * 1_000_000,
+                "load_peak_rss_bytes": 500_000_000,
+            });
+        }
+        serde_json::to_string_pretty(&meta).unwrap()
+    });
+    let run = read_run(&dir).unwrap();
+    let analysis = run.analysis();
+    assert_eq!(analysis.modes["qcnn"].idle_peak_rss_bytes, Some(13_000_000));
+    assert_eq!(
+        analysis.modes["dense"].load_peak_rss_bytes,
+        Some(500_000_000)
+    );
+    let out = tempfile::tempdir().unwrap();
+    let files = render(&[dir], out.path()).unwrap();
+    let md = fs::read_to_string(&files.markdown).unwrap();
+    let memory = section(&md, "Memory");
+    let header = row(memory, "Mode");
+    assert_eq!(
+        header[1..4],
+        [
+            "Peak RSS classifying (MB)",
+            "Process idle (MB)",
+            "After loading (MB)"
+        ]
+    );
+    let dense = row(memory, "dense");
+    assert_eq!(dense[1..4], ["310.0", "12.0", "500.0"]);
+    assert_eq!(dense.last(), Some(&"child process (qcnn probe-memory)"));
+    assert_eq!(
+        row(memory, "qcnn-int8").last(),
+        Some(&"peer worker (Python 3.11.7)")
+    );
+    assert!(memory.contains("never the harness's"), "{memory}");
+    let chart = files
+        .charts
+        .iter()
+        .find(|c| c.kind == ChartKind::Memory)
+        .expect("a memory chart");
+    let svg = fs::read_to_string(&chart.svg).unwrap();
+    assert!(
+        svg.contains("same process idle"),
+        "the idle series in the legend"
+    );
+}
+
 #[test]
 fn page_links_every_chart_and_shows_the_tables() {
     let (out, files, _) = render_ok(&[COMPLETE]);

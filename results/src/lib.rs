@@ -40,14 +40,16 @@ pub use evaluation::{
 pub use fsio::atomic_write;
 pub use meta::{
     build_info, collect_system, git_info, load_average, sha256_file, BlasInfo, BuildInfo,
-    FileDigest, GitInfo, LayerOps, LoadAverage, Meta, ModeInfo, ModelInfo, Storage, SystemInfo,
-    META_FILE, SCHEMA,
+    FileDigest, GitInfo, LayerOps, LoadAverage, Meta, ModeInfo, ModelInfo, ProcessMemory, Storage,
+    SystemInfo, META_FILE, SCHEMA,
 };
 pub use reader::{list_runs, read_run, read_runs, Run};
 pub use rows::{
     ImageRow, LayerRow, Phase, RepeatRecord, RepeatRow, IMAGES_FILE, IMAGE_COLUMNS, LAYERS_FILE,
     LAYER_COLUMNS, REPEATS_FILE, REPEAT_COLUMNS,
 };
-pub use summary::{summarize, Analysis, ModeSummary, Summary, BASELINE_MODE, SUMMARY_FILE};
+pub use summary::{
+    summarize, summarize_run, Analysis, ModeSummary, Summary, BASELINE_MODE, SUMMARY_FILE,
+};
 pub use sweep::{read_sweep, write_sweep, SweepRow, SWEEP_COLUMNS, SWEEP_FILE, SWEEP_ISAS};
 pub use writer::RunWriter;

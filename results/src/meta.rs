@@ -91,6 +91,10 @@ pub struct ModeInfo {
     pub mode: String,
     pub kernel: String,
     pub isa: String,
+    /// The process its memory was measured in (`peak_rss_bytes` of `repeats.csv`) and that
+    /// process's peaks before and after loading the model; absent when not measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<ProcessMemory>,
 }
 
 impl ModeInfo {
@@ -99,8 +103,22 @@ impl ModeInfo {
             mode: mode.to_string(),
             kernel: kernel.to_string(),
             isa: isa.to_string(),
+            memory: None,
         }
     }
+}
+
+/// Where a mode's memory was measured, and the peak resident set size (VmHWM) of that process
+/// outside classifying. Every figure is that process's own, never the harness's.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessMemory {
+    /// "child process (qcnn probe-memory)" for our modes and tract, "peer worker (Python
+    /// 3.11.7)" for the Python peers.
+    pub process: String,
+    /// Before the model was loaded: the program's (or the interpreter's) own share.
+    pub idle_peak_rss_bytes: Option<u64>,
+    /// Once the model was loaded, loading transients included.
+    pub load_peak_rss_bytes: Option<u64>,
 }
 
 /// The BLAS library behind the dense mode, as the harness reports it.

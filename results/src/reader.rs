@@ -18,7 +18,7 @@ use crate::rows::{
     ImageRow, LayerRow, RepeatRow, IMAGES_FILE, IMAGE_COLUMNS, LAYERS_FILE, LAYER_COLUMNS,
     REPEATS_FILE, REPEAT_COLUMNS,
 };
-use crate::summary::{summarize, Analysis, Summary, SUMMARY_FILE};
+use crate::summary::{summarize_run, Analysis, Summary, SUMMARY_FILE};
 
 /// A run folder as read from disk.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,9 +38,9 @@ pub struct Run {
 }
 
 impl Run {
-    /// Statistics recomputed from the raw repeat rows.
+    /// Statistics recomputed from the raw repeat rows (and each mode's process memory).
     pub fn analysis(&self) -> Analysis {
-        summarize(&self.repeats, self.meta.theoretical_speedup)
+        summarize_run(&self.repeats, &self.meta)
     }
 }
 

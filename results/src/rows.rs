@@ -62,8 +62,10 @@ pub struct RepeatRow {
     pub top1_correct: Option<u32>,
     /// Images whose label was among the top-5 classes; empty when the inputs have no labels.
     pub top5_correct: Option<u32>,
-    /// Peak resident set size as the harness measured it for this mode at the end of the
-    /// repeat; empty when unknown.
+    /// Peak resident set size of the process that ran this mode, while classifying with the
+    /// model resident (`meta.json`'s `modes[].memory` names the process: a child process for
+    /// our modes and tract, the peer's worker for the Python peers), as known at the end of
+    /// the repeat; empty when unknown.
     pub peak_rss_bytes: Option<u64>,
 }
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::meta::Meta;
 use crate::rows::RepeatRow;
 use crate::stats;
 
@@ -45,12 +46,32 @@ pub struct ModeSummary {
     pub max_ms: f64,
     /// stddev / mean over repeats; null with a single repeat.
     pub cv: Option<f64>,
-    /// Largest peak RSS any repeat reported; null when none did.
+    /// Largest peak RSS any repeat reported (the mode classifying, model resident); null
+    /// when none did.
     pub peak_rss_bytes: Option<u64>,
+    /// Peak RSS of the same process before it loaded the model (`meta.json`'s
+    /// `modes[].memory`): the program's or the interpreter's own share; null when unknown.
+    #[serde(default)]
+    pub idle_peak_rss_bytes: Option<u64>,
+    /// Peak RSS of the same process once the model was loaded; null when unknown.
+    #[serde(default)]
+    pub load_peak_rss_bytes: Option<u64>,
     /// Fraction of images classified correctly (top-1, top-5) over all repeats; null
     /// when any repeat lacks labels.
     pub top1_accuracy: Option<f64>,
     pub top5_accuracy: Option<f64>,
+}
+
+/// [`summarize`] for a run: its rows, with each mode's process memory from `meta`.
+pub fn summarize_run(rows: &[RepeatRow], meta: &Meta) -> Analysis {
+    let mut analysis = summarize(rows, meta.theoretical_speedup);
+    for info in &meta.modes {
+        if let (Some(summary), Some(memory)) = (analysis.modes.get_mut(&info.mode), &info.memory) {
+            summary.idle_peak_rss_bytes = memory.idle_peak_rss_bytes;
+            summary.load_peak_rss_bytes = memory.load_peak_rss_bytes;
+        }
+    }
+    analysis
 }
 
 /// Statistics of each mode over its repeats, and the speed-ups from medians.
@@ -91,6 +112,8 @@ fn summarize_mode(rows: &[&RepeatRow]) -> Option<ModeSummary> {
         max_ms: stats::max(&ms)?,
         cv: stats::cv(&ms),
         peak_rss_bytes: rows.iter().filter_map(|r| r.peak_rss_bytes).max(),
+        idle_peak_rss_bytes: None,
+        load_peak_rss_bytes: None,
         top1_accuracy: fraction(sum_all(rows.iter().map(|r| r.top1_correct))),
         top5_accuracy: fraction(sum_all(rows.iter().map(|r| r.top5_correct))),
         ms_per_image: ms,

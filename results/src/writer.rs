@@ -17,7 +17,7 @@ use crate::rows::{
     RepeatRecord, RepeatRow, IMAGES_FILE, IMAGE_COLUMNS, LAYERS_FILE, LAYER_COLUMNS, REPEATS_FILE,
     REPEAT_COLUMNS,
 };
-use crate::summary::{summarize, Summary, SUMMARY_FILE};
+use crate::summary::{summarize_run, Summary, SUMMARY_FILE};
 
 /// Characters of the short id that follows the timestamp in a run folder's name.
 const ID_ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
@@ -129,7 +129,7 @@ impl RunWriter {
             complete: finished && completed == self.meta.planned_repeats,
             completed_repeats: completed,
             planned_repeats: self.meta.planned_repeats,
-            analysis: summarize(&self.rows, self.meta.theoretical_speedup),
+            analysis: summarize_run(&self.rows, &self.meta),
         };
         write_json(&self.dir.join(SUMMARY_FILE), &summary)?;
         Ok(summary)

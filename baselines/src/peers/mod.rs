@@ -1,9 +1,9 @@
 //! The engines a reader would use instead, run side by side with our modes on the same
 //! weights and images: "faster than what I use today?".
 //!
-//! Every peer runs the dense AlexNet exactly as we run it, exported as ONNX by `qcnn-onnx`
-//! (stored dense weights, or rebuilt from the codebooks), one image per batch, one thread, on
-//! the core the harness pinned itself to. A peer is a [`Network`] (its mode name is the peer
+//! Every peer runs the dense AlexNet exactly as we run it, exported as ONNX by `qcnn-onnx` or
+//! as an ncnn `.param`/`.bin` pair by `qcnn-ncnn` (stored dense weights, or rebuilt from the
+//! codebooks), one image per batch, one thread, on the core the harness pinned itself to. A peer is a [`Network`] (its mode name is the peer
 //! name, `forward` returns class probabilities), so the harness measures it like a mode, plus
 //! what only peers have ([`Peer`]): a version and settings for the provenance, the engine's
 //! own clock, the logits for the agreement check, and a fault once the engine broke.
@@ -11,14 +11,19 @@
 //! - `tract` ([`tract`], cargo feature `tract`): sonos/tract, pure Rust, in-process. Timed by
 //!   the harness's clock around `forward`, like our modes (its input copy into a tract tensor,
 //!   about 0.6 MB, is inside).
-//! - `onnxruntime`, `openvino` ([`python`]): the Python packages, in a worker subprocess
-//!   (`baselines/peers/worker.py`) spoken to over stdin/stdout. Timed by the worker:
-//!   `time.perf_counter_ns()` around the engine's inference call alone, the input already
-//!   bound, so the pipe is never timed; the harness records that time.
+//! - `onnxruntime`, `openvino`, `ncnn` and `ncnn-default` ([`python`]): the Python packages,
+//!   in a worker subprocess (`baselines/peers/worker.py`) spoken to over stdin/stdout. Timed
+//!   by the worker: `time.perf_counter_ns()` around the engine's inference call alone, the
+//!   input already bound, so the pipe is never timed; the harness records that time. The
+//!   worker also measures its own peak memory ([`Peer::memory`]). `ncnn` runs with every
+//!   reduced-precision option off (f32, like every other column); `ncnn-default` with ncnn's
+//!   options as it ships (fp16 weight storage where a layer supports it), an approximate
+//!   column checked against its own tolerance ([`agreement_tolerance`]).
 //!
-//! A peer that cannot start is [`Unavailable`] with the reason (never a failed run). A peer is
-//! only worth timing if it computes our network: [`check_agreement`] compares its
-//! probabilities *and* logits with the dense baseline's on the same images.
+//! A peer that cannot start is [`Unavailable`] with the reason and whether it is simply not
+//! installed here ([`Cause`]); neither fails a run. A peer is only worth timing if it computes
+//! our network: [`check_agreement`] compares its probabilities *and* logits with the dense
+//! baseline's on the same images.
 
 pub mod python;
 #[cfg(feature = "tract")]
@@ -33,12 +38,39 @@ use qcnn_kernels::dense::reference::max_relative_error;
 use qcnn_model::{Layer, Model, Network, Observer};
 
 /// Every peer this code knows, in the order tables show them.
-pub const PEERS: &[&str] = &["tract", "onnxruntime", "openvino"];
+pub const PEERS: &[&str] = &["tract", "onnxruntime", "openvino", "ncnn", "ncnn-default"];
+
+/// The peers that read the exported ONNX file (`qcnn export-onnx --check`).
+pub const ONNX_PEERS: &[&str] = &["tract", "onnxruntime", "openvino"];
 
 /// A peer agrees with the dense baseline when, on every checked image, both its class
 /// probabilities and its logits are within this of ours: max |peer − ours| / max |ours|
 /// (`max_relative_error`). f32 sums in another order stay near 1e-6 here.
 pub const AGREEMENT_TOLERANCE: f32 = 1e-4;
+
+/// Environment variable naming the peers that must be installed where it is set (comma-
+/// separated, or `all`): their tests fail instead of skipping as "not installed". CI sets it
+/// after installing them, so that a skip cannot hide a broken install.
+pub const REQUIRE_PEERS_ENV: &str = "QCNN_REQUIRE_PEERS";
+
+/// Whether [`REQUIRE_PEERS_ENV`] names `peer` (or says `all`).
+pub fn required_here(peer: &str) -> bool {
+    std::env::var(REQUIRE_PEERS_ENV)
+        .is_ok_and(|v| v.split(',').map(str::trim).any(|n| n == peer || n == "all"))
+}
+
+/// The tolerance of `ncnn-default`, which stores weights in fp16 (a 2^-11 relative step) where
+/// its layers support it (on x86: the fc layers): measured 1.0e-3 on the synthetic AlexNet's
+/// logits, 5e-4 on the tiny test network; 2e-2 leaves room for CPUs that also compute in fp16.
+pub const FP16_AGREEMENT_TOLERANCE: f32 = 2e-2;
+
+/// The tolerance `name` is checked against: [`AGREEMENT_TOLERANCE`] for every f32 peer.
+pub fn agreement_tolerance(name: &str) -> f32 {
+    match name {
+        "ncnn-default" => FP16_AGREEMENT_TOLERANCE,
+        _ => AGREEMENT_TOLERANCE,
+    }
+}
 
 /// Who or what a peer is, for tables and the results' provenance.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,13 +134,44 @@ pub trait Peer: Network {
     fn fault(&self) -> Option<&str>;
     /// This peer as a plain network (`self`), for loops over modes and peers alike.
     fn as_network(&mut self) -> &mut dyn Network;
+    /// The memory of the process the peer runs in, measured there (a worker's own figures);
+    /// `None` for an in-process peer (the harness measures it in a child process, like its
+    /// own modes) or once the peer broke.
+    fn memory(&mut self) -> Option<PeerMemory>;
 }
 
-/// A peer that cannot run here, and why (missing package, no Python, build without tract).
+/// A peer process's peak resident set size (VmHWM) at three moments.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeerMemory {
+    /// Before the engine was imported: the interpreter's own share.
+    pub idle_peak_rss_bytes: Option<u64>,
+    /// Once the model was loaded (loading transients included).
+    pub load_peak_rss_bytes: Option<u64>,
+    /// Since the load: the peak while classifying, the model resident (as the harness
+    /// measures its own modes). Includes the load when `peak_reset` is false.
+    pub peak_rss_bytes: Option<u64>,
+    /// Whether the peak was reset after the load (Linux `/proc/self/clear_refs`).
+    pub peak_reset: bool,
+}
+
+/// A peer that cannot run here, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unavailable {
     pub name: String,
     pub reason: String,
+    pub cause: Cause,
+}
+
+/// Whether an unavailable peer is simply absent or broke.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// Not installed here: no Python interpreter, the engine's package (or one of its Python
+    /// dependencies) missing, a build without `tract`. Expected on a bare machine; the reason
+    /// says how to install it.
+    NotInstalled,
+    /// Installed, but it could not run our model: an export we cannot write, an engine that
+    /// refuses the file, a worker that crashed or hung, an unknown name. A bug on one side.
+    Failed,
 }
 
 impl std::fmt::Display for Unavailable {
@@ -138,9 +201,10 @@ impl Default for PeerOptions {
     }
 }
 
-/// Starts peers on one model. The ONNX file the Python workers read is written once, into a
-/// private scratch folder removed when the launcher is dropped (the engines hold the model in
-/// memory once loaded, so the launcher may go as soon as every peer is open).
+/// Starts peers on one model. The files the Python workers read (the ONNX model, ncnn's pair)
+/// are written once each, when a peer first needs them, into a private scratch folder removed
+/// when the launcher is dropped (the engines hold the model in memory once loaded, so the
+/// launcher may go as soon as every peer is open).
 pub struct PeerLauncher<'m> {
     model: &'m Model,
     options: PeerOptions,
@@ -171,32 +235,54 @@ impl<'m> PeerLauncher<'m> {
 
     /// Starts peer `name` (one of [`PEERS`]) and loads the model into it.
     pub fn open(&mut self, name: &str) -> Result<Box<dyn Peer>, Unavailable> {
-        let unavailable = |reason: String| Unavailable {
+        let failed = |reason: String| Unavailable {
             name: name.to_string(),
             reason,
+            cause: Cause::Failed,
         };
-        let interface = qcnn_onnx::interface(&self.model.arch)
-            .map_err(|e| unavailable(format!("cannot express the model in ONNX: {e}")))?;
         match name {
             "tract" => {
-                let bytes = self.onnx_bytes().map_err(unavailable)?;
-                open_tract(&bytes, interface).map_err(unavailable)
+                let interface = self.onnx_interface().map_err(failed)?;
+                let bytes = self.onnx_bytes().map_err(failed)?;
+                open_tract(&bytes, interface)
             }
             "onnxruntime" | "openvino" => {
-                let onnx_file = self.onnx_file.clone();
-                let scratch = self.scratch().map_err(unavailable)?;
+                let interface = self.onnx_interface().map_err(failed)?;
+                let (model, onnx_file) = (self.model, self.onnx_file.clone());
+                let scratch = self.scratch().map_err(failed)?;
+                let model = match onnx_file {
+                    Some(file) => file,
+                    None => scratch.onnx_model(model).map_err(failed)?,
+                };
+                let files = python::ModelFiles {
+                    model,
+                    weights: None,
+                };
                 let worker = scratch.worker.clone();
-                let model_file = onnx_file.unwrap_or_else(|| scratch.model.clone());
-                let options = &self.options;
-                let peer = python::PythonPeer::open(name, &worker, &model_file, interface, options)
-                    .map_err(unavailable)?;
+                let peer =
+                    python::PythonPeer::open(name, &worker, &files, interface, &self.options)?;
                 Ok(Box::new(peer))
             }
-            other => Err(unavailable(format!(
+            "ncnn" | "ncnn-default" => {
+                let model = self.model;
+                let scratch = self.scratch().map_err(failed)?;
+                let (files, blobs) = scratch.ncnn_model(model).map_err(failed)?;
+                let interface = ncnn_interface(&blobs);
+                let worker = scratch.worker.clone();
+                let peer =
+                    python::PythonPeer::open(name, &worker, &files, interface, &self.options)?;
+                Ok(Box::new(peer))
+            }
+            other => Err(failed(format!(
                 "unknown peer '{other}' (known: {})",
                 PEERS.join(", ")
             ))),
         }
+    }
+
+    fn onnx_interface(&self) -> Result<qcnn_onnx::Interface, String> {
+        qcnn_onnx::interface(&self.model.arch)
+            .map_err(|e| format!("cannot express the model in ONNX: {e}"))
     }
 
     fn onnx_bytes(&self) -> Result<Vec<u8>, String> {
@@ -208,35 +294,69 @@ impl<'m> PeerLauncher<'m> {
         }
     }
 
-    fn scratch(&mut self) -> Result<&Scratch, String> {
+    fn scratch(&mut self) -> Result<&mut Scratch, String> {
         if self.scratch.is_none() {
-            let model = self.onnx_file.is_none().then_some(self.model);
-            self.scratch = Some(Scratch::create(model)?);
+            self.scratch = Some(Scratch::create()?);
         }
-        Ok(self.scratch.as_ref().expect("created above"))
+        Ok(self.scratch.as_mut().expect("created above"))
     }
 }
 
 #[cfg(feature = "tract")]
-fn open_tract(onnx: &[u8], interface: qcnn_onnx::Interface) -> Result<Box<dyn Peer>, String> {
-    Ok(Box::new(tract::TractPeer::open(onnx, interface)?))
+fn open_tract(onnx: &[u8], interface: qcnn_onnx::Interface) -> Result<Box<dyn Peer>, Unavailable> {
+    match tract::TractPeer::open(onnx, interface) {
+        Ok(peer) => Ok(Box::new(peer)),
+        Err(reason) => Err(Unavailable {
+            name: "tract".into(),
+            reason,
+            cause: Cause::Failed,
+        }),
+    }
 }
 
 #[cfg(not(feature = "tract"))]
-fn open_tract(_onnx: &[u8], _interface: qcnn_onnx::Interface) -> Result<Box<dyn Peer>, String> {
-    Err("this build has no tract peer (build with `--features tract`)".into())
+fn open_tract(
+    _onnx: &[u8],
+    _interface: qcnn_onnx::Interface,
+) -> Result<Box<dyn Peer>, Unavailable> {
+    Err(Unavailable {
+        name: "tract".into(),
+        reason: "this build has no tract peer (build with `--features tract`)".into(),
+        cause: Cause::NotInstalled,
+    })
 }
 
-/// The worker script and (unless the caller has a file) the ONNX model, in a private
-/// temporary folder.
+/// What the worker reads ncnn's blobs as, in the same terms as the ONNX graph's tensors.
+fn ncnn_interface(blobs: &qcnn_ncnn::Blobs) -> qcnn_onnx::Interface {
+    let (i, o) = (blobs.input_shape, blobs.output_shape);
+    let output_dims = vec![1, o.c, o.h, o.w];
+    qcnn_onnx::Interface {
+        input: blobs.input.clone(),
+        input_dims: vec![1, i.c, i.h, i.w],
+        output: blobs.output.clone(),
+        logits: blobs.logits.clone(),
+        logits_dims: if blobs.logits.is_some() {
+            output_dims.clone()
+        } else {
+            Vec::new()
+        },
+        output_dims,
+    }
+}
+
+/// The worker script and the model files the workers read (each written on first use), in a
+/// private temporary folder.
 struct Scratch {
     dir: PathBuf,
-    model: PathBuf,
     worker: PathBuf,
+    /// The ONNX file, once written.
+    onnx: Option<PathBuf>,
+    /// The ncnn files and their blobs, once written.
+    ncnn: Option<(python::ModelFiles, qcnn_ncnn::Blobs)>,
 }
 
 impl Scratch {
-    fn create(model: Option<&Model>) -> Result<Scratch, String> {
+    fn create() -> Result<Scratch, String> {
         let unique = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -245,16 +365,41 @@ impl Scratch {
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("creating scratch folder {}: {e}", dir.display()))?;
         let scratch = Scratch {
-            model: dir.join("alexnet.onnx"),
             worker: dir.join("worker.py"),
             dir,
+            onnx: None,
+            ncnn: None,
         };
-        if let Some(model) = model {
-            qcnn_onnx::write(model, &scratch.model)
-                .map_err(|e| format!("writing the ONNX model: {e}"))?;
-        }
         write_file(&scratch.worker, python::WORKER_SCRIPT.as_bytes())?;
         Ok(scratch)
+    }
+
+    /// The ONNX file of `model` (written on the first call).
+    fn onnx_model(&mut self, model: &Model) -> Result<PathBuf, String> {
+        if self.onnx.is_none() {
+            let path = self.dir.join("alexnet.onnx");
+            qcnn_onnx::write(model, &path).map_err(|e| format!("writing the ONNX model: {e}"))?;
+            self.onnx = Some(path);
+        }
+        Ok(self.onnx.clone().expect("written above"))
+    }
+
+    /// The ncnn `.param` and `.bin` files of `model` (written on the first call).
+    fn ncnn_model(
+        &mut self,
+        model: &Model,
+    ) -> Result<(python::ModelFiles, qcnn_ncnn::Blobs), String> {
+        if self.ncnn.is_none() {
+            let files = python::ModelFiles {
+                model: self.dir.join("alexnet.param"),
+                weights: Some(self.dir.join("alexnet.bin")),
+            };
+            let bin = files.weights.as_deref().expect("set above");
+            let blobs = qcnn_ncnn::write(model, &files.model, bin)
+                .map_err(|e| format!("cannot write the model for ncnn: {e}"))?;
+            self.ncnn = Some((files, blobs));
+        }
+        Ok(self.ncnn.clone().expect("written above"))
     }
 }
 
@@ -274,6 +419,8 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
 pub struct Agreement {
     /// Images compared.
     pub images: usize,
+    /// The largest error that still agrees ([`agreement_tolerance`] of the peer).
+    pub tolerance: f32,
     /// Worst `max_relative_error` of the class probabilities over the images.
     pub prob_error: f32,
     /// Worst `max_relative_error` of the logits, when both sides expose them.
@@ -285,11 +432,11 @@ pub struct Agreement {
 }
 
 impl Agreement {
-    /// Both errors within [`AGREEMENT_TOLERANCE`] and no fault.
+    /// Both errors within the tolerance and no fault.
     pub fn holds(&self) -> bool {
         self.fault.is_none()
-            && self.prob_error <= AGREEMENT_TOLERANCE
-            && self.logits_error.unwrap_or(0.0) <= AGREEMENT_TOLERANCE
+            && self.prob_error <= self.tolerance
+            && self.logits_error.unwrap_or(0.0) <= self.tolerance
     }
 
     /// One line for tables and notes.
@@ -303,15 +450,15 @@ impl Agreement {
         };
         format!(
             "max relative error over {} images: probabilities {:.1e}, logits {logits} \
-             (tolerance {AGREEMENT_TOLERANCE:.0e}, worst image {})",
-            self.images, self.prob_error, self.worst_image
+             (tolerance {:.0e}, worst image {})",
+            self.images, self.prob_error, self.tolerance, self.worst_image
         )
     }
 }
 
 /// Runs `reference` (the dense baseline) and `peer` on every image and compares the class
 /// probabilities and, where the peer returns them, the logits (the reference's output of the
-/// same layer, caught by an observer).
+/// same layer, caught by an observer), against the peer's [`agreement_tolerance`].
 pub fn check_agreement(
     peer: &mut dyn Peer,
     reference: &mut dyn Network,
@@ -319,6 +466,7 @@ pub fn check_agreement(
 ) -> Agreement {
     let mut agreement = Agreement {
         images: images.len(),
+        tolerance: agreement_tolerance(&peer.info().name),
         prob_error: 0.0,
         logits_error: None,
         worst_image: 0,

@@ -1,15 +1,16 @@
-//! onnxruntime and OpenVINO through a Python worker process (`baselines/peers/worker.py`).
+//! onnxruntime, OpenVINO and ncnn through a Python worker process
+//! (`baselines/peers/worker.py`).
 //!
 //! The worker inherits the harness's CPU affinity (the harness pins itself before starting
-//! peers, and a child process keeps its parent's mask), forces one thread and f32, and times
-//! its own inference call. Frames: a JSON line, then `bytes` raw little-endian f32 bytes when
+//! peers, and a child process keeps its parent's mask), forces one thread (and f32, but for
+//! `ncnn-default`), times its own inference call and measures its own peak memory. Frames: a JSON line, then `bytes` raw little-endian f32 bytes when
 //! the line says so (the protocol is documented at the top of worker.py). A reader thread
 //! turns the worker's stdout into frames, so every wait has a timeout and a hung or dead
 //! worker becomes a fault with the tail of its stderr, never a hung harness.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -19,7 +20,7 @@ use qcnn_model::{Network, Observer};
 use qcnn_onnx::Interface;
 use serde_json::{json, Value};
 
-use super::{Peer, PeerInfo, PeerOptions, Timing};
+use super::{Cause, Peer, PeerInfo, PeerMemory, PeerOptions, Timing, Unavailable};
 
 /// The worker, embedded so that the harness needs no file beside its binary.
 pub const WORKER_SCRIPT: &str = include_str!("../../peers/worker.py");
@@ -35,6 +36,32 @@ struct Frame {
     payload: Vec<u8>,
 }
 
+/// Why a request got no useful reply.
+enum Failure {
+    /// The worker answered `ok: false`; `missing` names a module that is not installed.
+    Refused {
+        error: String,
+        missing: Option<String>,
+    },
+    /// The worker cannot be reached: it did not start, died, hung or spoke nonsense.
+    Broken(String),
+}
+
+impl Failure {
+    fn message(self) -> String {
+        match self {
+            Failure::Refused { error, .. } | Failure::Broken(error) => error,
+        }
+    }
+}
+
+/// The files a worker loads: an ONNX file, or ncnn's `.param` (`model`) and `.bin` (`weights`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelFiles {
+    pub model: PathBuf,
+    pub weights: Option<PathBuf>,
+}
+
 /// A running worker process and the two threads draining its stdout and stderr.
 struct Worker {
     child: Child,
@@ -44,7 +71,8 @@ struct Worker {
 }
 
 impl Worker {
-    fn spawn(python: &std::ffi::OsStr, script: &Path) -> Result<Worker, String> {
+    /// Starts the worker; an interpreter that does not exist is [`Cause::NotInstalled`].
+    fn spawn(python: &std::ffi::OsStr, script: &Path) -> Result<Worker, (Cause, String)> {
         let mut child = Command::new(python)
             .arg("-u")
             .arg(script)
@@ -53,8 +81,12 @@ impl Worker {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| {
+                let cause = match e.kind() {
+                    std::io::ErrorKind::NotFound => Cause::NotInstalled,
+                    _ => Cause::Failed,
+                };
                 let python = python.to_string_lossy();
-                format!("cannot start the Python worker with '{python}': {e} (set QCNN_PYTHON to a Python 3 interpreter)")
+                (cause, format!("cannot start the Python worker with '{python}': {e} (set QCNN_PYTHON to a Python 3 interpreter)"))
             })?;
         let stdin = child.stdin.take().map(BufWriter::new);
         let stdout = child.stdout.take().expect("stdout was piped");
@@ -78,29 +110,39 @@ impl Worker {
         header: &Value,
         payload: &[u8],
         timeout: Duration,
-    ) -> Result<Frame, String> {
-        let stdin = self.stdin.as_mut().ok_or("the worker's input is closed")?;
+    ) -> Result<Frame, Failure> {
+        let Some(stdin) = self.stdin.as_mut() else {
+            return Err(Failure::Broken("the worker's input is closed".into()));
+        };
         let sent = serde_json::to_writer(&mut *stdin, header)
             .map_err(std::io::Error::other)
             .and_then(|()| stdin.write_all(b"\n"))
             .and_then(|()| stdin.write_all(payload))
             .and_then(|()| stdin.flush());
         if let Err(e) = sent {
-            return Err(self.died(&format!("writing to the worker: {e}")));
+            return Err(Failure::Broken(
+                self.died(&format!("writing to the worker: {e}")),
+            ));
         }
         let frame = match self.frames.recv_timeout(timeout) {
             Ok(Ok(frame)) => frame,
-            Ok(Err(e)) => return Err(self.died(&e)),
+            Ok(Err(e)) => return Err(Failure::Broken(self.died(&e))),
             Err(RecvTimeoutError::Timeout) => {
-                return Err(self.died(&format!("no answer within {} s", timeout.as_secs())))
+                let what = format!("no answer within {} s", timeout.as_secs());
+                return Err(Failure::Broken(self.died(&what)));
             }
-            Err(RecvTimeoutError::Disconnected) => return Err(self.died("the worker exited")),
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(Failure::Broken(self.died("the worker exited")))
+            }
         };
         if frame.header["ok"] == Value::Bool(true) {
             return Ok(frame);
         }
         let error = frame.header["error"].as_str().unwrap_or("no error message");
-        Err(error.trim().to_string())
+        Err(Failure::Refused {
+            error: error.trim().to_string(),
+            missing: frame.header["missing"].as_str().map(str::to_string),
+        })
     }
 
     /// `what` plus the end of the worker's stderr; the worker is killed (it is of no more use).
@@ -186,12 +228,14 @@ fn drain_stderr(mut stderr: std::process::ChildStderr, tail: Arc<Mutex<Vec<u8>>>
     }
 }
 
-/// onnxruntime or OpenVINO, in a worker process.
+/// onnxruntime, OpenVINO or ncnn, in a worker process.
 pub struct PythonPeer {
     info: PeerInfo,
     worker: Worker,
     interface: Interface,
     run_timeout: Duration,
+    /// The worker's idle and load figures (from the load reply).
+    memory: PeerMemory,
     /// The input as little-endian bytes, reused for every image. Layout (3, H, W).
     payload: Vec<u8>,
     /// The last forward's outputs: probabilities, then logits. Layout (C_out + C_out).
@@ -201,27 +245,49 @@ pub struct PythonPeer {
 }
 
 impl PythonPeer {
-    /// Starts `python worker.py`, and loads `model_file` in `engine` ("onnxruntime" or
-    /// "openvino"). Errors say why the peer is unavailable (no Python, package missing, ...).
+    /// Starts `python worker.py`, and loads `files` in `engine` ("onnxruntime", "openvino",
+    /// "ncnn", "ncnn-default"). Errors say why the peer is unavailable (no Python, package
+    /// missing, the engine refused the model, ...).
     pub fn open(
         engine: &str,
         worker_script: &Path,
-        model_file: &Path,
+        files: &ModelFiles,
         interface: Interface,
         options: &PeerOptions,
-    ) -> Result<PythonPeer, String> {
-        let mut worker = Worker::spawn(&options.python, worker_script)?;
+    ) -> Result<PythonPeer, Unavailable> {
+        let unavailable = |cause, reason| Unavailable {
+            name: engine.to_string(),
+            reason,
+            cause,
+        };
+        let mut worker = Worker::spawn(&options.python, worker_script)
+            .map_err(|(cause, reason)| unavailable(cause, reason))?;
         let mut outputs = vec![interface.output.clone()];
         outputs.extend(interface.logits.clone());
         let load = json!({
             "op": "load",
             "engine": engine,
-            "model": model_file.to_string_lossy(),
+            "model": files.model.to_string_lossy(),
+            "weights": files.weights.as_ref().map(|w| w.to_string_lossy()),
             "input": interface.input,
             "input_shape": interface.input_dims,
             "outputs": outputs,
         });
-        let reply = worker.request(&load, &[], options.load_timeout)?.header;
+        let reply = match worker.request(&load, &[], options.load_timeout) {
+            Ok(frame) => frame.header,
+            Err(Failure::Refused {
+                error,
+                missing: Some(_),
+            }) => return Err(unavailable(Cause::NotInstalled, error)),
+            Err(failure) => return Err(unavailable(Cause::Failed, failure.message())),
+        };
+        let memory = &reply["memory"];
+        let memory = PeerMemory {
+            idle_peak_rss_bytes: memory["idle_peak_rss_bytes"].as_u64(),
+            load_peak_rss_bytes: memory["load_peak_rss_bytes"].as_u64(),
+            peak_rss_bytes: None,
+            peak_reset: memory["peak_reset"].as_bool().unwrap_or(false),
+        };
         let info = PeerInfo {
             name: engine.to_string(),
             version: reply["version"].as_str().unwrap_or("unknown").to_string(),
@@ -239,6 +305,7 @@ impl PythonPeer {
             payload: Vec::with_capacity(interface.input_len() * 4),
             outputs: vec![f32::NAN; interface.output_len() + logits_len],
             interface,
+            memory,
             engine_ms: None,
             fault: None,
         })
@@ -258,7 +325,8 @@ impl PythonPeer {
         let header = json!({"op": "run", "bytes": self.payload.len()});
         let frame = self
             .worker
-            .request(&header, &self.payload, self.run_timeout)?;
+            .request(&header, &self.payload, self.run_timeout)
+            .map_err(Failure::message)?;
         if frame.payload.len() != self.outputs.len() * 4 {
             return Err(format!(
                 "the worker returned {} bytes, expected {}",
@@ -334,5 +402,24 @@ impl Peer for PythonPeer {
 
     fn as_network(&mut self) -> &mut dyn Network {
         self
+    }
+
+    /// Asks the worker for its peak since the load; a worker that cannot answer is a fault.
+    fn memory(&mut self) -> Option<PeerMemory> {
+        if self.fault.is_some() {
+            return None;
+        }
+        let request = json!({"op": "memory"});
+        match self.worker.request(&request, &[], self.run_timeout) {
+            Ok(frame) => Some(PeerMemory {
+                peak_rss_bytes: frame.header["peak_rss_bytes"].as_u64(),
+                ..self.memory
+            }),
+            Err(failure) => {
+                let why = failure.message();
+                self.fault = Some(format!("{}: asking for its memory: {why}", self.info.name));
+                None
+            }
+        }
     }
 }

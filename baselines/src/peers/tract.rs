@@ -8,7 +8,7 @@ use qcnn_onnx::Interface;
 use tract_onnx::prelude::tract_data::internal::ensure;
 use tract_onnx::prelude::*;
 
-use super::{Peer, PeerInfo, Timing};
+use super::{Peer, PeerInfo, PeerMemory, Timing};
 
 /// The tract release this build links: `tract-onnx = "=…"` in baselines/Cargo.toml (tract
 /// exposes no version constant, so the two are kept in step by hand).
@@ -129,5 +129,10 @@ impl Peer for TractPeer {
 
     fn as_network(&mut self) -> &mut dyn Network {
         self
+    }
+
+    /// In process: the harness measures tract in a child process, like its own modes.
+    fn memory(&mut self) -> Option<PeerMemory> {
+        None
     }
 }

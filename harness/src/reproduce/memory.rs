@@ -1,20 +1,27 @@
-//! Peak memory of each mode, measured in isolation: one child process per mode loads the
-//! model, builds that network, drops the model, resets the peak-RSS mark
-//! (/proc/self/clear_refs) and classifies a few images; its VmHWM is the mode's peak memory
-//! while classifying (weights, tables, activations), with no trace of the other modes.
+//! Peak memory of each mode (and of an in-process peer such as tract), measured in isolation:
+//! one child process per mode notes its peak RSS before loading anything (the program's own
+//! share), loads the model, builds that network, drops the model, notes its peak again (the
+//! load, transients included), resets the peak-RSS mark (/proc/self/clear_refs) and classifies
+//! a few images; its VmHWM then is the mode's peak memory while classifying (weights, tables,
+//! activations), with no trace of the other modes. The Python peers measure the same three
+//! figures in their own worker process (baselines/peers/worker.py).
 
 use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+use qcnn_baselines::peers::{PeerLauncher, PeerOptions, PEERS};
 use qcnn_kernels::Isa;
+use qcnn_model::Network;
+use qcnn_results::ProcessMemory;
 
 use crate::models;
 use crate::validate::{self, Validate};
 
-/// Hidden subcommand that a child runs; prints `peak_rss_bytes <n>` on stdout.
+/// Hidden subcommand that a child runs; prints `<figure> <bytes>` lines on stdout.
 #[derive(clap::Args, Debug)]
 pub struct ProbeArgs {
+    /// One of our modes, or an in-process peer (tract).
     #[arg(long)]
     pub mode: String,
     #[arg(long)]
@@ -26,6 +33,17 @@ pub struct ProbeArgs {
 }
 
 const PROBE_IMAGES: usize = 3;
+/// Where the probe's figures come from, as `meta.json` records it.
+pub const PROBE_PROCESS: &str = "child process (qcnn probe-memory)";
+
+/// What one probe measured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Probed {
+    /// The idle and load peaks, for `meta.json`.
+    pub process: ProcessMemory,
+    /// The peak while classifying, for `repeats.csv`.
+    pub peak_rss_bytes: u64,
+}
 
 impl Validate for ProbeArgs {
     fn validate(&self) -> Result<()> {
@@ -40,7 +58,39 @@ impl Validate for ProbeArgs {
 
 /// Runs in the child.
 pub fn probe(args: &ProbeArgs, isa: Isa) -> Result<()> {
+    let idle = peak_rss_bytes().context("reading VmHWM from /proc/self/status")?;
+    let (mut network, input) = build(args, isa)?;
+    let load = peak_rss_bytes().context("reading VmHWM from /proc/self/status")?;
+    reset_peak().context("resetting the peak-RSS mark (/proc/self/clear_refs)")?;
+    for i in 0..PROBE_IMAGES {
+        let image = qcnn_model::synthetic::synthetic_input(input, args.seed, i);
+        network.forward(&image, &mut qcnn_model::NoObserver);
+    }
+    let peak = peak_rss_bytes().context("reading VmHWM from /proc/self/status")?;
+    println!("idle_peak_rss_bytes {idle}");
+    println!("load_peak_rss_bytes {load}");
+    println!("peak_rss_bytes {peak}");
+    Ok(())
+}
+
+/// The network of `args.mode` and its input shape, with nothing else of the model left in
+/// memory.
+fn build(args: &ProbeArgs, isa: Isa) -> Result<(Box<dyn Network>, qcnn_model::Shape)> {
     let mut loaded = models::load(args.model.as_deref(), args.network, args.seed)?;
+    let input = loaded.input();
+    if PEERS.contains(&args.mode.as_str()) {
+        let mut launcher = PeerLauncher::new(&loaded.model, PeerOptions::default());
+        let mut peer = launcher
+            .open(&args.mode)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if peer.memory().is_some() {
+            bail!(
+                "peer {} runs in its own worker process, which measures its memory",
+                args.mode
+            );
+        }
+        return Ok((Box::new(PeerNetwork(peer)), input));
+    }
     if args.mode != "dense" {
         // A quantized network needs no dense weights: don't count a folder's optional ones.
         loaded
@@ -50,21 +100,26 @@ pub fn probe(args: &ProbeArgs, isa: Isa) -> Result<()> {
             .filter(|p| p.codebooks.is_some())
             .for_each(|p| p.dense = None);
     }
-    let mut network = models::network(&args.mode, &loaded.model, isa)?;
-    let input = loaded.input();
-    drop(loaded);
-    reset_peak().context("resetting the peak-RSS mark (/proc/self/clear_refs)")?;
-    for i in 0..PROBE_IMAGES {
-        let image = qcnn_model::synthetic::synthetic_input(input, args.seed, i);
-        network.forward(&image, &mut qcnn_model::NoObserver);
-    }
-    let peak = peak_rss_bytes().context("reading VmHWM from /proc/self/status")?;
-    println!("peak_rss_bytes {peak}");
-    Ok(())
+    Ok((models::network(&args.mode, &loaded.model, isa)?, input))
 }
 
-/// Runs `qcnn probe-memory` for `mode` in a child process and returns its peak RSS.
-pub fn measure_in_child(mode: &str, args: &super::ReproduceArgs, isa: Isa) -> Result<u64> {
+/// A peer seen as a plain network.
+struct PeerNetwork(Box<dyn qcnn_baselines::peers::Peer>);
+
+impl Network for PeerNetwork {
+    fn mode(&self) -> String {
+        self.0.mode()
+    }
+    fn kernels(&self) -> String {
+        self.0.kernels()
+    }
+    fn forward(&mut self, input: &[f32], observer: &mut dyn qcnn_model::Observer) -> &[f32] {
+        self.0.as_network().forward(input, observer)
+    }
+}
+
+/// Runs `qcnn probe-memory` for `mode` in a child process and returns what it measured.
+pub fn measure_in_child(mode: &str, args: &super::ReproduceArgs, isa: Isa) -> Result<Probed> {
     let exe = std::env::current_exe().context("locating the qcnn executable")?;
     let mut cmd = Command::new(exe);
     cmd.args([
@@ -90,13 +145,24 @@ pub fn measure_in_child(mode: &str, args: &super::ReproduceArgs, isa: Isa) -> Re
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    stdout
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("peak_rss_bytes ")
-                .and_then(|n| n.trim().parse().ok())
-        })
-        .with_context(|| format!("memory probe for mode {mode} printed no figure: {stdout}"))
+    let figure = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(name)
+                    .and_then(|rest| rest.strip_prefix(' '))
+                    .and_then(|n| n.trim().parse().ok())
+            })
+            .with_context(|| format!("memory probe for mode {mode} printed no {name}: {stdout}"))
+    };
+    Ok(Probed {
+        process: ProcessMemory {
+            process: PROBE_PROCESS.into(),
+            idle_peak_rss_bytes: Some(figure("idle_peak_rss_bytes")?),
+            load_peak_rss_bytes: Some(figure("load_peak_rss_bytes")?),
+        },
+        peak_rss_bytes: figure("peak_rss_bytes")?,
+    })
 }
 
 /// Resets VmHWM to the current RSS (Linux ≥ 4.0).

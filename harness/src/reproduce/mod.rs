@@ -182,7 +182,7 @@ pub fn run(args: &ReproduceArgs, isa: Isa, blas: &BlasInfo) -> Result<()> {
     // Provenance first: once pinned, the process sees one core.
     let mut meta = plan(args, isa, blas, &loaded, &inputs)?;
     meta.pinned_core = Some(crate::pinning::pin(args.core)? as u32);
-    let mut peak_rss = memory_probes(args, isa)?;
+    let mut peak_rss = memory_probes(args, isa, &args.modes, &mut meta)?;
     let (mut networks, bench) = prepare(args, &loaded, inputs, isa)?;
     for (info, net) in meta.modes.iter_mut().zip(&networks) {
         info.kernel = net.kernels();
@@ -194,9 +194,19 @@ pub fn run(args: &ReproduceArgs, isa: Isa, blas: &BlasInfo) -> Result<()> {
         .collect();
     let peers = crate::peers::open(&args.peers, &loaded.model, &check)?;
     peers.record(&mut meta);
+    // Python peers measure their memory in their own worker, asked after every repeat; a peer
+    // that runs in this process (tract) is probed in a child process like our modes.
+    peak_rss.extend(memory_probes(args, isa, &peers.in_process(), &mut meta)?);
     let mut networks = peers.contenders(networks);
-    // The memory probes cover our modes only; peers run in their own engines.
-    peak_rss.resize(networks.len(), None);
+    let peak_rss: Vec<Option<u64>> = networks
+        .iter()
+        .map(|c| {
+            peak_rss
+                .iter()
+                .find(|(m, _)| *m == c.mode())
+                .and_then(|(_, b)| *b)
+        })
+        .collect();
     let mut writer = RunWriter::create(&args.results, meta)?;
     eprintln!("recording into {}", writer.dir().display());
     warm_up(&mut networks, &bench, args.warmup as usize);
@@ -324,14 +334,27 @@ fn model_info(loaded: &LoadedModel) -> Result<qcnn_results::ModelInfo> {
     Ok(qcnn_results::ModelInfo::hashed(&source, &files)?)
 }
 
-fn memory_probes(args: &ReproduceArgs, isa: Isa) -> Result<Vec<Option<u64>>> {
-    if args.no_memory {
-        return Ok(vec![None; args.modes.len()]);
+/// Probes each of `modes` in a child process (unless `--no-memory`): its peak RSS while
+/// classifying, by mode name, and its idle and load figures into `meta.modes`.
+fn memory_probes(
+    args: &ReproduceArgs,
+    isa: Isa,
+    modes: &[String],
+    meta: &mut Meta,
+) -> Result<Vec<(String, Option<u64>)>> {
+    let mut peaks = Vec::new();
+    for mode in modes {
+        if args.no_memory {
+            peaks.push((mode.clone(), None));
+            continue;
+        }
+        let probed = memory::measure_in_child(mode, args, isa)?;
+        if let Some(info) = meta.modes.iter_mut().find(|m| &m.mode == mode) {
+            info.memory = Some(probed.process);
+        }
+        peaks.push((mode.clone(), Some(probed.peak_rss_bytes)));
     }
-    args.modes
-        .iter()
-        .map(|mode| memory::measure_in_child(mode, args, isa).map(Some))
-        .collect()
+    Ok(peaks)
 }
 
 fn prepare(
@@ -482,7 +505,8 @@ fn measure_repeat(
         if bench.inputs.labels.is_some() {
             row = row.with_accuracy(top1, top5);
         }
-        if let Some(bytes) = peak_rss[m] {
+        // A Python peer's worker reports its own peak (asked now, outside any timing).
+        if let Some(bytes) = net.own_peak_rss_bytes().or(peak_rss[m]) {
             row = row.with_peak_rss(bytes);
         }
         record.rows.push(row);

@@ -208,10 +208,17 @@ pub fn layer_speedup_chart(view: &RunView) -> Option<BarChart> {
     })
 }
 
-/// Chart 4: peak resident memory and weight storage of each mode; None without figures.
+/// Chart 4: weight storage, and the peak resident memory of each mode's own process while
+/// classifying beside that process's idle peak (the program's or interpreter's share), for
+/// our modes and the peers alike; None without figures.
 pub fn memory_chart(view: &RunView) -> Option<BarChart> {
     let mb = |b: Option<u64>| b.map(|b| b as f64 / BYTES_PER_MB);
     let rss: Vec<Option<f64>> = view.modes.iter().map(|m| mb(m.peak_rss_bytes)).collect();
+    let idle: Vec<Option<f64>> = view
+        .modes
+        .iter()
+        .map(|m| mb(m.idle_peak_rss_bytes))
+        .collect();
     let storage: Vec<Option<f64>> = view.modes.iter().map(|m| mb(m.storage_bytes)).collect();
     let mut series = Vec::new();
     if storage.iter().any(Option::is_some) {
@@ -219,8 +226,12 @@ pub fn memory_chart(view: &RunView) -> Option<BarChart> {
         series.push(BarSeries::single(legend, RGBColor(0, 114, 178), storage));
     }
     if rss.iter().any(Option::is_some) {
-        let legend = "peak resident memory (RSS)".to_string();
+        let legend = "peak resident memory (RSS) classifying".to_string();
         series.push(BarSeries::single(legend, RGBColor(213, 94, 0), rss));
+    }
+    if idle.iter().any(Option::is_some) {
+        let legend = "same process idle, before loading the model".to_string();
+        series.push(BarSeries::single(legend, RGBColor(204, 121, 167), idle));
     }
     if series.is_empty() {
         return None;
