@@ -261,3 +261,100 @@ fn corrupt_caffemodels_never_panic() {
         }
     }
 }
+
+/// The caffemodel with `edit` applied to one layer's blobs.
+fn caffemodel_with(layer: &str, edit: impl Fn(&mut Vec<BlobProto>)) -> Vec<u8> {
+    let mut net = NetParameter::decode(&caffemodel()[..]).unwrap();
+    let found = net
+        .layer
+        .iter_mut()
+        .find(|l| l.name.as_deref() == Some(layer))
+        .unwrap();
+    edit(&mut found.blobs);
+    net.encode_to_vec()
+}
+
+#[test]
+fn non_finite_weights_name_the_layer_and_blob() {
+    let nan = caffemodel_with("conv2", |blobs| blobs[0].data[7] = f32::NAN);
+    let e = err(&prototxt(), &nan);
+    assert!(
+        e.contains(
+            "weights.caffemodel: layer 'conv2' (Convolution): weights: value NaN at flat \
+             position 7 (index [0, 0, 2, 1]"
+        ),
+        "{e}"
+    );
+    let inf = caffemodel_with("fc5", |blobs| blobs[1].data[3] = f32::NEG_INFINITY);
+    let e = err(&prototxt(), &inf);
+    assert!(
+        e.contains("layer 'fc5' (InnerProduct): bias: value -inf at flat position 3"),
+        "{e}"
+    );
+    // A double beyond f32's range becomes infinite: refused, not rounded to a number.
+    let huge = caffemodel_with("fc4", |blobs| {
+        blobs[1].double_data = vec![1e300; blobs[1].data.len()];
+        blobs[1].data.clear();
+    });
+    let e = err(&prototxt(), &huge);
+    assert!(
+        e.contains("layer 'fc4' (InnerProduct): bias: value inf at flat position 0"),
+        "{e}"
+    );
+}
+
+#[test]
+fn special_files_are_refused_unread() {
+    use qcnn_files::testing::{make_fifo, within_deadline};
+    let dir = tempfile::tempdir().unwrap();
+    let prototxt_path = dir.path().join("net.prototxt");
+    let weights_path = dir.path().join("net.caffemodel");
+    std::fs::write(&prototxt_path, prototxt()).unwrap();
+    std::fs::write(&weights_path, caffemodel()).unwrap();
+    qcnn_caffe::read(&prototxt_path, &weights_path).unwrap();
+
+    // A FIFO as the prototxt, /dev/zero as the weights: errors at once, nothing read.
+    let fifo = dir.path().join("fifo.prototxt");
+    make_fifo(&fifo).unwrap();
+    let zero = dir.path().join("zero.caffemodel");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    let (f, w) = (fifo.clone(), weights_path.clone());
+    let e = within_deadline("a FIFO prototxt", 10, move || {
+        qcnn_caffe::read(&f, &w).unwrap_err().to_string()
+    });
+    assert!(e.contains("fifo.prototxt: is a FIFO (named pipe)"), "{e}");
+    let (p, z) = (prototxt_path.clone(), zero.clone());
+    let e = within_deadline("/dev/zero weights", 10, move || {
+        qcnn_caffe::read(&p, &z).unwrap_err().to_string()
+    });
+    assert!(e.contains("zero.caffemodel: is a character device"), "{e}");
+
+    // Weights larger than any model are refused by their length (a sparse file: no disk).
+    let huge = dir.path().join("huge.caffemodel");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(qcnn_model::import::MAX_MODEL_BYTES + 1)
+        .unwrap();
+    let e = qcnn_caffe::read(&prototxt_path, &huge)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("huge.caffemodel: is 4294967297 bytes; a caffemodel is at most 4294967296"),
+        "{e}"
+    );
+
+    // The prototxt beside a caffemodel: a folder of that name is an error, not "absent".
+    assert_eq!(
+        qcnn_caffe::prototxt_beside(&weights_path).unwrap(),
+        Some(prototxt_path)
+    );
+    let other = dir.path().join("other.caffemodel");
+    std::fs::create_dir(dir.path().join("other.prototxt")).unwrap();
+    let e = qcnn_caffe::prototxt_beside(&other).unwrap_err().to_string();
+    assert!(e.contains("other.prototxt: is a directory"), "{e}");
+    let lonely = tempfile::tempdir().unwrap();
+    assert_eq!(
+        qcnn_caffe::prototxt_beside(&lonely.path().join("x.caffemodel")).unwrap(),
+        None
+    );
+}

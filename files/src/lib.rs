@@ -361,6 +361,23 @@ mod tests {
     }
 
     #[test]
+    fn check_regular_sizes_a_file_without_reading_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.onnx");
+        // Sparse: a length no test machine could read in time, and no disk used.
+        let file = File::create(&path).unwrap();
+        file.set_len(1 << 40).unwrap();
+        assert!(check_regular(&path, u64::MAX, "a model").unwrap() == 1 << 40);
+        let err = check_regular(&path, 1 << 30, "a model").unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("is 1099511627776 bytes; a model is at most 1073741824 bytes"),
+            "{err}"
+        );
+        assert!(check_regular(dir.path(), 10, "a model").is_err());
+    }
+
+    #[test]
     fn errors_say_the_os_message_once_and_expose_no_source() {
         let err = read_regular(Path::new("/no/such/file"), 10, "x").unwrap_err();
         let text = err.to_string();

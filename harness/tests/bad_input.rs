@@ -524,6 +524,372 @@ fn bad_sizes_and_values_are_refused_before_any_work() {
     );
 }
 
+/// A dense ONNX file of the tests' tiny AlexNet (small weights), with a NaN at flat position
+/// `nan_at` of conv1's weights if given. Written by our exporter, which takes any value.
+fn tiny_onnx(path: &Path, nan_at: Option<usize>) {
+    let arch = qcnn_model::testdata::tiny_alexnet();
+    let params = arch
+        .param_layers()
+        .into_iter()
+        .map(|shape| {
+            let mut dense: Vec<f32> = (0..shape.weight_count())
+                .map(|i| (i % 7) as f32 * 0.01)
+                .collect();
+            if let (Some(at), 0) = (nan_at, shape.index) {
+                dense[at] = f32::NAN;
+            }
+            qcnn_model::LayerParams {
+                shape,
+                bias: vec![0.1; shape.out_channels()],
+                codebooks: None,
+                dense: Some(dense),
+            }
+        })
+        .collect();
+    let model = qcnn_model::Model {
+        arch,
+        params,
+        source: qcnn_model::ModelSource::Synthetic { seed: 0 },
+    };
+    qcnn_onnx::write(&model, path).unwrap();
+}
+
+/// Issue 13's classes applied to issue 14's inputs: dense model files (ONNX, Caffe) read as
+/// bounded regular files with finite weights, `--network` known and used by every check that
+/// depends on the layers, `theory` and `evaluate` validated before any work.
+#[test]
+fn the_networks_imports_theory_and_evaluate_get_the_same_checks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let results = root.join("runs");
+    let r = s(&results);
+    // Model files that are no model files.
+    let fifo_onnx = root.join("fifo.onnx");
+    mkfifo(&fifo_onnx);
+    let zero_caffe = root.join("zero.caffemodel");
+    std::os::unix::fs::symlink("/dev/zero", &zero_caffe).unwrap();
+    let net_caffe = root.join("net.caffemodel");
+    std::fs::write(&net_caffe, b"weights").unwrap();
+    mkfifo(&root.join("net.prototxt"));
+    let lonely = root.join("lonely");
+    std::fs::create_dir(&lonely).unwrap();
+    let lonely_caffe = lonely.join("weights.caffemodel");
+    std::fs::write(&lonely_caffe, b"weights").unwrap();
+    let huge_onnx = root.join("huge.onnx");
+    std::fs::File::create(&huge_onnx)
+        .unwrap()
+        .set_len(5 << 30)
+        .unwrap();
+    let nan_onnx = root.join("nan.onnx");
+    tiny_onnx(&nan_onnx, Some(3));
+    let dense_onnx = root.join("dense.onnx");
+    std::fs::write(&dense_onnx, b"never read").unwrap();
+    // An evaluation set: a model folder, an image folder, labels.
+    let model = model_dir(root, "model");
+    let images = root.join("images");
+    std::fs::create_dir(&images).unwrap();
+    write_bmp(&images.join("a.bmp"));
+    let labels = root.join("labels.txt");
+    std::fs::write(&labels, "a.bmp 7\n").unwrap();
+    let bad_class = root.join("bad_class.txt");
+    std::fs::write(&bad_class, "a.bmp 1000\n").unwrap();
+    let zero_labels = root.join("zero.txt");
+    std::os::unix::fs::symlink("/dev/zero", &zero_labels).unwrap();
+    let fifo_images = root.join("fifo.bin");
+    mkfifo(&fifo_images);
+    // The authors' data file at AlexNet's 227 × 227, without labels beside it.
+    let data_dir = root.join("data");
+    std::fs::create_dir(&data_dir).unwrap();
+    let data = data_dir.join("dataMatTst.single.bin");
+    write_bin_f32(&data, &[1, 3, 227, 227], &vec![0.0; 3 * 227 * 227]).unwrap();
+
+    let (m, i, l) = (s(&model), s(&images), s(&labels));
+    use Refusal::*;
+    let cases = [
+        // Special files, missing companions and sizes of dense model files.
+        case(
+            &["classify", "--model", s(&fifo_onnx)],
+            Validation,
+            &["--model", "fifo.onnx: is a FIFO (named pipe)"],
+        ),
+        case(
+            &[
+                "quantize",
+                "--out",
+                s(&root.join("q")),
+                "--dense",
+                s(&zero_caffe),
+            ],
+            Validation,
+            &["--dense", "zero.caffemodel: is a character device"],
+        ),
+        case(
+            &["reproduce", "--model", s(&net_caffe), "--modes", "dense"],
+            Validation,
+            &[
+                "--model",
+                "net.prototxt: is a FIFO (named pipe), not a regular file",
+            ],
+        ),
+        case(
+            &["classify", "--model", s(&lonely_caffe)],
+            Validation,
+            &["weights.caffemodel: no prototxt beside it"],
+        ),
+        case(
+            &[
+                "export-onnx",
+                "--model",
+                s(&huge_onnx),
+                "--out",
+                s(&root.join("x.onnx")),
+            ],
+            Validation,
+            &["huge.onnx: is 5368709120 bytes; an ONNX model is at most 4294967296 bytes"],
+        ),
+        // Non-finite weights in an imported model: a load error naming file, node, tensor.
+        case(
+            &["classify", "--model", s(&nan_onnx)],
+            Work,
+            &["nan.onnx: node 'conv1' (Conv): tensor 'conv1_W': value NaN at flat position 3"],
+        ),
+        // --network: known, and the checks that depend on the layers use it.
+        case(
+            &["theory", "--network", "bogus"],
+            Clap,
+            &["unknown network 'bogus' (known: alexnet, caffenet, cnn-s, vgg16)"],
+        ),
+        case(
+            &["generate-model", s(&root.join("g")), "--network", "resnet"],
+            Clap,
+            &["unknown network 'resnet'"],
+        ),
+        case(
+            &["theory", "--conv", "100000000/128"],
+            Validation,
+            &["--conv 100000000/128", "conv1", "d must be in 1..=16"],
+        ),
+        case(
+            &["theory", "--network", "vgg16", "--conv", "7/128"],
+            Validation,
+            &["--conv 7/128", "conv1_2", "d must divide"],
+        ),
+        case(
+            &["theory", "--fc8", "1/300"],
+            Validation,
+            &["--fc8 1/300", "fc8", "K must be in 1..=256"],
+        ),
+        case(
+            &[
+                "quantize",
+                "--network",
+                "cnn-s",
+                "--out",
+                s(&root.join("q")),
+                "--fc",
+                "7/32",
+            ],
+            Validation,
+            &["--fc 7/32", "fc6", "d must divide"],
+        ),
+        case(
+            &[
+                "sweep",
+                "--network",
+                "vgg16",
+                "--layer",
+                "conv3",
+                "--results",
+                r,
+            ],
+            Validation,
+            &["--layer conv3: not a conv or fc layer of VGG-16", "conv3_1"],
+        ),
+        case(
+            &[
+                "reproduce",
+                "--network",
+                "vgg16",
+                "--peer-check-images",
+                "11",
+                "--results",
+                r,
+            ],
+            Validation,
+            &["--peer-check-images 11: must be in 1..=10"],
+        ),
+        case(
+            &[
+                "reproduce",
+                "--network",
+                "cnn-s",
+                "--data",
+                s(&data),
+                "--no-memory",
+                "--repeats",
+                "1",
+                "--images",
+                "1",
+                "--results",
+                r,
+            ],
+            Work,
+            &["dataMatTst.single.bin", "expected (N, 3, 224, 224)"],
+        ),
+        // evaluate: modes, the set and its labels, counts.
+        case(
+            &[
+                "evaluate",
+                "--model",
+                m,
+                "--images",
+                i,
+                "--labels",
+                l,
+                "--modes",
+                "qcnn,qcnn",
+                "--results",
+                r,
+            ],
+            Validation,
+            &["--modes: 'qcnn' is given twice"],
+        ),
+        case(
+            &[
+                "evaluate",
+                "--model",
+                m,
+                "--images",
+                i,
+                "--labels",
+                l,
+                "--modes",
+                "dense,turbo",
+                "--results",
+                r,
+            ],
+            Validation,
+            &["--modes: unknown mode 'turbo'"],
+        ),
+        case(
+            &[
+                "evaluate",
+                "--model",
+                s(&dense_onnx),
+                "--images",
+                i,
+                "--labels",
+                l,
+                "--results",
+                r,
+            ],
+            Validation,
+            &["--modes: mode 'qcnn' needs codebooks"],
+        ),
+        case(
+            &["evaluate", "--model", m, "--images", i, "--results", r],
+            Validation,
+            &["--labels: an image folder", "needs a ground-truth file"],
+        ),
+        case(
+            &[
+                "evaluate",
+                "--model",
+                m,
+                "--images",
+                s(&fifo_images),
+                "--results",
+                r,
+            ],
+            Validation,
+            &["--images", "fifo.bin: is a FIFO"],
+        ),
+        case(
+            &[
+                "evaluate",
+                "--model",
+                m,
+                "--images",
+                i,
+                "--labels",
+                s(&zero_labels),
+                "--results",
+                r,
+            ],
+            Validation,
+            &["--labels", "zero.txt: is a character device"],
+        ),
+        case(
+            &[
+                "evaluate",
+                "--model",
+                m,
+                "--images",
+                s(&data),
+                "--results",
+                r,
+            ],
+            Validation,
+            &["--labels", "lablVecTst.uint16.bin: no such file"],
+        ),
+        case(
+            &[
+                "evaluate",
+                "--model",
+                m,
+                "--images",
+                i,
+                "--labels",
+                l,
+                "--limit",
+                "0",
+                "--results",
+                r,
+            ],
+            Clap,
+            &["--limit", "'0' is not a whole number in 1..=10000000"],
+        ),
+        case(
+            &[
+                "evaluate",
+                "--model",
+                s(&fifo_onnx),
+                "--images",
+                i,
+                "--labels",
+                l,
+                "--modes",
+                "dense",
+                "--results",
+                r,
+            ],
+            Validation,
+            &["--model", "fifo.onnx: is a FIFO"],
+        ),
+        case(
+            &[
+                "evaluate",
+                "--model",
+                m,
+                "--images",
+                i,
+                "--labels",
+                s(&bad_class),
+                "--modes",
+                "dense",
+                "--results",
+                r,
+            ],
+            Work,
+            &["bad_class.txt:1: class 1000, but the network tells 1000 classes apart"],
+        ),
+    ];
+    for c in &cases {
+        check(c, root);
+    }
+    assert!(!results.exists(), "nothing recorded by refused runs");
+}
+
 /// Item 7: a PNG is classified like the BMP it was made from.
 #[test]
 fn png_and_jpeg_images_classify_like_their_bmp() {

@@ -229,6 +229,41 @@ fn evaluate_and_import_errors_are_clear() {
         "{}",
         text(&out.stderr)
     );
+    // Without --network the file's network shows only when it is read: the checks that
+    // depend on it run right after loading, before any work (and nothing is written).
+    let runs = dir.path().join("runs");
+    let out = run(&[
+        "sweep",
+        "--model",
+        onnx.to_str().unwrap(),
+        "--layer",
+        "conv9",
+        "--results",
+        runs.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--layer conv9: not a conv or fc layer of CNN-S"),
+        "{}",
+        text(&out.stderr)
+    );
+    let quantized = dir.path().join("q");
+    let out = run(&[
+        "quantize",
+        "--dense",
+        onnx.to_str().unwrap(),
+        "--out",
+        quantized.to_str().unwrap(),
+        "--fc",
+        "7/32",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--fc 7/32: fc6: d = 7, K = 32: d must divide the C_s = 18432"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!runs.exists() && !quantized.exists(), "nothing written");
     // The right network found by itself, dense only.
     let stdout = ok(&["classify", "--model", onnx.to_str().unwrap()]);
     assert!(stdout.contains("CNN-S, dense"), "{stdout}");

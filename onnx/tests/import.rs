@@ -200,3 +200,78 @@ fn old_opsets_and_bad_tensors_are_rejected() {
     let err = import_err(&proto);
     assert!(err.contains("only chains"), "{err}");
 }
+
+#[test]
+fn non_finite_weights_name_the_node_and_tensor() {
+    // In raw_data, as our exporter writes them.
+    let mut proto = exported(&tiny_model(1));
+    let w = &mut proto.graph.as_mut().unwrap().initializer[0];
+    w.raw_data.as_mut().unwrap()[12..16].copy_from_slice(&f32::NAN.to_le_bytes());
+    let err = import_err(&proto);
+    assert!(
+        err.contains(
+            "test.onnx: node 'conv1' (Conv): tensor 'conv1_W': value NaN at flat position 3 \
+             (index [0, 0, 0, 3]"
+        ),
+        "{err}"
+    );
+    // In float_data, as other writers may.
+    let mut proto = exported(&tiny_model(1));
+    let b = proto
+        .graph
+        .as_mut()
+        .unwrap()
+        .initializer
+        .iter_mut()
+        .find(|t| t.name.as_deref() == Some("conv1_b"))
+        .unwrap();
+    let mut values: Vec<f32> = b
+        .raw_data
+        .take()
+        .unwrap()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    values[2] = f32::INFINITY;
+    b.float_data = values;
+    let err = import_err(&proto);
+    assert!(
+        err.contains("node 'conv1' (Conv): tensor 'conv1_b': value inf at flat position 2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn special_and_oversized_files_are_refused_unread() {
+    use qcnn_files::testing::{make_fifo, within_deadline};
+    use qcnn_onnx::import::read;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.onnx");
+    make_fifo(&fifo).unwrap();
+    let e = within_deadline("a FIFO", 10, move || read(&fifo).unwrap_err().to_string());
+    assert!(e.contains("fifo.onnx: is a FIFO (named pipe)"), "{e}");
+    let zero = dir.path().join("zero.onnx");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    let e = within_deadline("/dev/zero", 10, move || {
+        read(&zero).unwrap_err().to_string()
+    });
+    assert!(e.contains("zero.onnx: is a character device"), "{e}");
+    // Longer than any model: refused by its length (a sparse file: no disk, nothing read).
+    let huge = dir.path().join("huge.onnx");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(qcnn_model::import::MAX_MODEL_BYTES + 1)
+        .unwrap();
+    let e = read(&huge).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        format!(
+            "{}: is 4294967297 bytes; an ONNX model is at most 4294967296 bytes",
+            huge.display()
+        )
+    );
+    // The OS message once, no source() to print it again.
+    let missing = read(&dir.path().join("missing.onnx")).unwrap_err();
+    assert_eq!(missing.to_string().matches("No such file").count(), 1);
+    assert!(std::error::Error::source(&missing).is_none());
+}
