@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use qcnn_kernels::Isa;
+use qcnn_kernels::Target;
 use qcnn_model::preprocess::{self, MeanImage};
 use qcnn_model::{synthetic, Network};
 
@@ -40,7 +40,7 @@ pub struct ClassifyArgs {
 /// Caffe's per-channel ImageNet means (B, G, R), used when no mean image is at hand.
 const CHANNEL_MEANS_BGR: [f32; 3] = [104.0, 117.0, 123.0];
 
-pub fn run(args: &ClassifyArgs, isa: Isa) -> Result<()> {
+pub fn run(args: &ClassifyArgs, target: Target) -> Result<()> {
     let loaded = models::load(args.model.as_deref(), args.seed)?;
     let input = match &args.image {
         Some(path) => preprocess::preprocess(
@@ -49,7 +49,7 @@ pub fn run(args: &ClassifyArgs, isa: Isa) -> Result<()> {
         )?,
         None => synthetic::synthetic_image(args.seed, 0),
     };
-    let mut network = models::network(&args.mode, &loaded.model, isa)?;
+    let mut network = models::network(&args.mode, &loaded.model, target)?;
     let probs = forward(
         network.as_mut(),
         &loaded,

@@ -5,6 +5,7 @@ mod classify;
 mod dump;
 mod export_onnx;
 mod labels;
+mod machine;
 mod models;
 mod peers;
 mod pinning;
@@ -35,10 +36,15 @@ struct Cli {
     /// OPENBLAS_CORETYPE), `env` (keep what the environment chose), or a core name (SkylakeX).
     #[arg(long, global = true, default_value = "best", env = "QCNN_BLAS_CORE")]
     blas_core: CorePolicy,
-    /// Look-up kernel instruction set: auto (the best available), scalar, avx2 or avx512.
-    /// Forcing one this CPU lacks is an error.
+    /// Look-up kernel instruction set: auto (the best available), scalar, avx2, avx512 or
+    /// neon. Forcing one this CPU lacks is an error.
     #[arg(long, global = true, default_value = "auto", env = "QCNN_ISA")]
     isa: String,
+    /// Cache sizes the look-up plans are sized for: auto (read from the running core), or
+    /// sizes over the detected ones, e.g. `l2=512K` or `l1d=32K,l2=512K,l3=32M`, to plan
+    /// like another machine.
+    #[arg(long, global = true, default_value = "auto", env = "QCNN_CACHES")]
+    caches: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -103,14 +109,15 @@ fn run() -> Result<()> {
     }
     let blas = blas_core::ensure(&cli.blas_core)?;
     qcnn_kernels::blas::self_check().map_err(anyhow::Error::msg)?;
-    let isa = resolve_isa(&cli.isa)?;
+    let machine = machine::resolve(&cli.isa, &cli.caches, machine::current_cpu())?;
+    let target = machine.target;
     match &cli.command {
-        Command::Reproduce(args) => reproduce::run(args, isa, &blas),
-        Command::ProbeMemory(args) => reproduce::memory::probe(args, isa),
-        Command::Classify(args) => classify::run(args, isa),
+        Command::Reproduce(args) => reproduce::run(args, &machine, &blas),
+        Command::ProbeMemory(args) => reproduce::memory::probe(args, target),
+        Command::Classify(args) => classify::run(args, target),
         Command::Quantize(args) => quantize::run(args),
         Command::ExportOnnx(args) => export_onnx::run(args),
-        Command::Sweep(args) => sweep::run(args, &blas),
+        Command::Sweep(args) => sweep::run(args, &blas, target.caches),
         Command::Report { runs, out } => {
             let files = qcnn_reports::render(runs, out)?;
             println!(
@@ -140,7 +147,16 @@ fn run() -> Result<()> {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            println!("look-up isa: {isa}");
+            println!(
+                "look-up isa: {} (uses {})",
+                target.isa,
+                target.isa.features().join(", ")
+            );
+            println!(
+                "cpu features: {}",
+                qcnn_kernels::isa::cpu_features().join(", ")
+            );
+            println!("caches: {} ({})", target.caches, machine.caches_from);
             println!(
                 "openblas core: {} (environment: {})",
                 blas.core,
@@ -151,11 +167,4 @@ fn run() -> Result<()> {
             Ok(())
         }
     }
-}
-
-fn resolve_isa(choice: &str) -> Result<Isa> {
-    if choice == "auto" {
-        return Ok(Isa::detect());
-    }
-    Ok(choice.parse::<Isa>()?.require()?)
 }

@@ -30,8 +30,8 @@ pub use error::{Result, ResultsError};
 pub use fsio::atomic_write;
 pub use meta::{
     build_info, collect_system, git_info, load_average, sha256_file, BlasInfo, BuildInfo,
-    FileDigest, GitInfo, LayerOps, LoadAverage, Meta, ModeInfo, ModelInfo, Storage, SystemInfo,
-    META_FILE, SCHEMA,
+    FileDigest, GitInfo, LayerOps, LayerPlan, LoadAverage, Meta, ModeInfo, ModelInfo, Storage,
+    SystemInfo, TargetInfo, META_FILE, SCHEMA,
 };
 pub use reader::{list_runs, read_run, Run};
 pub use rows::{

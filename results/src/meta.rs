@@ -58,6 +58,10 @@ pub struct Meta {
     /// speed-ups follow from them.
     #[serde(default)]
     pub layer_ops: Vec<LayerOps>,
+    /// What the look-up kernels were prepared for: ISA level, CPU features, the caches the
+    /// plans were sized from and where those sizes came from.
+    #[serde(default)]
+    pub target: Option<TargetInfo>,
     /// Anything else worth keeping (e.g. environment variables that change behaviour).
     pub notes: BTreeMap<String, String>,
 }
@@ -90,6 +94,9 @@ pub struct ModeInfo {
     pub mode: String,
     pub kernel: String,
     pub isa: String,
+    /// The schedule of every conv and fc layer (look-up modes; empty for others).
+    #[serde(default)]
+    pub plans: Vec<LayerPlan>,
 }
 
 impl ModeInfo {
@@ -98,8 +105,34 @@ impl ModeInfo {
             mode: mode.to_string(),
             kernel: kernel.to_string(),
             isa: isa.to_string(),
+            plans: Vec::new(),
         }
     }
+}
+
+/// How one layer of a mode was scheduled.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerPlan {
+    pub layer: String,
+    pub kernel: String,
+    /// The plan in words (bands, chunks, register blocks; layout for fc).
+    pub plan: String,
+}
+
+/// The CPU and caches the look-up kernels were prepared for.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetInfo {
+    /// The look-up ISA level (`scalar`, `avx2`, `avx512`, `neon`).
+    pub isa: String,
+    /// The CPU features that level's kernels use.
+    pub isa_features: Vec<String>,
+    /// The SIMD features this CPU has (any level could use).
+    pub cpu_features: Vec<String>,
+    pub l1d_bytes: u64,
+    pub l2_bytes: u64,
+    pub l3_bytes: u64,
+    /// "sysfs (cpu N)", "override '…'" or "fallback …".
+    pub caches_from: String,
 }
 
 /// The BLAS library behind the dense mode, as the harness reports it.
@@ -249,6 +282,7 @@ impl Meta {
             load_at_start: load_average(),
             storage: None,
             layer_ops: Vec::new(),
+            target: None,
             notes: BTreeMap::new(),
         }
     }

@@ -29,8 +29,8 @@ use gungraun::{
 use qcnn_baselines::{conv_shape, fc_shape, lrn_params, pool_shape};
 use qcnn_kernels::dense::{self, LrnParams, LrnScratch, PoolScratch, PoolShape};
 use qcnn_kernels::lut::conv::{ConvLut, ConvScratch};
-use qcnn_kernels::lut::fc::FcLut;
-use qcnn_kernels::{blas, ConvShape, FcShape, Isa, PqSpec};
+use qcnn_kernels::lut::fc::{FcLut, FcScratch};
+use qcnn_kernels::{blas, ConvShape, FcShape, Isa, PqSpec, Target};
 use qcnn_model::arch::{alexnet, authors_quantization, ParamShape};
 use qcnn_model::synthetic::{synthetic_image, synthetic_model, DEFAULT_SEED};
 use qcnn_model::{Architecture, LayerKind, NoObserver};
@@ -95,7 +95,6 @@ fn codebooks(rng: &mut ChaCha8Rng, spec: PqSpec, m: usize, rows: usize) -> (Vec<
 /// One look-up conv layer, ready to run: Layouts x (C_s, H_s, W_s), y (C_t, H_t, W_t).
 struct ConvCase {
     lut: ConvLut,
-    isa: Isa,
     x: Vec<f32>,
     y: Vec<f32>,
     scratch: ConvScratch,
@@ -105,14 +104,9 @@ struct ConvCase {
 impl ConvCase {
     fn run(&mut self) {
         let ConvCase {
-            lut,
-            isa,
-            x,
-            y,
-            scratch,
-            ..
+            lut, x, y, scratch, ..
         } = self;
-        lut.forward(*isa, black_box(x), y, scratch, &mut |_| {});
+        lut.forward(black_box(x), y, scratch, &mut |_| {});
     }
 }
 
@@ -125,14 +119,15 @@ fn conv_case(layer: &str, isa: Isa) -> ConvCase {
     let (centroids, assignments) =
         codebooks(&mut rng, spec, m, shape.c_out * shape.kernel * shape.kernel);
     let bias = uniform(&mut rng, shape.c_out, 1.0);
-    let lut = ConvLut::new(shape, spec, &centroids, &assignments, &bias).expect("valid layer");
+    let target = Target::for_isa(isa);
+    let lut =
+        ConvLut::new(target, shape, spec, &centroids, &assignments, &bias).expect("valid layer");
     let mut case = ConvCase {
+        repeats: repeats(&format!("{layer}/{}", lut.kernel_name())),
         lut,
-        isa,
         x: uniform(&mut rng, shape.input_len(), 50.0),
         y: vec![0.0; shape.output_len()],
         scratch: ConvScratch::default(),
-        repeats: repeats(&format!("{layer}/{}", ConvLut::kernel_name(isa))),
     };
     case.run();
     case
@@ -141,24 +136,18 @@ fn conv_case(layer: &str, isa: Isa) -> ConvCase {
 /// One look-up fc layer: Layouts x (C_s), y (C_t); `scratch` holds the table.
 struct FcCase {
     lut: FcLut,
-    isa: Isa,
     x: Vec<f32>,
     y: Vec<f32>,
-    scratch: Vec<f32>,
+    scratch: FcScratch,
     repeats: usize,
 }
 
 impl FcCase {
     fn run(&mut self) {
         let FcCase {
-            lut,
-            isa,
-            x,
-            y,
-            scratch,
-            ..
+            lut, x, y, scratch, ..
         } = self;
-        lut.forward(*isa, black_box(x), y, scratch, &mut |_| {});
+        lut.forward(black_box(x), y, scratch, &mut |_| {});
     }
 }
 
@@ -170,14 +159,15 @@ fn fc_case(layer: &str, isa: Isa) -> FcCase {
     let m = spec.subspaces(shape.c_in);
     let (centroids, assignments) = codebooks(&mut rng, spec, m, shape.c_out);
     let bias = uniform(&mut rng, shape.c_out, 1.0);
-    let lut = FcLut::new(shape, spec, &centroids, &assignments, &bias).expect("valid layer");
+    let target = Target::for_isa(isa);
+    let lut =
+        FcLut::new(target, shape, spec, &centroids, &assignments, &bias).expect("valid layer");
     let mut case = FcCase {
+        repeats: repeats(&format!("{layer}/{}", lut.kernel_name())),
         lut,
-        isa,
         x: uniform(&mut rng, shape.c_in, 5.0),
         y: vec![0.0; shape.c_out],
-        scratch: Vec::new(),
-        repeats: repeats(&format!("{layer}/{}", FcLut::kernel_name(isa))),
+        scratch: FcScratch::default(),
     };
     case.run();
     case
@@ -370,7 +360,8 @@ impl ForwardCase {
 fn forward_case(isa: Isa) -> ForwardCase {
     let isa = forced(isa);
     let model = synthetic_model(DEFAULT_SEED);
-    let net = QuantizedNetwork::new(&model, isa, TableKind::F32).expect("the synthetic model");
+    let net = QuantizedNetwork::new(&model, Target::for_isa(isa), TableKind::F32)
+        .expect("the synthetic model");
     let mut case = ForwardCase {
         net,
         image: synthetic_image(DEFAULT_SEED, 0),

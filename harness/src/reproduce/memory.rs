@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-use qcnn_kernels::Isa;
+use qcnn_kernels::Target;
 
 use crate::models;
 
@@ -25,7 +25,7 @@ pub struct ProbeArgs {
 const PROBE_IMAGES: usize = 3;
 
 /// Runs in the child.
-pub fn probe(args: &ProbeArgs, isa: Isa) -> Result<()> {
+pub fn probe(args: &ProbeArgs, target: Target) -> Result<()> {
     let mut loaded = models::load(args.model.as_deref(), args.seed)?;
     if args.mode != "dense" {
         // A quantized network needs no dense weights: don't count a folder's optional ones.
@@ -36,7 +36,7 @@ pub fn probe(args: &ProbeArgs, isa: Isa) -> Result<()> {
             .filter(|p| p.codebooks.is_some())
             .for_each(|p| p.dense = None);
     }
-    let mut network = models::network(&args.mode, &loaded.model, isa)?;
+    let mut network = models::network(&args.mode, &loaded.model, target)?;
     drop(loaded);
     reset_peak().context("resetting the peak-RSS mark (/proc/self/clear_refs)")?;
     for i in 0..PROBE_IMAGES {
@@ -53,13 +53,15 @@ pub fn measure_in_child(
     mode: &str,
     model: Option<&std::path::Path>,
     seed: u64,
-    isa: Isa,
+    target: Target,
 ) -> Result<u64> {
     let exe = std::env::current_exe().context("locating the qcnn executable")?;
     let mut cmd = Command::new(exe);
     cmd.args([
         "--isa",
-        isa.name(),
+        target.isa.name(),
+        "--caches",
+        &target.caches.to_string(),
         "probe-memory",
         "--mode",
         mode,

@@ -13,7 +13,9 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use cpu_time::ProcessTime;
 use indicatif::{ProgressBar, ProgressStyle};
-use qcnn_kernels::Isa;
+use qcnn_kernels::{Isa, Target};
+
+use crate::machine::Machine;
 use qcnn_model::preprocess::MeanImage;
 use qcnn_model::{LayerKind, Network};
 use qcnn_results::{
@@ -90,19 +92,18 @@ struct Bench {
     images: usize,
 }
 
-pub fn run(args: &ReproduceArgs, isa: Isa, blas: &BlasInfo) -> Result<()> {
+pub fn run(args: &ReproduceArgs, machine: &Machine, blas: &BlasInfo) -> Result<()> {
+    let target = machine.target;
     check_build(args.allow_debug)?;
     let loaded = models::load(args.model.as_deref(), args.seed)?;
     let inputs = load_inputs(args, &loaded)?;
     // Provenance first: once pinned, the process sees one core.
-    let mut meta = plan(args, isa, blas, &loaded, &inputs)?;
+    let mut meta = plan(args, machine, blas, &loaded, &inputs)?;
     meta.pinned_core = Some(crate::pinning::pin(args.core)? as u32);
-    let mut peak_rss = memory_probes(args, isa)?;
-    let (mut networks, bench) = prepare(args, &loaded, inputs, isa)?;
-    for (info, net) in meta.modes.iter_mut().zip(&networks) {
-        info.kernel = net.kernels();
-    }
-    record_agreement(&mut meta, &loaded, &bench, &mut networks, isa)?;
+    let mut peak_rss = memory_probes(args, target)?;
+    let (mut networks, bench) = prepare(args, &loaded, inputs, target)?;
+    record_plans(&mut meta, &networks);
+    record_agreement(&mut meta, &loaded, &bench, &mut networks, target)?;
     let check: Vec<&[f32]> = (0..args.peers.peer_check_images as usize)
         .map(|i| bench.inputs.image(i))
         .collect();
@@ -164,11 +165,12 @@ fn load_inputs(args: &ReproduceArgs, loaded: &LoadedModel) -> Result<InputSet> {
 /// The run's provenance, written before anything is measured.
 fn plan(
     args: &ReproduceArgs,
-    isa: Isa,
+    machine: &Machine,
     blas: &BlasInfo,
     loaded: &LoadedModel,
     inputs: &InputSet,
 ) -> Result<Meta> {
+    let isa = machine.target.isa;
     for mode in &args.modes {
         if !models::MODES.contains(&mode.as_str()) {
             bail!(
@@ -204,6 +206,7 @@ fn plan(
         blas.switched.to_string(),
     );
     meta.notes.insert("lookup_isa".into(), isa.name().into());
+    meta.target = Some(target_info(machine));
     meta.notes.insert(
         "isa_levels_available".into(),
         Isa::available()
@@ -213,6 +216,40 @@ fn plan(
             .join(","),
     );
     Ok(meta)
+}
+
+/// The caches the look-up plans were sized for, where they came from, and the CPU's SIMD
+/// features beside the level in use.
+fn target_info(machine: &Machine) -> qcnn_results::TargetInfo {
+    let t = machine.target;
+    qcnn_results::TargetInfo {
+        isa: t.isa.name().into(),
+        isa_features: t.isa.features().iter().map(|f| f.to_string()).collect(),
+        cpu_features: qcnn_kernels::isa::cpu_features()
+            .iter()
+            .map(|f| f.to_string())
+            .collect(),
+        l1d_bytes: t.caches.l1d as u64,
+        l2_bytes: t.caches.l2 as u64,
+        l3_bytes: t.caches.l3 as u64,
+        caches_from: machine.caches_from.to_string(),
+    }
+}
+
+/// Every mode's kernels and per-layer plans, into the run's mode list.
+fn record_plans(meta: &mut Meta, networks: &[Box<dyn Network>]) {
+    for (info, net) in meta.modes.iter_mut().zip(networks) {
+        info.kernel = net.kernels();
+        info.plans = net
+            .plans()
+            .into_iter()
+            .map(|(layer, kernel, plan)| qcnn_results::LayerPlan {
+                layer,
+                kernel,
+                plan,
+            })
+            .collect();
+    }
 }
 
 fn model_info(loaded: &LoadedModel) -> Result<qcnn_results::ModelInfo> {
@@ -236,13 +273,15 @@ fn model_info(loaded: &LoadedModel) -> Result<qcnn_results::ModelInfo> {
     Ok(qcnn_results::ModelInfo::hashed(&source, &files)?)
 }
 
-fn memory_probes(args: &ReproduceArgs, isa: Isa) -> Result<Vec<Option<u64>>> {
+fn memory_probes(args: &ReproduceArgs, target: Target) -> Result<Vec<Option<u64>>> {
     if args.no_memory {
         return Ok(vec![None; args.modes.len()]);
     }
     args.modes
         .iter()
-        .map(|mode| memory::measure_in_child(mode, args.model.as_deref(), args.seed, isa).map(Some))
+        .map(|mode| {
+            memory::measure_in_child(mode, args.model.as_deref(), args.seed, target).map(Some)
+        })
         .collect()
 }
 
@@ -250,12 +289,12 @@ fn prepare(
     args: &ReproduceArgs,
     loaded: &LoadedModel,
     inputs: InputSet,
-    isa: Isa,
+    target: Target,
 ) -> Result<(Vec<Box<dyn Network>>, Bench)> {
     let networks = args
         .modes
         .iter()
-        .map(|m| models::network(m, &loaded.model, isa))
+        .map(|m| models::network(m, &loaded.model, target))
         .collect::<Result<Vec<_>>>()?;
     let arch = &loaded.model.arch;
     let bench = Bench {
@@ -275,7 +314,7 @@ fn record_agreement(
     loaded: &LoadedModel,
     bench: &Bench,
     networks: &mut [Box<dyn Network>],
-    isa: Isa,
+    target: Target,
 ) -> Result<()> {
     let n = agreement::IMAGES.min(bench.images);
     let images: Vec<&[f32]> = (0..n).map(|i| bench.inputs.image(i)).collect();
@@ -286,7 +325,7 @@ fn record_agreement(
     let dense: &mut dyn Network = match own.pop() {
         Some(net) => net.as_mut(),
         None => {
-            built = models::network("dense", &loaded.model, isa)?;
+            built = models::network("dense", &loaded.model, target)?;
             built.as_mut()
         }
     };
