@@ -320,7 +320,7 @@ fn print_split(layers: &[Layer]) {
         "medians (and minima) of {SPLIT_RUNS} interleaved rounds; table/lookup: phase callbacks"
     );
     eprintln!(
-        "layer  kernel               R_b,K_c,Rblk,P_c total_ms  min_ms table_ms lookup_ms lookups/ns dense_ms dns_min speedup min_spd calib/ns"
+        "layer  kernel               R_b,K_c,Rblk,P_c total_ms  min_ms table_ms tbl_min lookup_ms lkp_min lookups/ns dense_ms dns_min speedup min_spd calib/ns"
     );
     let isas: Vec<Isa> = match std::env::var("QCNN_BENCH_ISAS") {
         Ok(list) => list
@@ -367,9 +367,11 @@ fn print_split(layers: &[Layer]) {
             let total_min = min(&r.iter().map(|t| t[0]).collect::<Vec<_>>());
             let [total, table, lookup] =
                 [0, 1, 2].map(|k| median(r.iter().map(|t| t[k]).collect()));
+            let [table_min, lookup_min] =
+                [1, 2].map(|k| min(&r.iter().map(|t| t[k]).collect::<Vec<_>>()));
             let plan = l.lut(*isa).plan();
             eprintln!(
-                "{:6} {:20} {:>3},{:>3},{:>2},{:<2} {:8.3} {:8.3} {:8.3} {:9.3} {:10.1} {:8.3} {:8.3} {:6.2}x {:6.2}x {:6.2}",
+                "{:6} {:20} {:>3},{:>3},{:>2},{:<2} {:8.3} {:8.3} {:8.3} {:7.3} {:9.3} {:7.3} {:10.1} {:8.3} {:8.3} {:6.2}x {:6.2}x {:6.2}",
                 l.name,
                 ConvLut::name(*isa),
                 plan.band_rows,
@@ -379,8 +381,10 @@ fn print_split(layers: &[Layer]) {
                 total,
                 total_min,
                 table,
+                table_min,
                 lookup,
-                lookups(l.shape) / (lookup * 1e6),
+                lookup_min,
+                lookups(l.shape) / (lookup_min * 1e6),
                 dense,
                 dense_min,
                 dense / total,

@@ -124,6 +124,9 @@ pub(crate) trait Simd: Copy + 'static {
     /// order (a's lanes first). q ≤ 32767.
     fn quantize_i16(self, a: Self::F32, b: Self::F32, q: i32) -> Self::I16;
 
+    /// Hints that the cache line at `p` will be read soon (never faults, whatever `p`).
+    fn prefetch(self, _p: *const u8) {}
+
     /// `out[x] = src[s·x]` for x < out.len(); `src` holds at least s·(out.len() − 1) + 1
     /// floats. A level with gathers overrides it.
     fn copy_strided(self, src: &[f32], s: usize, out: &mut [f32]) {

@@ -133,9 +133,4 @@ impl PackedSelect for Avx2 {
     fn shift_right<const BITS: u32>(self, idx: __m256i) -> __m256i {
         unsafe { _mm256_srl_epi32(idx, _mm_cvtsi32_si128(BITS as i32)) }
     }
-    #[inline(always)]
-    fn prefetch(self, p: *const u8) {
-        // SAFETY: a prefetch never faults, whatever the address.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
-    }
 }

@@ -71,10 +71,4 @@ impl PackedSelect for Avx512 {
     fn shift_right<const BITS: u32>(self, idx: __m512i) -> __m512i {
         unsafe { _mm512_srli_epi32::<BITS>(idx) }
     }
-
-    #[inline(always)]
-    fn prefetch(self, p: *const u8) {
-        // SAFETY: a prefetch never faults, whatever the address.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
-    }
 }

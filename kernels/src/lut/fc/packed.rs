@@ -183,8 +183,6 @@ pub(crate) trait PackedSelect: Simd {
     unsafe fn select<const BITS: u32>(self, row: &Self::Row, idx: Self::I32) -> Self::F32;
     /// Logical right shift of every lane by BITS.
     fn shift_right<const BITS: u32>(self, idx: Self::I32) -> Self::I32;
-    /// Hints that `p` will be read soon (never faults).
-    fn prefetch(self, _p: *const u8) {}
 }
 
 /// How far ahead of the group being read the index stream is prefetched, in bytes. The
