@@ -9,6 +9,7 @@
 pub mod dense;
 pub mod peers;
 pub mod pipeline;
+pub mod reference;
 
 pub use dense::{DenseConv, DenseFc, DenseNetwork};
 pub use pipeline::{conv_shape, fc_shape, lrn_params, pool_shape, Pipeline, WeightedOp};

@@ -3,11 +3,8 @@
 mod common;
 
 use common::{dense_ops, random_params, tiny_alexnet, values, Recorder};
-use qcnn_baselines::{conv_shape, fc_shape, lrn_params, pool_shape, Pipeline};
-use qcnn_kernels::dense::reference::{
-    conv_reference, fc_reference, lrn_reference, max_pool_reference, max_relative_error,
-    relu_reference, softmax_reference,
-};
+use qcnn_baselines::Pipeline;
+use qcnn_kernels::dense::reference::{max_relative_error, relu_reference};
 use qcnn_kernels::Isa;
 use qcnn_model::{Architecture, Layer, LayerKind, NoObserver, Shape};
 use rand::SeedableRng;
@@ -26,30 +23,8 @@ fn reference_layer(
     index: usize,
     input: &[f32],
 ) -> Vec<f32> {
-    let s = arch.input_of(index);
-    let param = |i: usize| {
-        let k = arch
-            .param_layers()
-            .iter()
-            .position(|p| p.index == i)
-            .unwrap();
-        (arch.param_layers()[k], &params[k])
-    };
-    match arch.layers[index].kind {
-        LayerKind::Conv(_) => {
-            let (p, (w, b)) = param(index);
-            conv_reference(&conv_shape(&p), w, b, input)
-        }
-        LayerKind::Fc { .. } => {
-            let (p, (w, b)) = param(index);
-            fc_reference(&fc_shape(&p), w, b, input)
-        }
-        LayerKind::Relu => relu_reference(input),
-        LayerKind::Lrn(spec) => lrn_reference(&lrn_params(spec), s.c, s.h * s.w, input),
-        LayerKind::MaxPool(spec) => max_pool_reference(&pool_shape(s, spec), input),
-        LayerKind::Dropout => input.to_vec(),
-        LayerKind::Softmax => softmax_reference(input, s.c),
-    }
+    let refs: Vec<(&[f32], &[f32])> = params.iter().map(|(w, b)| (&w[..], &b[..])).collect();
+    qcnn_baselines::reference::reference_layer(arch, &refs, index, input)
 }
 
 /// (weights, bias) of every conv/fc layer.
@@ -159,6 +134,7 @@ fn layers_that_pass_the_input_through_are_handled() {
     use LayerKind::*;
     let l = |name, kind| Layer { name, kind };
     let arch = Architecture {
+        name: "test",
         input: Shape::new(2, 3, 1),
         layers: vec![l("drop0", Dropout), l("relu0", Relu), l("drop1", Dropout)],
     };
@@ -170,6 +146,7 @@ fn layers_that_pass_the_input_through_are_handled() {
     assert_eq!(rec.get("drop0").unwrap(), input.as_slice());
 
     let only_dropout = Architecture {
+        name: "test",
         input: Shape::new(6, 1, 1),
         layers: vec![l("drop0", Dropout)],
     };

@@ -16,9 +16,11 @@ pub struct ClassifyArgs {
     /// The image (BMP; PNG and JPEG work too). Without it, the embedded synthetic image.
     pub image: Option<PathBuf>,
     /// Model folder: the authors' repository root, an AlexNet folder or a Bin.Files folder.
-    /// Without it, the embedded synthetic AlexNet.
+    /// Without it, the embedded synthetic network (--network).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub network: models::NetworkArg,
     /// Which network runs the image: dense, qcnn or qcnn-int8 (approximate).
     #[arg(long, default_value = "dense")]
     pub mode: String,
@@ -41,13 +43,14 @@ pub struct ClassifyArgs {
 const CHANNEL_MEANS_BGR: [f32; 3] = [104.0, 117.0, 123.0];
 
 pub fn run(args: &ClassifyArgs, target: Target) -> Result<()> {
-    let loaded = models::load(args.model.as_deref(), args.seed)?;
+    let loaded = models::load(args.model.as_deref(), args.network, args.seed)?;
     let input = match &args.image {
-        Some(path) => preprocess::preprocess(
+        Some(path) => preprocess::preprocess_to(
             path,
             &mean_image_or_channel_means(args.mean.as_deref(), &loaded)?,
+            loaded.input().h,
         )?,
-        None => synthetic::synthetic_image(args.seed, 0),
+        None => models::synthetic_input(&loaded, args.seed, 0),
     };
     let mut network = models::network(&args.mode, &loaded.model, target)?;
     let probs = forward(

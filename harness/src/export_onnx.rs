@@ -16,10 +16,12 @@ const CHECK_IMAGES: usize = 3;
 #[derive(clap::Args, Debug)]
 pub struct ExportOnnxArgs {
     /// Model folder (the authors' repository root, an AlexNet or a Bin.Files folder).
-    /// Without it, the embedded synthetic AlexNet.
+    /// Without it, the embedded synthetic network (--network).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// The ONNX file to write (about 244 MB for AlexNet).
+    #[command(flatten)]
+    pub network: models::NetworkArg,
+    /// The ONNX file to write (about 244 MB for AlexNet, 553 MB for VGG-16).
     #[arg(long)]
     pub out: PathBuf,
     /// Seed of the embedded synthetic model.
@@ -44,7 +46,7 @@ pub fn run(args: &ExportOnnxArgs) -> Result<()> {
             );
         }
     }
-    let loaded = models::load(args.model.as_deref(), args.seed)?;
+    let loaded = models::load(args.model.as_deref(), args.network, args.seed)?;
     let model = &loaded.model;
     let interface = qcnn_onnx::interface(&model.arch).context("mapping the model to ONNX")?;
     let bytes = qcnn_onnx::write(model, &args.out)
@@ -69,7 +71,7 @@ pub fn run(args: &ExportOnnxArgs) -> Result<()> {
         return Ok(());
     }
     let images: Vec<Vec<f32>> = (0..CHECK_IMAGES)
-        .map(|i| synthetic::synthetic_image(args.seed, i))
+        .map(|i| models::synthetic_input(&loaded, args.seed, i))
         .collect();
     let refs: Vec<&[f32]> = images.iter().map(Vec::as_slice).collect();
     let mut dense = DenseNetwork::new(model);

@@ -4,6 +4,7 @@ mod blas_core;
 mod classify;
 mod compare;
 mod dump;
+mod evaluate;
 mod export_onnx;
 mod labels;
 mod machine;
@@ -13,6 +14,7 @@ mod pinning;
 mod quantize;
 mod reproduce;
 mod sweep;
+mod theory;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,19 +82,28 @@ enum Command {
         #[arg(long, default_value = "report")]
         out: PathBuf,
     },
+    /// Top-1/top-5 accuracy of each mode over a labelled image set, agreement with dense and
+    /// the images each mode changed; recorded as a run that `qcnn report` renders.
+    Evaluate(evaluate::EvaluateArgs),
     /// Compare two runs (or two folders of runs, pooled): per mode, speed-up and layer, the
     /// change of the median time with a bootstrap interval and a verdict. Exit status 0: no
     /// regression, 1: a regression beyond the threshold, 2: could not compare.
     Compare(compare::CompareArgs),
     /// Classify one image and print the top-5 classes (optionally dump every layer).
     Classify(classify::ClassifyArgs),
-    /// Write the embedded synthetic AlexNet to a folder in the authors' format.
+    /// Write an embedded synthetic network (--network, default AlexNet) to a folder in the
+    /// authors' format.
     GenerateModel {
         /// Destination folder (created if missing).
         dir: PathBuf,
         #[arg(long, default_value_t = qcnn_model::synthetic::DEFAULT_SEED)]
         seed: u64,
+        #[command(flatten)]
+        network: models::NetworkArg,
     },
+    /// The paper's analysis of a network: per layer and in total, dense multiply-adds vs
+    /// table + look-up ops, theoretical speed-up, storage and compression (Markdown or JSON).
+    Theory(theory::TheoryArgs),
     /// Print this machine's ISA levels and the OpenBLAS configuration in use.
     Info,
     /// (internal) Peak memory of one mode, measured by `reproduce` in a child process.
@@ -126,6 +137,10 @@ fn run(cli: &Cli) -> Result<()> {
         // Pure rendering of stored files: no BLAS, no measurement.
         return report(runs, compare.as_deref(), judge, out);
     }
+    if let Command::Theory(args) = &cli.command {
+        // Op counts only: no BLAS, no measurement.
+        return theory::run(args);
+    }
     let blas = blas_core::ensure(&cli.blas_core)?;
     qcnn_kernels::blas::self_check().map_err(anyhow::Error::msg)?;
     let machine = machine::resolve(&cli.isa, &cli.caches, machine::current_cpu())?;
@@ -134,16 +149,20 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Reproduce(args) => reproduce::run(args, &machine, &blas),
         Command::ProbeMemory(args) => reproduce::memory::probe(args, target),
         Command::Classify(args) => classify::run(args, target),
+        Command::Evaluate(args) => evaluate::run(args, &machine, &blas),
         Command::Quantize(args) => quantize::run(args),
         Command::ExportOnnx(args) => export_onnx::run(args),
         Command::Sweep(args) => sweep::run(args, &blas, target.caches),
-        Command::Report { .. } | Command::Compare(_) => unreachable!("handled before BLAS"),
-        Command::GenerateModel { dir, seed } => {
-            let model = qcnn_model::synthetic::synthetic_model(*seed);
-            qcnn_model::folder::save(&model, dir, models::SYNTHETIC_PREFIX)
+        Command::Report { .. } | Command::Compare(_) | Command::Theory(_) => {
+            unreachable!("handled before BLAS")
+        }
+        Command::GenerateModel { dir, seed, network } => {
+            let model = qcnn_model::synthetic::synthetic_network(network.kind(), *seed);
+            qcnn_model::folder::save(&model, dir, &models::synthetic_prefix(network.kind()))
                 .with_context(|| format!("writing the synthetic model into {}", dir.display()))?;
             println!(
-                "wrote the synthetic AlexNet (seed {seed}) into {}",
+                "wrote the synthetic {} (seed {seed}) into {}",
+                model.arch.name,
                 dir.display()
             );
             Ok(())

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use qcnn_model::arch::QuantSpec;
+use qcnn_model::arch::{Architecture, QuantSpec};
 use qcnn_model::{folder, Model};
 use qcnn_quantizer::{
     check_spec, layer_specs, quantize_model, response_errors, Calibration, EcParams, KMeansParams,
@@ -24,21 +24,24 @@ pub const REPORT_FILE: &str = "quantize-report.csv";
 pub struct QuantizeArgs {
     /// Model to quantize (the authors' repository root, an AlexNet or a Bin.Files folder):
     /// its dense files where present, else dense weights rebuilt from its codebooks. Without
-    /// it, the embedded synthetic AlexNet.
+    /// it, the embedded synthetic network (--network).
     #[arg(long)]
     pub dense: Option<PathBuf>,
+    #[command(flatten)]
+    pub network: models::NetworkArg,
     /// Destination folder for the quantized model (created if missing).
     #[arg(long)]
     pub out: PathBuf,
-    /// d/K of every conv layer (dims per subspace / codewords per sub-codebook).
-    #[arg(long, default_value = "8/128", value_parser = parse_spec_arg)]
-    pub conv: QuantSpec,
-    /// d/K of every fc layer but the last.
-    #[arg(long, default_value = "4/32", value_parser = parse_spec_arg)]
-    pub fc: QuantSpec,
-    /// d/K of the last fc layer (AlexNet's fc8).
-    #[arg(long, default_value = "1/16", value_parser = parse_spec_arg)]
-    pub fc8: QuantSpec,
+    /// d/K of every conv layer (dims per subspace / codewords per sub-codebook). Default:
+    /// the network's paper setting (8/128 for all four).
+    #[arg(long, value_parser = parse_spec_arg)]
+    pub conv: Option<QuantSpec>,
+    /// d/K of every fc layer but the last. Default: the paper setting (4/32).
+    #[arg(long, value_parser = parse_spec_arg)]
+    pub fc: Option<QuantSpec>,
+    /// d/K of the last fc layer (fc8). Default: the paper setting (1/16).
+    #[arg(long, visible_alias = "last-fc", value_parser = parse_spec_arg)]
+    pub fc8: Option<QuantSpec>,
     #[command(flatten)]
     pub training: TrainingArgs,
     /// File-name prefix of the written model.
@@ -112,13 +115,14 @@ impl TrainingArgs {
     /// following ones are held out.
     pub fn calibration(&self, loaded: &LoadedModel) -> Result<(Calibration, Option<Calibration>)> {
         let count = self.calib_count + self.holdout;
+        let input = loaded.input();
         let calib = match &self.calib {
-            None => Calibration::synthetic(self.synthetic_seed, count)?,
+            None => Calibration::synthetic_for(input, self.synthetic_seed, count)?,
             Some(path) if path.is_dir() => {
                 let mean = mean_image_or_channel_means(self.mean.as_deref(), loaded)?;
-                Calibration::from_image_dir(path, &mean, count)?
+                Calibration::from_image_dir_for(input, path, &mean, count)?
             }
-            Some(path) if path.is_file() => Calibration::from_data_file(path, count)?,
+            Some(path) if path.is_file() => Calibration::from_data_file_for(input, path, count)?,
             Some(path) => bail!("--calib {}: no such folder or file", path.display()),
         };
         let held = calib
@@ -136,6 +140,14 @@ impl TrainingArgs {
         }
         Ok(calib.split_holdout(held))
     }
+}
+
+/// Checks every layer's d/K against its shape before any work starts.
+pub fn check_specs(arch: &Architecture, specs: &[QuantSpec]) -> Result<()> {
+    for (p, &spec) in arch.param_layers().iter().zip(specs) {
+        check_spec(arch.layers[p.index].name, p, spec)?;
+    }
+    Ok(())
 }
 
 pub fn parse_spec_arg(text: &str) -> Result<QuantSpec, String> {
@@ -170,12 +182,20 @@ fn check_out_dir(out: &Path, prefix: &str) -> Result<()> {
 
 pub fn run(args: &QuantizeArgs) -> Result<()> {
     check_out_dir(&args.out, &args.prefix)?;
-    let loaded = models::load(args.dense.as_deref(), args.training.synthetic_seed)?;
+    let loaded = models::load(
+        args.dense.as_deref(),
+        args.network,
+        args.training.synthetic_seed,
+    )?;
     let arch = &loaded.model.arch;
-    let specs = layer_specs(arch, args.conv, args.fc, args.fc8);
-    for (p, &spec) in loaded.model.params.iter().zip(&specs) {
-        check_spec(arch.layers[p.shape.index].name, &p.shape, spec)?;
-    }
+    let paper = args.network.kind().default_quantization();
+    let specs = layer_specs(
+        arch,
+        args.conv.unwrap_or(paper.conv),
+        args.fc.unwrap_or(paper.fc),
+        args.fc8.unwrap_or(paper.last_fc),
+    );
+    check_specs(arch, &specs)?;
     let (calib, holdout) = args.training.calibration(&loaded)?;
     let settings = args.training.settings();
     eprintln!("model:       {}", models::describe(&loaded));

@@ -45,9 +45,11 @@ pub struct SweepArgs {
     #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
     pub k: Vec<usize>,
     /// Model folder (dense files, else dense weights rebuilt from its codebooks). Without
-    /// it, the embedded synthetic AlexNet.
+    /// it, the embedded synthetic network (--network).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub network: models::NetworkArg,
     #[command(flatten)]
     pub training: TrainingArgs,
     /// Look-up kernel ISAs to time, comma-separated, or `all` (every level this CPU runs).
@@ -132,7 +134,11 @@ pub fn run(args: &SweepArgs, blas: &BlasInfo, caches: CacheSizes) -> Result<()> 
     if cfg!(debug_assertions) && !args.allow_debug {
         bail!("this is a debug build: its timings mean nothing. Build with --release (or pass --allow-debug)");
     }
-    let loaded = models::load(args.model.as_deref(), args.training.synthetic_seed)?;
+    let loaded = models::load(
+        args.model.as_deref(),
+        args.network,
+        args.training.synthetic_seed,
+    )?;
     let params = find_layer(&loaded.model, &args.layer)?;
     let specs = grid(args, params)?;
     let isas = resolve_isas(&args.isas)?;

@@ -237,6 +237,38 @@ fn alexnet_layers_match_reference() {
     assert!(err <= BLAS_TOL, "fc8: {err:e}");
 }
 
+/// The conv shapes CNN-S and VGG-16 add, at full size against the twin: CNN-S conv1 (7×7
+/// stride 2 on 224×224) and conv2 (5×5 pad 1), VGG-16 conv1_1 (3 channels), conv1_2
+/// (224×224×64) and a 512-channel 3×3 conv (conv5_1).
+#[test]
+fn paper_network_conv_layers_match_reference() {
+    blas::set_single_thread();
+    let conv = |c_in, h, c_out, kernel, stride, pad| ConvShape {
+        c_in,
+        h_in: h,
+        w_in: h,
+        c_out,
+        kernel,
+        stride,
+        pad,
+        groups: 1,
+    };
+    let layers = [
+        ("cnn-s conv1", conv(3, 224, 96, 7, 2, 0)),
+        ("cnn-s conv2", conv(96, 37, 256, 5, 1, 1)),
+        ("vgg16 conv1_1", conv(3, 224, 64, 3, 1, 1)),
+        ("vgg16 conv1_2", conv(64, 224, 64, 3, 1, 1)),
+        ("vgg16 conv5_1", conv(512, 14, 512, 3, 1, 1)),
+    ];
+    let mut scratch = ConvScratch::new();
+    for (i, (name, shape)) in layers.into_iter().enumerate() {
+        let p = ConvProblem::new(shape, 400 + i as u64);
+        let err = max_relative_error(&p.run(&mut scratch), &p.reference());
+        eprintln!("{name}: relative error {err:e}");
+        assert!(err <= BLAS_TOL, "{name}: {err:e}");
+    }
+}
+
 // ---------------------------------------------------------------------------- fc
 
 #[derive(Debug, Clone)]

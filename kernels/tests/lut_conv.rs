@@ -304,6 +304,35 @@ fn alexnet_conv_layers_match_reference() {
     }
 }
 
+/// The conv shapes CNN-S and VGG-16 add to AlexNet's (the paper's other networks), at full
+/// size with the default plans, every ISA, one scratch shared as in the network: CNN-S's
+/// 7×7 stride-2 conv1 on 224×224 and its 5×5 pad-1 conv2; VGG-16's 3-channel conv1_1, its
+/// 224×224×64 maps (conv1_2) and a 3×3 stride-1 conv with 512 channels (conv5_1 size).
+#[test]
+fn paper_network_conv_layers_match_reference() {
+    blas::set_single_thread();
+    let spec = PqSpec { d: 8, k: 128 };
+    let layers = [
+        ("cnn-s conv1", conv(3, 224, 224, 96, 7, 2, 0, 1)),
+        ("cnn-s conv2", conv(96, 37, 37, 256, 5, 1, 1, 1)),
+        ("cnn-s conv3", conv(256, 18, 18, 512, 3, 1, 1, 1)),
+        ("vgg16 conv1_1", conv(3, 224, 224, 64, 3, 1, 1, 1)),
+        ("vgg16 conv1_2", conv(64, 224, 224, 64, 3, 1, 1, 1)),
+        ("vgg16 conv5_1", conv(512, 14, 14, 512, 3, 1, 1, 1)),
+    ];
+    let mut scratch = ConvScratch::default();
+    for (n, (name, shape)) in layers.into_iter().enumerate() {
+        let p = Problem::new(shape, spec, 200 + n as u64, false);
+        let (want, mag) = (p.reference(), p.magnitude());
+        for isa in Isa::available() {
+            let lut = p.lut(isa).unwrap();
+            assert_eq!(lut.plan(), default_plan(Target::for_isa(isa), shape, spec));
+            let got = p.run(&lut, &mut scratch);
+            assert_within(&got, &want, &mag, &format!("{name} {isa} {:?}", lut.plan()));
+        }
+    }
+}
+
 #[test]
 fn scratch_is_reused_across_shapes() {
     blas::set_single_thread();

@@ -417,6 +417,25 @@ fn conv_alexnet_shapes_random_codebooks() {
     }
 }
 
+/// The conv shapes CNN-S and VGG-16 add (7×7 stride 2 on 224×224, 5×5 pad 1, 3-channel
+/// 3×3 on 224×224, 224×224×64 maps, 512 channels 3×3): SIMD == scalar twin and the bound.
+#[test]
+fn conv_paper_network_shapes_random_codebooks() {
+    let spec = PqSpec { d: 8, k: 128 };
+    let layers = [
+        ("cnn-s conv1", conv(3, 224, 224, 96, 7, 2, 0, 1), -1.0),
+        ("cnn-s conv2", conv(96, 37, 37, 256, 5, 1, 1, 1), 0.0),
+        ("vgg16 conv1_1", conv(3, 224, 224, 64, 3, 1, 1, 1), -1.0),
+        ("vgg16 conv1_2", conv(64, 224, 224, 64, 3, 1, 1, 1), 0.0),
+        ("vgg16 conv5_1", conv(512, 14, 14, 512, 3, 1, 1, 1), 0.0),
+    ];
+    for (n, (name, shape, lo)) in layers.into_iter().enumerate() {
+        let p = ConvProblem::new(shape, spec, 300 + n as u64, lo);
+        p.check();
+        eprintln!("{name}: int8 twins agree");
+    }
+}
+
 // ----------------------------------------------------------- the authors' AlexNet, real data
 
 fn shared_dir() -> std::path::PathBuf {

@@ -1,4 +1,5 @@
-//! The network as data: a layer list, shape inference and op counts (METHOD.md).
+//! The networks as data: layer lists, shape inference and op counts (METHOD.md), and the
+//! four ImageNet networks of the paper ([`NetworkKind`]) with their quantization settings.
 //!
 //! Glossary (paper symbol → code name): C_s → `in_channels`, C_t → `out_channels`,
 //! kh×kw → `kernel`, d → `QuantSpec::d`, K → `QuantSpec::k`, M → `QuantSpec::subspaces(..)`.
@@ -96,6 +97,8 @@ impl QuantSpec {
 /// A whole network: input shape and the ordered layer list.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Architecture {
+    /// What the network is called in messages and provenance ("AlexNet", "VGG-16", ...).
+    pub name: &'static str,
     pub input: Shape,
     pub layers: Vec<Layer>,
 }
@@ -243,17 +246,29 @@ pub fn pool_extent(size: usize, p: PoolSpec) -> usize {
     out
 }
 
+/// AlexNet's and CaffeNet's LRN (Caffe's bvlc_alexnet / bvlc_reference_caffenet).
 const LRN: LrnSpec = LrnSpec {
     size: 5,
     alpha: 1e-4,
     beta: 0.75,
     k: 1.0,
 };
-const POOL: PoolSpec = PoolSpec {
-    kernel: 3,
-    stride: 2,
-    pad: 0,
+/// CNN-S's LRN (Chatfield et al.'s VGG_CNN_S: alpha 5e-4, k 2).
+const LRN_CNN_S: LrnSpec = LrnSpec {
+    size: 5,
+    alpha: 5e-4,
+    beta: 0.75,
+    k: 2.0,
 };
+
+/// Max pooling of `kernel` × `kernel`, stride `stride`, no padding.
+const fn pool(kernel: usize, stride: usize) -> LayerKind {
+    LayerKind::MaxPool(PoolSpec {
+        kernel,
+        stride,
+        pad: 0,
+    })
+}
 
 /// A conv layer kind in one call: `out_channels` kernels of `kernel`×`kernel`.
 pub const fn conv(
@@ -272,50 +287,276 @@ pub const fn conv(
     })
 }
 
+fn layer(name: &'static str, kind: LayerKind) -> Layer {
+    Layer { name, kind }
+}
+
+/// fc6, fc7 (4096 each, ReLU, dropout) and fc8 (1000 classes) with the softmax: the
+/// classifier every network of the paper ends with.
+fn classifier() -> Vec<Layer> {
+    use LayerKind::*;
+    vec![
+        layer("fc6", Fc { out: 4096 }),
+        layer("relu6", Relu),
+        layer("drop6", Dropout),
+        layer("fc7", Fc { out: 4096 }),
+        layer("relu7", Relu),
+        layer("drop7", Dropout),
+        layer("fc8", Fc { out: 1000 }),
+        layer("prob", Softmax),
+    ]
+}
+
 /// BVLC AlexNet, the 23-layer list of METHOD.md (input 3×227×227, B, G, R).
 pub fn alexnet() -> Architecture {
     use LayerKind::*;
-    let l = |name, kind| Layer { name, kind };
+    let mut layers = vec![
+        layer("conv1", conv(96, 11, 4, 0, 1)),
+        layer("relu1", Relu),
+        layer("norm1", Lrn(LRN)),
+        layer("pool1", pool(3, 2)),
+        layer("conv2", conv(256, 5, 1, 2, 2)),
+        layer("relu2", Relu),
+        layer("norm2", Lrn(LRN)),
+        layer("pool2", pool(3, 2)),
+    ];
+    layers.extend(alexnet_conv3_to_pool5());
+    layers.extend(classifier());
     Architecture {
+        name: "AlexNet",
         input: Shape::new(3, 227, 227),
-        layers: vec![
-            l("conv1", conv(96, 11, 4, 0, 1)),
-            l("relu1", Relu),
-            l("norm1", Lrn(LRN)),
-            l("pool1", MaxPool(POOL)),
-            l("conv2", conv(256, 5, 1, 2, 2)),
-            l("relu2", Relu),
-            l("norm2", Lrn(LRN)),
-            l("pool2", MaxPool(POOL)),
-            l("conv3", conv(384, 3, 1, 1, 1)),
-            l("relu3", Relu),
-            l("conv4", conv(384, 3, 1, 1, 2)),
-            l("relu4", Relu),
-            l("conv5", conv(256, 3, 1, 1, 2)),
-            l("relu5", Relu),
-            l("pool5", MaxPool(POOL)),
-            l("fc6", Fc { out: 4096 }),
-            l("relu6", Relu),
-            l("drop6", Dropout),
-            l("fc7", Fc { out: 4096 }),
-            l("relu7", Relu),
-            l("drop7", Dropout),
-            l("fc8", Fc { out: 1000 }),
-            l("prob", Softmax),
-        ],
+        layers,
     }
 }
 
-/// The authors' quantization of AlexNet: conv d=8/K=128, fc6–fc7 d=4/K=32, fc8 d=1/K=16.
+/// BVLC reference CaffeNet: AlexNet with pooling before LRN in the first two stages
+/// (23 layers, input 3×227×227).
+pub fn caffenet() -> Architecture {
+    use LayerKind::*;
+    let mut layers = vec![
+        layer("conv1", conv(96, 11, 4, 0, 1)),
+        layer("relu1", Relu),
+        layer("pool1", pool(3, 2)),
+        layer("norm1", Lrn(LRN)),
+        layer("conv2", conv(256, 5, 1, 2, 2)),
+        layer("relu2", Relu),
+        layer("pool2", pool(3, 2)),
+        layer("norm2", Lrn(LRN)),
+    ];
+    layers.extend(alexnet_conv3_to_pool5());
+    layers.extend(classifier());
+    Architecture {
+        name: "CaffeNet",
+        input: Shape::new(3, 227, 227),
+        layers,
+    }
+}
+
+/// conv3–conv5 and pool5, shared by AlexNet and CaffeNet.
+fn alexnet_conv3_to_pool5() -> Vec<Layer> {
+    use LayerKind::*;
+    vec![
+        layer("conv3", conv(384, 3, 1, 1, 1)),
+        layer("relu3", Relu),
+        layer("conv4", conv(384, 3, 1, 1, 2)),
+        layer("relu4", Relu),
+        layer("conv5", conv(256, 3, 1, 1, 2)),
+        layer("relu5", Relu),
+        layer("pool5", pool(3, 2)),
+    ]
+}
+
+/// CNN-S of Chatfield et al. 2014 ("Return of the Devil in the Details", Caffe's VGG_CNN_S),
+/// 22 layers, input 3×224×224: conv1 96 × 7×7 stride 2, LRN (k = 2), 3×3 pooling stride 3;
+/// conv2 256 × 5×5 pad 1, 2×2 pooling; conv3–conv5 512 × 3×3 pad 1, 3×3 pooling stride 3
+/// (6×6×512 = 18432 inputs to fc6). The same list as the authors' `ConfigLayer_VggCnnS`.
+pub fn cnn_s() -> Architecture {
+    use LayerKind::*;
+    let mut layers = vec![
+        layer("conv1", conv(96, 7, 2, 0, 1)),
+        layer("relu1", Relu),
+        layer("norm1", Lrn(LRN_CNN_S)),
+        layer("pool1", pool(3, 3)),
+        layer("conv2", conv(256, 5, 1, 1, 1)),
+        layer("relu2", Relu),
+        layer("pool2", pool(2, 2)),
+        layer("conv3", conv(512, 3, 1, 1, 1)),
+        layer("relu3", Relu),
+        layer("conv4", conv(512, 3, 1, 1, 1)),
+        layer("relu4", Relu),
+        layer("conv5", conv(512, 3, 1, 1, 1)),
+        layer("relu5", Relu),
+        layer("pool5", pool(3, 3)),
+    ];
+    layers.extend(classifier());
+    Architecture {
+        name: "CNN-S",
+        input: Shape::new(3, 224, 224),
+        layers,
+    }
+}
+
+/// VGG-16 (Simonyan and Zisserman, configuration D), 39 layers, input 3×224×224: 13 convs
+/// of 3×3, stride 1, pad 1 in five stages of 64, 128, 256, 512, 512 channels, each stage
+/// closed by 2×2 max pooling, stride 2; no LRN (7×7×512 = 25088 inputs to fc6).
+pub fn vgg16() -> Architecture {
+    use LayerKind::*;
+    let mut layers = Vec::new();
+    for c in VGG16_CONVS {
+        layers.push(layer(c.conv, conv(c.channels, 3, 1, 1, 1)));
+        layers.push(layer(c.relu, Relu));
+        if let Some(pool_name) = c.closes_stage {
+            layers.push(layer(pool_name, pool(2, 2)));
+        }
+    }
+    layers.extend(classifier());
+    Architecture {
+        name: "VGG-16",
+        input: Shape::new(3, 224, 224),
+        layers,
+    }
+}
+
+/// One 3×3 conv of VGG-16 with its ReLU, and the pooling layer that follows it when it
+/// closes a stage.
+struct VggConv {
+    conv: &'static str,
+    relu: &'static str,
+    channels: usize,
+    closes_stage: Option<&'static str>,
+}
+
+const fn vgg(
+    conv: &'static str,
+    relu: &'static str,
+    channels: usize,
+    closes_stage: Option<&'static str>,
+) -> VggConv {
+    VggConv {
+        conv,
+        relu,
+        channels,
+        closes_stage,
+    }
+}
+
+const VGG16_CONVS: [VggConv; 13] = [
+    vgg("conv1_1", "relu1_1", 64, None),
+    vgg("conv1_2", "relu1_2", 64, Some("pool1")),
+    vgg("conv2_1", "relu2_1", 128, None),
+    vgg("conv2_2", "relu2_2", 128, Some("pool2")),
+    vgg("conv3_1", "relu3_1", 256, None),
+    vgg("conv3_2", "relu3_2", 256, None),
+    vgg("conv3_3", "relu3_3", 256, Some("pool3")),
+    vgg("conv4_1", "relu4_1", 512, None),
+    vgg("conv4_2", "relu4_2", 512, None),
+    vgg("conv4_3", "relu4_3", 512, Some("pool4")),
+    vgg("conv5_1", "relu5_1", 512, None),
+    vgg("conv5_2", "relu5_2", 512, None),
+    vgg("conv5_3", "relu5_3", 512, Some("pool5")),
+];
+
+/// The four ImageNet networks of the paper (its speed-up, compression and accuracy table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NetworkKind {
+    AlexNet,
+    CaffeNet,
+    CnnS,
+    Vgg16,
+}
+
+impl NetworkKind {
+    pub const ALL: [NetworkKind; 4] = [
+        NetworkKind::AlexNet,
+        NetworkKind::CaffeNet,
+        NetworkKind::CnnS,
+        NetworkKind::Vgg16,
+    ];
+
+    /// The CLI value: `alexnet`, `caffenet`, `cnn-s`, `vgg16`.
+    pub fn name(self) -> &'static str {
+        match self {
+            NetworkKind::AlexNet => "alexnet",
+            NetworkKind::CaffeNet => "caffenet",
+            NetworkKind::CnnS => "cnn-s",
+            NetworkKind::Vgg16 => "vgg16",
+        }
+    }
+
+    /// The layer list.
+    pub fn architecture(self) -> Architecture {
+        match self {
+            NetworkKind::AlexNet => alexnet(),
+            NetworkKind::CaffeNet => caffenet(),
+            NetworkKind::CnnS => cnn_s(),
+            NetworkKind::Vgg16 => vgg16(),
+        }
+    }
+
+    /// The quantization the paper's tables use for this network (see [`PAPER_SETTINGS`]).
+    pub fn default_quantization(self) -> QuantSettings {
+        PAPER_SETTINGS
+    }
+}
+
+impl std::fmt::Display for NetworkKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for NetworkKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let wanted = s.trim().to_ascii_lowercase();
+        NetworkKind::ALL
+            .into_iter()
+            .find(|n| n.name() == wanted || n.name().replace('-', "") == wanted)
+            .ok_or_else(|| {
+                let names: Vec<&str> = NetworkKind::ALL.iter().map(|n| n.name()).collect();
+                format!("unknown network '{s}' (known: {})", names.join(", "))
+            })
+    }
+}
+
+/// d/K per layer type: every conv layer, every fc layer but the last, the last fc layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuantSettings {
+    pub conv: QuantSpec,
+    pub fc: QuantSpec,
+    pub last_fc: QuantSpec,
+}
+
+/// The authors' settings: conv d = 8, K = 128; fc6–fc7 d = 4, K = 32; fc8 d = 1, K = 16.
+/// They are read off the authors' released AlexNet (the dims of its `ctrdLst` files; its
+/// README's theoretical speed-up 4.15× follows from them, METHOD.md). The paper applies one
+/// setting per layer type to all four networks, so these are every network's defaults.
+pub const PAPER_SETTINGS: QuantSettings = QuantSettings {
+    conv: QuantSpec { d: 8, k: 128 },
+    fc: QuantSpec { d: 4, k: 32 },
+    last_fc: QuantSpec { d: 1, k: 16 },
+};
+
+impl QuantSettings {
+    /// One spec per conv/fc layer of `arch`, in `param_layers()` order.
+    pub fn specs(&self, arch: &Architecture) -> Vec<QuantSpec> {
+        let layers = arch.param_layers();
+        let last_fc = layers.iter().rposition(|p| p.kind == ParamKind::Fc);
+        layers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| match p.kind {
+                ParamKind::Conv(_) => self.conv,
+                ParamKind::Fc if Some(i) == last_fc => self.last_fc,
+                ParamKind::Fc => self.fc,
+            })
+            .collect()
+    }
+}
+
+/// The authors' quantization of `arch`: [`PAPER_SETTINGS`] per layer type.
 pub fn authors_quantization(arch: &Architecture) -> Vec<QuantSpec> {
-    arch.param_layers()
-        .iter()
-        .map(|p| match (p.kind, arch.layers[p.index].name) {
-            (ParamKind::Conv(_), _) => QuantSpec { d: 8, k: 128 },
-            (ParamKind::Fc, "fc8") => QuantSpec { d: 1, k: 16 },
-            (ParamKind::Fc, _) => QuantSpec { d: 4, k: 32 },
-        })
-        .collect()
+    PAPER_SETTINGS.specs(arch)
 }
 
 #[cfg(test)]
@@ -364,6 +605,75 @@ mod tests {
         }
         let speedup = dense as f64 / quant as f64;
         assert!((speedup - 4.156).abs() < 0.001, "{speedup}");
+    }
+
+    #[test]
+    fn the_four_networks_have_their_published_shapes() {
+        let check = |a: Architecture, layers: usize, at: &[(&str, Shape)], fc6_in: usize| {
+            assert_eq!(a.layers.len(), layers, "{}", a.name);
+            let s = a.shapes();
+            for (name, want) in at {
+                assert_eq!(s[a.position(name).unwrap()], *want, "{} {name}", a.name);
+            }
+            let fc6 = a
+                .param_layers()
+                .into_iter()
+                .find(|p| p.kind == ParamKind::Fc);
+            assert_eq!(fc6.unwrap().input.len(), fc6_in, "{}", a.name);
+            assert_eq!(*s.last().unwrap(), Shape::new(1000, 1, 1));
+        };
+        check(
+            caffenet(),
+            23,
+            &[
+                ("pool1", Shape::new(96, 27, 27)),
+                ("norm1", Shape::new(96, 27, 27)),
+                ("pool2", Shape::new(256, 13, 13)),
+            ],
+            9216,
+        );
+        // Chatfield et al. 2014, Table 1: CNN-S.
+        check(
+            cnn_s(),
+            22,
+            &[
+                ("conv1", Shape::new(96, 109, 109)),
+                ("pool1", Shape::new(96, 37, 37)),
+                ("conv2", Shape::new(256, 35, 35)),
+                ("pool2", Shape::new(256, 18, 18)),
+                ("conv5", Shape::new(512, 18, 18)),
+                ("pool5", Shape::new(512, 6, 6)),
+            ],
+            18432,
+        );
+        check(
+            vgg16(),
+            39,
+            &[
+                ("conv1_2", Shape::new(64, 224, 224)),
+                ("pool1", Shape::new(64, 112, 112)),
+                ("conv3_3", Shape::new(256, 56, 56)),
+                ("conv5_3", Shape::new(512, 14, 14)),
+                ("pool5", Shape::new(512, 7, 7)),
+            ],
+            25088,
+        );
+        assert_eq!(vgg16().param_layers().len(), 16);
+        // CaffeNet differs from AlexNet only in the order of pooling and LRN.
+        let (a, c) = (alexnet(), caffenet());
+        assert_eq!(a.param_layers(), c.param_layers());
+        assert_ne!(a.layers, c.layers);
+    }
+
+    #[test]
+    fn network_names_round_trip() {
+        for n in NetworkKind::ALL {
+            assert_eq!(n.name().parse::<NetworkKind>(), Ok(n));
+        }
+        assert_eq!("VGG16".parse::<NetworkKind>(), Ok(NetworkKind::Vgg16));
+        assert_eq!("cnns".parse::<NetworkKind>(), Ok(NetworkKind::CnnS));
+        let err = "resnet".parse::<NetworkKind>().unwrap_err();
+        assert!(err.contains("alexnet, caffenet, cnn-s, vgg16"), "{err}");
     }
 
     #[test]

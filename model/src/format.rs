@@ -477,13 +477,26 @@ impl BinF32Reader {
 /// The first `count` images of the authors' preprocessed image set (`dataMatTst.single.bin`,
 /// f32 (N, 3, 227, 227)), read one at a time, and N.
 pub fn read_image_set(path: &Path, count: usize) -> Result<(Vec<Vec<f32>>, usize)> {
+    read_image_set_for(path, count, &[3, 227, 227])
+}
+
+/// As [`read_image_set`] for a network whose input is `input` (C, H, W): the file must hold
+/// f32 (N, C, H, W).
+pub fn read_image_set_for(
+    path: &Path,
+    count: usize,
+    input: &[usize; 3],
+) -> Result<(Vec<Vec<f32>>, usize)> {
     let mut reader = BinF32Reader::open(path)?;
-    if reader.dims().len() != 4 || reader.dims()[1..] != [3, 227, 227] {
+    if reader.dims().len() != 4 || reader.dims()[1..] != input[..] {
         return Err(ModelError::invalid(
             path,
             format!(
-                "dims {:?}, expected (N, 3, 227, 227) preprocessed images",
-                reader.dims()
+                "dims {:?}, expected (N, {}, {}, {}) preprocessed images for this network",
+                reader.dims(),
+                input[0],
+                input[1],
+                input[2]
             ),
         ));
     }

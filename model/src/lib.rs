@@ -1,17 +1,20 @@
-//! AlexNet as data: the layer list, shapes and op counts; weights and codebooks; the authors'
-//! file format and model folders; image preprocessing; the embedded synthetic default.
+//! The paper's networks as data: layer lists, shapes, op counts and storage; weights and
+//! codebooks; the authors' file format and model folders; image preprocessing; the embedded
+//! synthetic defaults.
 
 pub mod arch;
+pub mod cost;
 pub mod error;
 pub mod folder;
 pub mod format;
+pub mod import;
 pub mod network;
 pub mod preprocess;
 pub mod synthetic;
 pub mod testdata;
 pub mod weights;
 
-pub use arch::{alexnet, Architecture, Layer, LayerKind, QuantSpec, Shape};
+pub use arch::{alexnet, Architecture, Layer, LayerKind, NetworkKind, QuantSpec, Shape};
 pub use error::{ModelError, Result};
 pub use network::{Network, NoObserver, Observer, Phase};
 pub use weights::{Codebooks, LayerParams};
@@ -23,6 +26,12 @@ pub enum ModelSource {
     Synthetic { seed: u64 },
     /// A model folder (the `Bin.Files` directory that was read).
     Folder(std::path::PathBuf),
+    /// A dense model written by another tool (`format`: "ONNX", "Caffe"), mapped onto one
+    /// of the known layer lists (see [`import`]).
+    Imported {
+        path: std::path::PathBuf,
+        format: &'static str,
+    },
 }
 
 /// A whole model: architecture plus the parameters of every conv and fc layer, in order.

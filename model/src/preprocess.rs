@@ -4,7 +4,8 @@
 //! 1. decode a BMP into channels B, G, R (f32 pixel values 0..=255);
 //! 2. bilinear resize to 256 × 256 with corner-aligned scale (H_src − 1) / (256 − 1);
 //! 3. subtract the 256 × 256 mean image (B, G, R);
-//! 4. crop the centre 227 × 227 at offset (256 − 227) / 2 = 14.
+//! 4. crop the centre 227 × 227 at offset (256 − 227) / 2 = 14 (the 224 × 224 networks,
+//!    CNN-S and VGG-16: the centre 224 × 224 at offset 16, as their Caffe deploy files do).
 //!
 //! The resize repeats the authors' arithmetic operation for operation (f32 products and sums in
 //! their order, the weight complements in f64 as C++ promotes `1.0 - x`, their build has no FMA),
@@ -26,7 +27,7 @@ pub const CHANNELS: usize = 3;
 pub const FULL_SIDE: usize = 256;
 /// Side of the network input.
 pub const CROP_SIDE: usize = 227;
-/// Offset of the centre crop in both directions: (256 − 227) / 2 = 14.
+/// Offset of AlexNet's centre crop in both directions: (256 − 227) / 2 = 14 (224: 16).
 pub const CROP_OFFSET: usize = (FULL_SIDE - CROP_SIDE) / 2;
 /// Largest accepted image side; anything larger is a corrupt or hostile header.
 pub const MAX_IMAGE_SIDE: usize = 1 << 14;
@@ -113,14 +114,37 @@ pub fn load_image_bgr(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
 
 /// The network input of a BMP file: layout (3, 227, 227), B, G, R, mean subtracted.
 pub fn preprocess(path: &Path, mean: &MeanImage) -> Result<Vec<f32>> {
+    preprocess_to(path, mean, CROP_SIDE)
+}
+
+/// The input of a network whose input is `crop` × `crop` (227 for AlexNet and CaffeNet, 224
+/// for CNN-S and VGG-16): the same steps with a centre crop of that side.
+pub fn preprocess_to(path: &Path, mean: &MeanImage, crop: usize) -> Result<Vec<f32>> {
     let (h, w, bgr) = load_image_bgr(path)?;
-    preprocess_pixels(h, w, &bgr, mean)
+    preprocess_pixels_to(h, w, &bgr, mean, crop)
 }
 
 /// The network input of decoded pixels `bgr`, layout (3, h, w), B, G, R, values 0..=255:
 /// resize to (3, 256, 256), subtract the mean, crop to (3, 227, 227).
 pub fn preprocess_pixels(h: usize, w: usize, bgr: &[f32], mean: &MeanImage) -> Result<Vec<f32>> {
+    preprocess_pixels_to(h, w, bgr, mean, CROP_SIDE)
+}
+
+/// As [`preprocess_pixels`] with a centre crop of `crop` × `crop` (at most 256).
+pub fn preprocess_pixels_to(
+    h: usize,
+    w: usize,
+    bgr: &[f32],
+    mean: &MeanImage,
+    crop: usize,
+) -> Result<Vec<f32>> {
     let path = Path::new(IN_MEMORY_PIXELS);
+    if !(1..=FULL_SIDE).contains(&crop) {
+        return Err(ModelError::invalid(
+            path,
+            format!("centre crop {crop} × {crop}: must be 1..={FULL_SIDE} (the resized side)"),
+        ));
+    }
     check_dims(path, h, w)?;
     if bgr.len() != CHANNELS * h * w {
         return Err(ModelError::invalid(
@@ -136,9 +160,7 @@ pub fn preprocess_pixels(h: usize, w: usize, bgr: &[f32], mean: &MeanImage) -> R
     for (x, m) in full.iter_mut().zip(mean.data()) {
         *x -= m;
     }
-    Ok(crop_centre(
-        &full, FULL_SIDE, FULL_SIDE, CROP_SIDE, CROP_SIDE,
-    ))
+    Ok(crop_centre(&full, FULL_SIDE, FULL_SIDE, crop, crop))
 }
 
 fn check_dims(path: &Path, h: usize, w: usize) -> Result<()> {

@@ -1,5 +1,5 @@
-//! The embedded default: a synthetic, product-quantized AlexNet and synthetic input images,
-//! generated from a seed, so the benchmark runs without any file.
+//! The embedded defaults: a synthetic, product-quantized network (any of the paper's four) and
+//! synthetic input images, generated from a seed, so the benchmark runs without any file.
 //!
 //! The weights are random but scaled so that every layer stays alive: each codeword entry is
 //! N(0, 2 / fan_in) (He initialisation; a rebuilt dense weight *is* a codeword entry, so the
@@ -19,7 +19,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::arch::{alexnet, authors_quantization, ParamShape, QuantSpec};
+use crate::arch::{NetworkKind, ParamShape, QuantSpec, Shape};
 use crate::weights::{Codebooks, LayerParams};
 use crate::{Model, ModelSource};
 
@@ -32,8 +32,8 @@ const IMAGE_STREAM_BASE: u64 = 1 << 32;
 /// Biases are uniform in this range.
 const BIAS_RANGE: std::ops::Range<f32> = 0.0..1.0;
 
-/// Side of a synthetic image (the network input, 227 × 227).
-const SIDE: usize = 227;
+/// AlexNet's input: a synthetic image of [`synthetic_image`] is 3 × 227 × 227.
+const ALEXNET_INPUT: Shape = Shape::new(3, 227, 227);
 /// Mean of the ImageNet training images per channel, B, G, R: a synthetic image is drawn in
 /// 0..=255 around these values and then has them subtracted, like a real preprocessed image.
 const CHANNEL_MEAN_BGR: [f32; 3] = [104.0, 117.0, 123.0];
@@ -54,8 +54,14 @@ const NOISE_STD: f32 = 8.0;
 /// K = 128; fc6–fc7 d = 4, K = 32; fc8 d = 1, K = 16), random codebooks, assignments and
 /// biases, no dense weights (they are rebuilt from the codebooks on demand).
 pub fn synthetic_model(seed: u64) -> Model {
-    let arch = alexnet();
-    let specs = authors_quantization(&arch);
+    synthetic_network(NetworkKind::AlexNet, seed)
+}
+
+/// The synthetic `network`, quantized with its paper settings
+/// ([`NetworkKind::default_quantization`]), as [`synthetic_model`] builds AlexNet.
+pub fn synthetic_network(network: NetworkKind, seed: u64) -> Model {
+    let arch = network.architecture();
+    let specs = network.default_quantization().specs(&arch);
     let params = arch
         .param_layers()
         .into_iter()
@@ -69,17 +75,31 @@ pub fn synthetic_model(seed: u64) -> Model {
     }
 }
 
-/// Synthetic input image `index`: layout (3, 227, 227), B, G, R, mean subtracted (values in
-/// about −123 … 151 like a real preprocessed image): smooth coloured blobs on a gradient
-/// background plus pixel noise.
+/// Synthetic AlexNet input image `index`: layout (3, 227, 227); see [`synthetic_input`].
 pub fn synthetic_image(seed: u64, index: usize) -> Vec<f32> {
+    synthetic_input(ALEXNET_INPUT, seed, index)
+}
+
+/// Synthetic input image `index` for a network whose input is `input` (3 channels, B, G, R,
+/// mean subtracted, values in about −123 … 151 like a real preprocessed image): smooth
+/// coloured blobs on a gradient background plus pixel noise. The same seed and index give
+/// the same scene at every size.
+///
+/// # Panics
+/// If `input` does not have 3 channels (the images are colour images).
+pub fn synthetic_input(input: Shape, seed: u64, index: usize) -> Vec<f32> {
+    assert_eq!(input.c, 3, "synthetic images have 3 channels (B, G, R)");
+    let canvas = Canvas {
+        h: input.h,
+        w: input.w,
+    };
     let mut rng = stream(seed, IMAGE_STREAM_BASE + index as u64);
-    let plane = SIDE * SIDE;
+    let plane = canvas.h * canvas.w;
     let mut img = vec![0.0f32; 3 * plane];
-    add_background(&mut rng, &mut img);
+    canvas.add_background(&mut rng, &mut img);
     let blobs = rng.random_range(BLOBS);
     for _ in 0..blobs {
-        add_blob(&mut rng, &mut img);
+        canvas.add_blob(&mut rng, &mut img);
     }
     for (c, channel) in img.chunks_exact_mut(plane).enumerate() {
         let mean = CHANNEL_MEAN_BGR[c];
@@ -138,36 +158,46 @@ fn gaussian(rng: &mut impl Rng) -> f32 {
     ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
 }
 
-/// Per-channel offset plus a linear gradient in a random direction, shared by the channels
-/// with a per-channel strength (lighting). Layout of `img`: (3, 227, 227).
-fn add_background(rng: &mut impl Rng, img: &mut [f32]) {
-    let angle = rng.random_range(0.0..std::f32::consts::TAU);
-    let (dy, dx) = angle.sin_cos();
-    for channel in img.chunks_exact_mut(SIDE * SIDE) {
-        let offset = BACKGROUND_STD * gaussian(rng);
-        let strength = GRADIENT_STD * gaussian(rng);
-        for (p, v) in channel.iter_mut().enumerate() {
-            // Position in −1 … 1 along the gradient direction.
-            let (y, x) = ((p / SIDE) as f32, (p % SIDE) as f32);
-            let along = ((y - 113.0) * dy + (x - 113.0) * dx) / 113.0;
-            *v += offset + strength * along;
-        }
-    }
+/// The size of a synthetic image.
+struct Canvas {
+    h: usize,
+    w: usize,
 }
 
-/// A Gaussian blob of random centre, radius and colour.
-fn add_blob(rng: &mut impl Rng, img: &mut [f32]) {
-    let cy = rng.random_range(0.0..SIDE as f32);
-    let cx = rng.random_range(0.0..SIDE as f32);
-    let sigma = rng.random_range(BLOB_SIGMA);
-    let brightness = BLOB_BRIGHTNESS_STD * gaussian(rng);
-    let colour: [f32; 3] = std::array::from_fn(|_| brightness + BLOB_TINT_STD * gaussian(rng));
-    let inv = 1.0 / (2.0 * sigma * sigma);
-    for p in 0..SIDE * SIDE {
-        let (y, x) = ((p / SIDE) as f32 - cy, (p % SIDE) as f32 - cx);
-        let shape = (-(y * y + x * x) * inv).exp();
-        for (c, amp) in colour.iter().enumerate() {
-            img[c * SIDE * SIDE + p] += amp * shape;
+impl Canvas {
+    /// Per-channel offset plus a linear gradient in a random direction, shared by the
+    /// channels with a per-channel strength (lighting). Layout of `img`: (3, h, w).
+    fn add_background(&self, rng: &mut impl Rng, img: &mut [f32]) {
+        let angle = rng.random_range(0.0..std::f32::consts::TAU);
+        let (dy, dx) = angle.sin_cos();
+        let (cy, cx) = ((self.h - 1) as f32 / 2.0, (self.w - 1) as f32 / 2.0);
+        for channel in img.chunks_exact_mut(self.h * self.w) {
+            let offset = BACKGROUND_STD * gaussian(rng);
+            let strength = GRADIENT_STD * gaussian(rng);
+            for (p, v) in channel.iter_mut().enumerate() {
+                // Position in about −1 … 1 along the gradient direction.
+                let (y, x) = ((p / self.w) as f32, (p % self.w) as f32);
+                let along = ((y - cy) * dy + (x - cx) * dx) / cy;
+                *v += offset + strength * along;
+            }
+        }
+    }
+
+    /// A Gaussian blob of random centre, radius and colour.
+    fn add_blob(&self, rng: &mut impl Rng, img: &mut [f32]) {
+        let cy = rng.random_range(0.0..self.h as f32);
+        let cx = rng.random_range(0.0..self.w as f32);
+        let sigma = rng.random_range(BLOB_SIGMA);
+        let brightness = BLOB_BRIGHTNESS_STD * gaussian(rng);
+        let colour: [f32; 3] = std::array::from_fn(|_| brightness + BLOB_TINT_STD * gaussian(rng));
+        let inv = 1.0 / (2.0 * sigma * sigma);
+        let plane = self.h * self.w;
+        for p in 0..plane {
+            let (y, x) = ((p / self.w) as f32 - cy, (p % self.w) as f32 - cx);
+            let shape = (-(y * y + x * x) * inv).exp();
+            for (c, amp) in colour.iter().enumerate() {
+                img[c * plane + p] += amp * shape;
+            }
         }
     }
 }

@@ -72,6 +72,7 @@ pub fn tiny_alexnet() -> Architecture {
         pad: 0,
     };
     Architecture {
+        name: "tiny AlexNet",
         input: Shape::new(3, 19, 17),
         layers: vec![
             l("conv1", conv(16, 5, 2, 1, 1)),

@@ -15,6 +15,7 @@
 //! the stored ones, or rebuilt from the codebooks (codebook[assignment]) exactly as the dense
 //! baseline rebuilds them.
 
+pub mod import;
 pub mod proto;
 
 use std::io::Write;
@@ -96,7 +97,7 @@ pub fn export(model: &Model) -> Result<ModelProto, ExportError> {
     } else {
         "dense weights as stored"
     };
-    let source = describe_source(&model.source);
+    let source = describe_source(&model.source, model.arch.name);
     Ok(ModelProto {
         ir_version: Some(IR_VERSION),
         opset_import: vec![OperatorSetIdProto {
@@ -108,7 +109,8 @@ pub fn export(model: &Model) -> Result<ModelProto, ExportError> {
         domain: None,
         model_version: Some(1),
         doc_string: Some(format!(
-            "The dense AlexNet of qcnn-bench (Caffe semantics): {source}; {weights}."
+            "The dense {} of qcnn-bench (Caffe semantics): {source}; {weights}.",
+            model.arch.name
         )),
         graph: Some(graph.proto),
         metadata_props: vec![
@@ -144,10 +146,11 @@ pub fn write(model: &Model, path: &Path) -> Result<u64, ExportError> {
     Ok(bytes.len() as u64)
 }
 
-fn describe_source(source: &ModelSource) -> String {
+fn describe_source(source: &ModelSource, network: &str) -> String {
     match source {
-        ModelSource::Synthetic { seed } => format!("embedded synthetic AlexNet (seed {seed})"),
+        ModelSource::Synthetic { seed } => format!("embedded synthetic {network} (seed {seed})"),
         ModelSource::Folder(p) => format!("model folder {}", p.display()),
+        ModelSource::Imported { path, format } => format!("{format} file {}", path.display()),
     }
 }
 
@@ -261,7 +264,7 @@ fn build_graph(arch: &Architecture, params: Option<&[LayerParams]>) -> Result<Gr
     }
     let proto = GraphProto {
         node: nodes,
-        name: Some("alexnet".into()),
+        name: Some(arch.name.to_ascii_lowercase()),
         initializer: initializers,
         doc_string: None,
         input: vec![value_info(&interface.input, &interface.input_dims)],

@@ -159,6 +159,9 @@ pub struct TensorProto {
     pub doc_string: Option<String>,
     #[prost(bytes = "vec", optional, tag = "9")]
     pub raw_data: Option<Vec<u8>>,
+    /// `DataLocation`: 0 DEFAULT (in this file), 1 EXTERNAL (in another file).
+    #[prost(int32, optional, tag = "14")]
+    pub data_location: Option<i32>,
 }
 
 /// `onnx.ValueInfoProto`: a named, typed graph input or output.

@@ -294,6 +294,7 @@ fn layer(name: &'static str, kind: LayerKind) -> Layer {
 #[test]
 fn logits_are_the_tensor_before_the_softmax_across_dropout() {
     let arch = Architecture {
+        name: "test",
         input: Shape::new(2, 7, 6),
         layers: vec![
             layer("c1", conv(4, 3, 1, 1, 2)),
@@ -337,6 +338,7 @@ fn padded_pool_that_caffe_clips_is_refused() {
         pad: 1,
     };
     let arch = Architecture {
+        name: "test",
         input: Shape::new(1, 4, 4),
         layers: vec![layer("pool", LayerKind::MaxPool(pool))],
     };
@@ -352,6 +354,7 @@ fn padded_pool_that_caffe_clips_is_refused() {
 #[test]
 fn conv_after_fc_is_refused() {
     let arch = Architecture {
+        name: "test",
         input: Shape::new(1, 3, 3),
         layers: vec![
             layer("f1", LayerKind::Fc { out: 4 }),
@@ -365,6 +368,7 @@ fn conv_after_fc_is_refused() {
 #[test]
 fn wrong_weight_count_is_an_error_not_a_panic() {
     let arch = Architecture {
+        name: "test",
         input: Shape::new(1, 3, 3),
         layers: vec![layer("f1", LayerKind::Fc { out: 4 })],
     };
@@ -377,6 +381,7 @@ fn wrong_weight_count_is_an_error_not_a_panic() {
 #[test]
 fn write_creates_the_file_and_errors_name_the_path() {
     let arch = Architecture {
+        name: "test",
         input: Shape::new(1, 3, 3),
         layers: vec![layer("f1", LayerKind::Fc { out: 4 })],
     };

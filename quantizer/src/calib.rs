@@ -4,14 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
-use qcnn_model::format::read_image_set;
+use qcnn_model::format::read_image_set_for;
 use qcnn_model::preprocess::{self, MeanImage};
-use qcnn_model::synthetic;
+use qcnn_model::{synthetic, Shape};
 
 use crate::error::{QuantizeError, Result};
 
 /// AlexNet's input, (3, 227, 227).
-const ALEXNET_INPUT: [usize; 3] = [3, 227, 227];
+const ALEXNET_INPUT: Shape = Shape::new(3, 227, 227);
 
 /// Preprocessed network inputs, each Layout (C, H, W) of the network's input shape.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,16 +39,32 @@ impl Calibration {
 
     /// `count` synthetic AlexNet inputs (qcnn_model::synthetic, seeded).
     pub fn synthetic(seed: u64, count: usize) -> Result<Self> {
+        Self::synthetic_for(ALEXNET_INPUT, seed, count)
+    }
+
+    /// `count` synthetic inputs of shape `input` (qcnn_model::synthetic, seeded).
+    pub fn synthetic_for(input: Shape, seed: u64, count: usize) -> Result<Self> {
         let images = (0..count)
-            .map(|i| synthetic::synthetic_image(seed, i))
+            .map(|i| synthetic::synthetic_input(input, seed, i))
             .collect();
         let source = format!("synthetic images (seed {seed}, {count})");
-        Self::new(images, ALEXNET_INPUT.iter().product(), source)
+        Self::new(images, input.len(), source)
     }
 
     /// The first `count` BMP files of `dir` (sorted by name), preprocessed as the authors do
     /// (resize to 256², subtract `mean`, centre crop 227²).
     pub fn from_image_dir(dir: &Path, mean: &MeanImage, count: usize) -> Result<Self> {
+        Self::from_image_dir_for(ALEXNET_INPUT, dir, mean, count)
+    }
+
+    /// As [`Calibration::from_image_dir`] for a network whose input is `input` (the centre
+    /// crop is input.h × input.h).
+    pub fn from_image_dir_for(
+        input: Shape,
+        dir: &Path,
+        mean: &MeanImage,
+        count: usize,
+    ) -> Result<Self> {
         let name = dir.display().to_string();
         let entries = std::fs::read_dir(dir).map_err(|e| {
             QuantizeError::calibration(&name, format!("cannot list the folder: {e}"))
@@ -71,18 +87,24 @@ impl Calibration {
         files.truncate(count);
         let images = files
             .iter()
-            .map(|f| preprocess::preprocess(f, mean))
+            .map(|f| preprocess::preprocess_to(f, mean, input.h))
             .collect::<Result<Vec<_>, _>>()?;
         let source = format!("{name} ({} BMP images)", images.len());
-        Self::new(images, ALEXNET_INPUT.iter().product(), source)
+        Self::new(images, input.len(), source)
     }
 
     /// The first `count` images of the authors' preprocessed data file, f32 (N, 3, 227, 227)
     /// (`dataMatTst.single.bin`), read one image at a time.
     pub fn from_data_file(path: &Path, count: usize) -> Result<Self> {
-        let (images, total) = read_image_set(path, count)?;
+        Self::from_data_file_for(ALEXNET_INPUT, path, count)
+    }
+
+    /// As [`Calibration::from_data_file`] for a network whose input is `input`: the file
+    /// must hold f32 (N, C, H, W) of that shape.
+    pub fn from_data_file_for(input: Shape, path: &Path, count: usize) -> Result<Self> {
+        let (images, total) = read_image_set_for(path, count, &[input.c, input.h, input.w])?;
         let source = format!("{} ({} of {total} images)", path.display(), images.len());
-        Self::new(images, ALEXNET_INPUT.iter().product(), source)
+        Self::new(images, input.len(), source)
     }
 
     /// Splits off the last `holdout` images (at most all but one) as a held-out set, for

@@ -503,6 +503,7 @@ fn run_segment(arch: &Architecture, from: usize, to: usize, maps: Vec<Vec<f32>>)
         return maps;
     }
     let segment = Architecture {
+        name: arch.name,
         input: arch.input_of(from),
         layers: arch.layers[from..to].to_vec(),
     };

@@ -3,7 +3,7 @@
 //! Glossary: d dims per subspace, K codewords per sub-codebook, M = ceil(channels / d)
 //! subspaces, C_t output channels, kh·kw kernel taps (1 for fc).
 
-use qcnn_model::arch::{Architecture, ParamKind, ParamShape, QuantSpec};
+use qcnn_model::arch::{Architecture, ParamKind, ParamShape, QuantSettings, QuantSpec};
 
 use crate::error::{QuantizeError, Result};
 
@@ -35,20 +35,7 @@ pub fn layer_specs(
     fc: QuantSpec,
     last_fc: QuantSpec,
 ) -> Vec<QuantSpec> {
-    let layers = arch.param_layers();
-    let last_fc_index = layers
-        .iter()
-        .rposition(|p| p.kind == ParamKind::Fc)
-        .unwrap_or(usize::MAX);
-    layers
-        .iter()
-        .enumerate()
-        .map(|(i, p)| match p.kind {
-            ParamKind::Conv(_) => conv,
-            ParamKind::Fc if i == last_fc_index => last_fc,
-            ParamKind::Fc => fc,
-        })
-        .collect()
+    QuantSettings { conv, fc, last_fc }.specs(arch)
 }
 
 /// Checks that layer `layer` (shape `shape`) can be product-quantized with `spec`:

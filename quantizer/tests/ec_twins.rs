@@ -55,6 +55,7 @@ fn conv_case() -> impl Strategy<Value = Case> {
             let h = h.max(kernel.saturating_sub(2 * pad));
             let w = w.max(kernel.saturating_sub(2 * pad));
             let arch = Architecture {
+                name: "conv",
                 input: Shape::new(groups * cin_g, h, w),
                 layers: vec![Layer {
                     name: "conv",
@@ -97,6 +98,7 @@ fn fc_case() -> impl Strategy<Value = Case> {
     )
         .prop_map(|(c, h, w, out, d, k, images, seed)| Case {
             arch: Architecture {
+                name: "test",
                 input: Shape::new(c, h, w),
                 layers: vec![Layer {
                     name: "fc",
@@ -223,6 +225,7 @@ proptest! {
 fn columns_are_sampled_beyond_the_limit() {
     let case = Case {
         arch: Architecture {
+            name: "test",
             input: Shape::new(4, 8, 8),
             layers: vec![Layer {
                 name: "conv",

@@ -5,8 +5,9 @@
 //! - `report.md`: per run, provenance, the authors' table (`| Time (ms) | CNN |
 //!   Quantized-CNN | Speed-up |`), measured vs theoretical speed-up, spread over repeats,
 //!   memory, per-layer times; for a run of `qcnn sweep` (with `sweep.csv`), the trade-off
-//!   between response error and measured speed-up; with several runs, a run-by-run table
-//!   first;
+//!   between response error and measured speed-up; for a run of `qcnn evaluate` (with
+//!   `evaluation.csv`), accuracy per mode and agreement with dense; with several runs, a
+//!   run-by-run table first;
 //! - `index.html`: the same tables and the charts on one static page;
 //! - `<run_id>/{repeats,layers,layer_speedup,memory,tradeoff}.{png,svg}` per run (those
 //!   with data), and
@@ -33,7 +34,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use qcnn_results::compare::{compare_folders, CompareOptions, Comparison};
-use qcnn_results::{read_run, read_runs, read_sweep, Run, SweepRow};
+use qcnn_results::{
+    read_evaluation, read_run, read_runs, read_sweep, EvaluationRow, Run, SweepRow,
+};
 
 use crate::charts::Chart;
 use crate::doc::{Block, Figure};
@@ -154,23 +157,28 @@ fn write_report(
     options: &ReportOptions,
     comparison: Option<&Comparison>,
 ) -> Result<ReportFiles> {
+    type Extras = (Option<Vec<SweepRow>>, Option<Vec<EvaluationRow>>);
     let mut loaded = runs
         .into_iter()
         .map(|run| {
-            let sweep = read_sweep(&run.dir)?;
-            Ok((run, sweep))
+            let extras = (read_sweep(&run.dir)?, read_evaluation(&run.dir)?);
+            Ok((run, extras))
         })
-        .collect::<Result<Vec<(Run, Option<Vec<SweepRow>>)>>>()?;
+        .collect::<Result<Vec<(Run, Extras)>>>()?;
     loaded.sort_by(|(a, _), (b, _)| {
         (&a.meta.started_utc, &a.meta.run_id).cmp(&(&b.meta.started_utc, &b.meta.run_id))
     });
-    let (loaded, sweeps): (Vec<Run>, Vec<_>) = loaded.into_iter().unzip();
+    let (loaded, extras): (Vec<Run>, Vec<Extras>) = loaded.into_iter().unzip();
     refuse_output_in_runs(out, &loaded)?;
     fs::create_dir_all(out).map_err(|e| ReportError::io(out, "create the report folder", e))?;
     let views: Vec<RunView> = loaded
         .iter()
-        .zip(sweeps)
-        .map(|(r, sweep)| RunView::new(r, &options.layer_theory).with_sweep(sweep))
+        .zip(extras)
+        .map(|(r, (sweep, evaluation))| {
+            RunView::new(r, &options.layer_theory)
+                .with_sweep(sweep)
+                .with_evaluation(evaluation)
+        })
         .collect();
 
     let mut charts = Vec::new();
@@ -279,6 +287,11 @@ fn run_blocks(view: &RunView, figures: &[(ChartKind, Figure)]) -> Vec<Block> {
             "No repeat was completed: nothing to show.".into(),
         ));
         return b;
+    }
+    if let Some(rows) = view.evaluation.as_deref().filter(|r| !r.is_empty()) {
+        b.push(Block::Heading(3, "Accuracy".into()));
+        b.push(tables::evaluation_note(rows));
+        b.push(Block::Table(tables::evaluation(rows)));
     }
     b.push(Block::Heading(
         3,

@@ -1,7 +1,7 @@
 //! The report's text: provenance, the authors' table, speed-ups, spread, memory, per-layer
 //! times, the run history and a sweep's trade-off, as document blocks (see [`crate::doc`]).
 
-use qcnn_results::{Meta, SweepRow, BASELINE_MODE, SWEEP_ISAS};
+use qcnn_results::{EvaluationRow, Meta, SweepRow, BASELINE_MODE, SWEEP_ISAS};
 
 use crate::doc::{Block, Table};
 use crate::view::{RunView, BYTES_PER_MB, CV_WARNING};
@@ -554,6 +554,47 @@ pub fn trade_off_note(rows: &[SweepRow]) -> Block {
         methods.join(", "),
         rows.len()
     ))
+}
+
+/// What the accuracy table of a `qcnn evaluate` run means.
+pub fn evaluation_note(rows: &[EvaluationRow]) -> Block {
+    let images = rows.first().map_or(0, |r| r.images);
+    Block::Para(format!(
+        "Top-1/top-5 accuracy over {images} labelled images, each classified once by every \
+         mode. Changed: images whose top-1 class differs from the dense network's; fixed: \
+         of those, right where dense is wrong; broken: wrong where dense is right."
+    ))
+}
+
+/// Accuracy per mode and agreement with dense.
+pub fn evaluation(rows: &[EvaluationRow]) -> Table {
+    let mut table = Table::numeric([
+        "Mode",
+        "Images",
+        "Top-1",
+        "Top-5",
+        "Same top-1 as dense",
+        "Changed",
+        "Fixed",
+        "Broken",
+    ]);
+    for r in rows {
+        table.push(vec![
+            r.mode.clone(),
+            r.images.to_string(),
+            percent(r.top1_accuracy),
+            percent(r.top5_accuracy),
+            format!(
+                "{} ({})",
+                r.same_top1_as_dense,
+                percent(f64::from(r.same_top1_as_dense) / f64::from(r.images.max(1)))
+            ),
+            r.changed_vs_dense.to_string(),
+            r.fixed_vs_dense.to_string(),
+            r.broken_vs_dense.to_string(),
+        ]);
+    }
+    table
 }
 
 #[cfg(test)]

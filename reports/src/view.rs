@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use qcnn_results::stats;
-use qcnn_results::{Analysis, ModeInfo, Phase, Run, SweepRow, BASELINE_MODE};
+use qcnn_results::{Analysis, EvaluationRow, ModeInfo, Phase, Run, SweepRow, BASELINE_MODE};
 
 /// The mode the authors' table calls "Quantized-CNN".
 pub const AUTHORS_QUANTIZED_MODE: &str = "qcnn";
@@ -162,6 +162,9 @@ pub struct RunView<'a> {
     /// `sweep.csv`'s rows (one per (d, K) configuration) for a run of `qcnn sweep`; None
     /// for other runs, or until [`RunView::with_sweep`] adds them.
     pub sweep: Option<Vec<SweepRow>>,
+    /// `evaluation.csv`'s rows (one per mode) for a run of `qcnn evaluate`; None for other
+    /// runs, or until [`RunView::with_evaluation`] adds them.
+    pub evaluation: Option<Vec<EvaluationRow>>,
 }
 
 impl<'a> RunView<'a> {
@@ -191,7 +194,14 @@ impl<'a> RunView<'a> {
                 .theoretical_speedup
                 .or_else(|| theoretical_total(theory)),
             sweep: None,
+            evaluation: None,
         }
+    }
+
+    /// The view with the run's `evaluation.csv` rows (`qcnn_results::read_evaluation`).
+    pub fn with_evaluation(mut self, evaluation: Option<Vec<EvaluationRow>>) -> Self {
+        self.evaluation = evaluation;
+        self
     }
 
     /// The view with the run's `sweep.csv` rows (as `qcnn_results::read_sweep` returns them).

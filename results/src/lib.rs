@@ -8,7 +8,9 @@
 //! - `repeats.csv`, `layers.csv`, `images.csv`: raw measurements ([`RepeatRow`],
 //!   [`LayerRow`], [`ImageRow`]), appended and synced repeat by repeat;
 //! - `summary.json`: statistics ([`Summary`]), recomputed from the raw rows after every repeat;
-//! - `sweep.csv` (runs of `qcnn sweep` only): one [`SweepRow`] per (d, K) configuration.
+//! - `sweep.csv` (runs of `qcnn sweep` only): one [`SweepRow`] per (d, K) configuration;
+//! - `evaluation.csv` and `predictions.csv` (runs of `qcnn evaluate` only): accuracy per
+//!   mode ([`EvaluationRow`]) and every image's top-5 per mode ([`PredictionRow`]).
 //!
 //! [`compare`] judges two sets of runs against each other (regression tracking).
 //!
@@ -20,6 +22,7 @@
 mod check;
 pub mod compare;
 pub mod error;
+pub mod evaluation;
 mod fsio;
 pub mod meta;
 pub mod reader;
@@ -30,6 +33,10 @@ pub mod sweep;
 pub mod writer;
 
 pub use error::{Result, ResultsError};
+pub use evaluation::{
+    read_evaluation, write_evaluation, EvaluationRow, PredictionRow, PredictionsWriter,
+    EVALUATION_COLUMNS, EVALUATION_FILE, PREDICTIONS_FILE, PREDICTION_COLUMNS,
+};
 pub use fsio::atomic_write;
 pub use meta::{
     build_info, collect_system, git_info, load_average, sha256_file, BlasInfo, BuildInfo,

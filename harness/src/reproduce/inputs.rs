@@ -4,13 +4,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use qcnn_model::format::{read_bin_u16, read_image_set};
+use qcnn_model::format::{read_bin_u16, read_image_set_for};
 use qcnn_model::preprocess::{self, MeanImage};
-use qcnn_model::synthetic;
+use qcnn_model::{synthetic, Shape};
 
 use crate::labels::{read_image_labels, stem};
 
-/// Preprocessed images (3×227×227 each) and, when known, their labels.
+/// Preprocessed images (the network's input shape each) and, when known, their labels.
 pub struct InputSet {
     pub images: Vec<Vec<f32>>,
     pub labels: Option<Vec<usize>>,
@@ -28,9 +28,15 @@ impl InputSet {
     }
 }
 
-/// The authors' `dataMatTst.single.bin` (f32 N×3×227×227) and `lablVecTst.uint16.bin`.
-pub fn from_data_file(data: &Path, labels: Option<&Path>, count: usize) -> Result<InputSet> {
-    let (images, total) = read_image_set(data, count)?;
+/// The authors' `dataMatTst.single.bin` (f32 N×3×227×227; N×`input` for another network)
+/// and `lablVecTst.uint16.bin`.
+pub fn from_data_file(
+    data: &Path,
+    labels: Option<&Path>,
+    count: usize,
+    input: Shape,
+) -> Result<InputSet> {
+    let (images, total) = read_image_set_for(data, count, &[input.c, input.h, input.w])?;
     let n = images.len();
     let labels = match labels {
         None => None,
@@ -61,6 +67,7 @@ pub fn from_image_dir(
     mean: &MeanImage,
     labels_file: Option<&Path>,
     count: usize,
+    input: Shape,
 ) -> Result<InputSet> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading image folder {}", dir.display()))?
@@ -81,7 +88,7 @@ pub fn from_image_dir(
     files.truncate(count);
     let images = files
         .iter()
-        .map(|f| preprocess::preprocess(f, mean))
+        .map(|f| preprocess::preprocess_to(f, mean, input.h))
         .collect::<Result<Vec<_>, _>>()?;
     let labels = match labels_file {
         Some(path) => labels_for(&files, path)?,
@@ -94,11 +101,11 @@ pub fn from_image_dir(
     })
 }
 
-/// `count` deterministic synthetic images.
-pub fn synthetic(seed: u64, count: usize) -> InputSet {
+/// `count` deterministic synthetic images of shape `input`.
+pub fn synthetic(input: Shape, seed: u64, count: usize) -> InputSet {
     InputSet {
         images: (0..count)
-            .map(|i| synthetic::synthetic_image(seed, i))
+            .map(|i| synthetic::synthetic_input(input, seed, i))
             .collect(),
         labels: None,
         source: format!("synthetic images (seed {seed}, {count} distinct)"),

@@ -18,6 +18,8 @@ pub struct ProbeArgs {
     pub mode: String,
     #[arg(long)]
     pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub network: models::NetworkArg,
     #[arg(long)]
     pub seed: u64,
 }
@@ -26,7 +28,7 @@ const PROBE_IMAGES: usize = 3;
 
 /// Runs in the child.
 pub fn probe(args: &ProbeArgs, target: Target) -> Result<()> {
-    let mut loaded = models::load(args.model.as_deref(), args.seed)?;
+    let mut loaded = models::load(args.model.as_deref(), args.network, args.seed)?;
     if args.mode != "dense" {
         // A quantized network needs no dense weights: don't count a folder's optional ones.
         loaded
@@ -37,11 +39,12 @@ pub fn probe(args: &ProbeArgs, target: Target) -> Result<()> {
             .for_each(|p| p.dense = None);
     }
     let mut network = models::network(&args.mode, &loaded.model, target)?;
+    let input = loaded.input();
     drop(loaded);
     reset_peak().context("resetting the peak-RSS mark (/proc/self/clear_refs)")?;
     for i in 0..PROBE_IMAGES {
-        let input = qcnn_model::synthetic::synthetic_image(args.seed, i);
-        network.forward(&input, &mut qcnn_model::NoObserver);
+        let image = qcnn_model::synthetic::synthetic_input(input, args.seed, i);
+        network.forward(&image, &mut qcnn_model::NoObserver);
     }
     let peak = peak_rss_bytes().context("reading VmHWM from /proc/self/status")?;
     println!("peak_rss_bytes {peak}");
@@ -49,12 +52,7 @@ pub fn probe(args: &ProbeArgs, target: Target) -> Result<()> {
 }
 
 /// Runs `qcnn probe-memory` for `mode` in a child process and returns its peak RSS.
-pub fn measure_in_child(
-    mode: &str,
-    model: Option<&std::path::Path>,
-    seed: u64,
-    target: Target,
-) -> Result<u64> {
+pub fn measure_in_child(mode: &str, args: &super::ReproduceArgs, target: Target) -> Result<u64> {
     let exe = std::env::current_exe().context("locating the qcnn executable")?;
     let mut cmd = Command::new(exe);
     cmd.args([
@@ -66,10 +64,13 @@ pub fn measure_in_child(
         "--mode",
         mode,
         "--seed",
-        &seed.to_string(),
+        &args.seed.to_string(),
     ]);
-    if let Some(model) = model {
+    if let Some(model) = &args.model {
         cmd.arg("--model").arg(model);
+    }
+    if let Some(network) = args.network.network {
+        cmd.args(["--network", network.name()]);
     }
     let out = cmd.output().context("starting the memory probe")?;
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -5,7 +5,7 @@ mod agreement;
 mod clock;
 mod inputs;
 pub mod memory;
-mod storage;
+pub mod storage;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -17,7 +17,7 @@ use qcnn_kernels::{Isa, Target};
 
 use crate::machine::Machine;
 use qcnn_model::preprocess::MeanImage;
-use qcnn_model::{LayerKind, Network};
+use qcnn_model::{LayerKind, Network, NetworkKind};
 use qcnn_results::{
     ImageRow, LayerRow, Meta, ModeInfo, RepeatRecord, RepeatRow, RunWriter, Summary,
 };
@@ -32,11 +32,13 @@ use inputs::InputSet;
 #[derive(clap::Args, Debug)]
 pub struct ReproduceArgs {
     /// Model folder (the authors' repository root, an AlexNet or a Bin.Files folder).
-    /// Without it, the embedded synthetic AlexNet.
+    /// Without it, the embedded synthetic network (--network).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// The authors' preprocessed test set, f32 (N, 3, 227, 227)
-    /// (ILSVRC12.227x227.IMG/dataMatTst.single.bin).
+    #[command(flatten)]
+    pub network: models::NetworkArg,
+    /// The authors' preprocessed test set, f32 (N, 3, H, W) of the network's input
+    /// (ILSVRC12.227x227.IMG/dataMatTst.single.bin for AlexNet).
     #[arg(long, conflicts_with = "images_dir")]
     pub data: Option<PathBuf>,
     /// Labels of --data, uint16 (default: lablVecTst.uint16.bin beside it, if present).
@@ -52,9 +54,11 @@ pub struct ReproduceArgs {
     /// Repeats; each runs every mode over --images single-image batches.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub repeats: u32,
-    /// Single-image batches per repeat and mode.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
-    pub images: u32,
+    /// Single-image batches per repeat and mode. Default per network, so that a default
+    /// run (5 repeats, modes dense and qcnn) takes a few minutes on a recent core: alexnet
+    /// and caffenet 100 (the authors' count), cnn-s 40, vgg16 10.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub images: Option<u32>,
     /// Untimed single-image batches per mode before the first repeat.
     #[arg(long, default_value_t = 10)]
     pub warmup: u32,
@@ -83,6 +87,25 @@ pub struct ReproduceArgs {
     pub peers: crate::peers::PeerArgs,
 }
 
+impl ReproduceArgs {
+    /// --images, else the network's default.
+    pub fn images(&self) -> u32 {
+        self.images
+            .unwrap_or_else(|| default_images(self.network.kind()))
+    }
+}
+
+/// Single-image batches per repeat of a default run: AlexNet's 100 (the authors' count),
+/// fewer for the larger networks (CNN-S ≈ 3.6×, VGG-16 ≈ 21× AlexNet's multiply-adds), so
+/// that any default run takes a few minutes.
+pub fn default_images(network: NetworkKind) -> u32 {
+    match network {
+        NetworkKind::AlexNet | NetworkKind::CaffeNet => 100,
+        NetworkKind::CnnS => 40,
+        NetworkKind::Vgg16 => 10,
+    }
+}
+
 /// Everything a repeat needs, prepared before any timing.
 struct Bench {
     inputs: InputSet,
@@ -95,7 +118,7 @@ struct Bench {
 pub fn run(args: &ReproduceArgs, machine: &Machine, blas: &BlasInfo) -> Result<()> {
     let target = machine.target;
     check_build(args.allow_debug)?;
-    let loaded = models::load(args.model.as_deref(), args.seed)?;
+    let loaded = models::load(args.model.as_deref(), args.network, args.seed)?;
     let inputs = load_inputs(args, &loaded)?;
     // Provenance first: once pinned, the process sees one core.
     let mut meta = plan(args, machine, blas, &loaded, &inputs)?;
@@ -145,21 +168,21 @@ fn check_build(allow_debug: bool) -> Result<()> {
 }
 
 fn load_inputs(args: &ReproduceArgs, loaded: &LoadedModel) -> Result<InputSet> {
-    let count = args.images as usize;
+    let count = args.images() as usize;
     if let Some(data) = &args.data {
         let beside = data.with_file_name("lablVecTst.uint16.bin");
         let labels = args
             .labels
             .clone()
             .or_else(|| beside.exists().then_some(beside));
-        return inputs::from_data_file(data, labels.as_deref(), count);
+        return inputs::from_data_file(data, labels.as_deref(), count, loaded.input());
     }
     if let Some(dir) = &args.images_dir {
         let mean: MeanImage = mean_image_or_channel_means(args.mean.as_deref(), loaded)?;
         let labels = loaded.folder.as_ref().and_then(|f| f.image_labels());
-        return inputs::from_image_dir(dir, &mean, labels.as_deref(), count);
+        return inputs::from_image_dir(dir, &mean, labels.as_deref(), count, loaded.input());
     }
-    Ok(inputs::synthetic(args.seed, count))
+    Ok(inputs::synthetic(loaded.input(), args.seed, count))
 }
 
 /// The run's provenance, written before anything is measured.
@@ -184,7 +207,7 @@ fn plan(
         .iter()
         .map(|m| ModeInfo::new(m, "", if m == "dense" { "blas" } else { isa.name() }))
         .collect();
-    let mut meta = Meta::new(args.repeats, args.images, modes);
+    let mut meta = Meta::new(args.repeats, args.images(), modes);
     meta.input = inputs.source.clone();
     meta.theoretical_speedup = Some(storage::theoretical_speedup(&loaded.model));
     meta.storage = Some(storage::storage(&loaded.model));
@@ -279,9 +302,7 @@ fn memory_probes(args: &ReproduceArgs, target: Target) -> Result<Vec<Option<u64>
     }
     args.modes
         .iter()
-        .map(|mode| {
-            memory::measure_in_child(mode, args.model.as_deref(), args.seed, target).map(Some)
-        })
+        .map(|mode| memory::measure_in_child(mode, args, target).map(Some))
         .collect()
 }
 
@@ -303,7 +324,7 @@ fn prepare(
         timed_layers: (0..arch.layers.len())
             .filter(|&i| arch.layers[i].kind != LayerKind::Dropout)
             .collect(),
-        images: args.images as usize,
+        images: args.images() as usize,
     };
     Ok((networks, bench))
 }

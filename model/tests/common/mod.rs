@@ -22,6 +22,7 @@ pub fn tiny_arch() -> Architecture {
         groups: 2,
     };
     Architecture {
+        name: "tiny",
         input: Shape::new(6, 5, 5),
         layers: vec![
             Layer {
