@@ -85,6 +85,14 @@ impl Simd for Neon {
     }
 
     #[inline(always)]
+    fn prefetch(self, p: *const u8) {
+        // SAFETY: PRFM is a hint: it never faults and has no architectural effect.
+        unsafe {
+            std::arch::asm!("prfm pldl1keep, [{0}]", in(reg) p, options(nostack, readonly, preserves_flags));
+        }
+    }
+
+    #[inline(always)]
     fn zero_i32(self) -> int32x4_t {
         unsafe { vdupq_n_s32(0) }
     }

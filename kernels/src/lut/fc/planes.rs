@@ -26,6 +26,9 @@ pub(crate) const ROW: usize = 32;
 /// Bytes per subspace in the plane table: 4 planes of [`ROW`] bytes.
 pub(crate) const ROW_BYTES: usize = 4 * ROW;
 
+/// How far ahead of the index vector being read the stream is prefetched, in bytes.
+const INDEX_PREFETCH_BYTES: usize = 4096;
+
 /// The re-laid assignments (see the module doc).
 #[derive(Clone, Debug)]
 pub(crate) struct PlaneIndices {
@@ -204,6 +207,8 @@ fn run<S: BytePlanes, const WIDE: bool>(s: S, idx: &PlaneIndices, op: Lookups<'_
                 }
                 let indices = idx.bytes.as_ptr().add(base + t * n * g);
                 for m in 0..n {
+                    // The index stream runs on through the tiles and chunks: fetch ahead.
+                    s.prefetch(indices.wrapping_add(m * g + INDEX_PREFETCH_BYTES));
                     let i = s.prepare::<WIDE>(s.load_u8(indices.add(m * g)));
                     let planes = op.planes.as_ptr().add((m0 + m) * ROW_BYTES);
                     // Written out, not a closure: a closure's body is compiled without S's
