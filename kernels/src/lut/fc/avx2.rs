@@ -89,6 +89,16 @@ impl BytePlanes for Avx2 {
         }
     }
     #[inline(always)]
+    fn split_nibbles(self, v: __m256i) -> (__m256i, __m256i) {
+        unsafe {
+            let low = _mm256_set1_epi8(0x0F);
+            (
+                _mm256_and_si256(v, low),
+                _mm256_and_si256(_mm256_srli_epi16::<4>(v), low),
+            )
+        }
+    }
+    #[inline(always)]
     fn interleave(self, b: [__m256i; 4]) -> [__m256; 4] {
         unsafe {
             // Per 128-bit half: bytes (0,1) of entries 0..8 and 8..16, then (2,3); then

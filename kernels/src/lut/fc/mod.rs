@@ -119,12 +119,14 @@ impl FcLut {
                 let p = planes::PlaneIndices::new(
                     target.caches,
                     shape,
+                    spec.k,
                     m_count,
                     group,
                     &order[..group],
                     assignments,
                 );
-                (FcIndices::Planes(p), planes::ROW, group)
+                let tile = p.tile_outputs();
+                (FcIndices::Planes(p), planes::ROW, tile)
             }
         };
         let mut padded_bias = bias.to_vec();
@@ -168,8 +170,10 @@ impl FcLut {
         match &self.indices {
             FcIndices::Packed(p) => format!("packed {}-bit indices", p.packing.bits),
             FcIndices::Planes(p) => format!(
-                "byte planes, {} outputs per vector, {} subspaces per table chunk",
-                p.group, p.chunk
+                "byte planes, {} outputs per vector, {} indices per byte, {} subspaces per table chunk",
+                p.group,
+                if p.nibbles { 2 } else { 1 },
+                p.chunk
             ),
         }
     }

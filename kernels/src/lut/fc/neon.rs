@@ -64,6 +64,10 @@ impl BytePlanes for Neon {
         }
     }
     #[inline(always)]
+    fn split_nibbles(self, v: uint8x16_t) -> (uint8x16_t, uint8x16_t) {
+        unsafe { (vandq_u8(v, vdupq_n_u8(0x0F)), vshrq_n_u8::<4>(v)) }
+    }
+    #[inline(always)]
     fn interleave(self, b: [uint8x16_t; 4]) -> [float32x4_t; 4] {
         unsafe {
             // Bytes (0, 1) of entries 0..8 and 8..16, then (2, 3); then whole entries.

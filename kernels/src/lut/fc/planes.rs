@@ -10,10 +10,12 @@
 //! adds the chunk's look-ups, and stores them (to a scratch buffer, or to y after the last
 //! chunk). The index stream is laid out in that order, so it is read sequentially.
 //!
-//! Index layout: chunk c (subspaces c·S_c .. c·S_c + n_c − 1), tile t (outputs t·G ..
-//! t·G + G − 1, G = 4·lanes), subspace m of the chunk: G bytes at c·S_c·tiles·G +
-//! (t·n_c + m − c·S_c)·G, output t·G + j at byte order[j] of them (the level's interleave
-//! returns outputs in that order). Outputs ≥ C_t hold index 0.
+//! Index layout: chunk c (subspaces c·S_c .. c·S_c + n_c − 1), tile t, subspace m of the
+//! chunk: G bytes (G = 4·lanes) at c·S_c·tiles·G + (t·n_c + m − c·S_c)·G. With K > 16 a tile
+//! is G outputs, output t·G + j at byte order[j] (the level's interleave returns outputs in
+//! that order). With K ≤ 16 ("nibbles") a tile is 2·G outputs: byte order[j] holds output
+//! t·2G + j in its low 4 bits and output t·2G + G + j in its high 4 bits, half the bytes to
+//! stream (fc8: 2 MB instead of 4). Outputs ≥ C_t hold index 0.
 
 use crate::shape::FcShape;
 use crate::simd::Simd;
@@ -40,34 +42,43 @@ pub(crate) struct PlaneIndices {
     tiles: usize,
     /// K > 16: look-ups use both 16-entry halves of a plane.
     wide: bool,
+    /// K ≤ 16: two outputs' indices per byte (see the module doc).
+    pub nibbles: bool,
     /// order[j]: the byte of a tile's index vector that holds output j's index.
     order: Vec<u8>,
     pub bytes: Vec<u8>,
 }
 
 impl PlaneIndices {
-    /// `order[j]`: the byte output j of a tile takes (a permutation of 0..G); every
+    /// `order[j]`: the byte output j of a group takes (a permutation of 0..G); every
     /// assignment < K ≤ 32 (checked by the caller).
     pub fn new(
         caches: CacheSizes,
         shape: FcShape,
+        k: usize,
         m_count: usize,
         group: usize,
         order: &[u8],
         assignments: &[u8],
     ) -> Self {
-        assert!(group > 0 && order.len() == group);
+        assert!(group > 0 && order.len() == group && k <= ROW);
         // Half of L1d for the chunk's planes, the rest for the index and sum streams.
         let chunk = (caches.l1d / 2 / ROW_BYTES).clamp(1, m_count.max(1));
-        let tiles = shape.c_out.div_ceil(group);
+        let nibbles = k <= 16;
+        let per_byte = if nibbles { 2 } else { 1 };
+        let tiles = shape.c_out.div_ceil(group * per_byte);
         let mut out = PlaneIndices {
             group,
             chunk,
             m_count,
             tiles,
-            wide: assignments.iter().any(|&b| b >= 16),
+            wide: k > 16 && assignments.iter().any(|&b| b >= 16),
+            nibbles,
             order: order.to_vec(),
             bytes: vec![0u8; tiles * group * m_count],
+        };
+        let index = |output: usize, m: usize| {
+            (output < shape.c_out).then(|| assignments[output * m_count + m])
         };
         for (c, (m0, n)) in out.chunks().enumerate() {
             let base = c * chunk * tiles * group;
@@ -75,15 +86,28 @@ impl PlaneIndices {
                 for m in 0..n {
                     let at = base + (t * n + m) * group;
                     for (j, &byte) in order.iter().enumerate() {
-                        let output = t * group + j;
-                        if output < shape.c_out {
-                            out.bytes[at + byte as usize] = assignments[output * m_count + m0 + m];
-                        }
+                        let first = t * group * per_byte + j;
+                        let lo = index(first, m0 + m).unwrap_or(0);
+                        let hi = if nibbles {
+                            index(first + group, m0 + m).unwrap_or(0)
+                        } else {
+                            0
+                        };
+                        out.bytes[at + byte as usize] = lo | hi << 4;
                     }
                 }
             }
         }
         out
+    }
+
+    /// Outputs per tile: G, or 2·G with nibbles.
+    pub fn tile_outputs(&self) -> usize {
+        if self.nibbles {
+            2 * self.group
+        } else {
+            self.group
+        }
     }
 
     /// (first subspace, subspaces) of every chunk, in order.
@@ -97,9 +121,9 @@ impl PlaneIndices {
     /// The scalar twin over the same layout: y_t = bias_t + Σ_m T[m][b_t^(m)], each entry
     /// rebuilt from its 4 plane bytes, summed in the kernels' order (bit-identical to them).
     pub fn lookups_scalar(&self, bias: &[f32], planes: &[u8], acc: &mut [f32], y: &mut [f32]) {
-        let g = self.group;
-        let sums = &mut acc[..self.tiles * g];
-        sums.copy_from_slice(&bias[..self.tiles * g]);
+        let (g, tile) = (self.group, self.tile_outputs());
+        let sums = &mut acc[..self.tiles * tile];
+        sums.copy_from_slice(&bias[..self.tiles * tile]);
         let mut output_of_byte = vec![0usize; g];
         for (j, &byte) in self.order.iter().enumerate() {
             output_of_byte[byte as usize] = j;
@@ -110,11 +134,17 @@ impl PlaneIndices {
                 for m in 0..n {
                     let idx = &self.bytes[base + (t * n + m) * g..][..g];
                     let plane = &planes[(m0 + m) * ROW_BYTES..][..ROW_BYTES];
+                    let entry = |b: u8| {
+                        f32::from_le_bytes(std::array::from_fn(|j| plane[j * ROW + b as usize]))
+                    };
                     for (byte, &b) in idx.iter().enumerate() {
-                        let entry = f32::from_le_bytes(std::array::from_fn(|j| {
-                            plane[j * ROW + b as usize]
-                        }));
-                        sums[t * g + output_of_byte[byte]] += entry;
+                        let output = t * tile + output_of_byte[byte];
+                        if self.nibbles {
+                            sums[output] += entry(b & 0x0F);
+                            sums[output + g] += entry(b >> 4);
+                        } else {
+                            sums[output] += entry(b);
+                        }
                     }
                 }
             }
@@ -156,6 +186,8 @@ pub(crate) trait BytePlanes: Simd {
     fn prepare<const WIDE: bool>(self, idx: Self::U8) -> Self::Index;
     /// plane[idx_b] for every byte b.
     fn lookup<const WIDE: bool>(self, plane: Self::Plane, idx: Self::Index) -> Self::U8;
+    /// (low 4 bits, high 4 bits) of every byte.
+    fn split_nibbles(self, v: Self::U8) -> (Self::U8, Self::U8);
     /// The f32 values whose little-endian bytes are b[0] .. b[3], as 4 vectors holding the
     /// group's outputs in order, given indices laid out by [`BytePlanes::byte_order`].
     fn interleave(self, b: [Self::U8; 4]) -> [Self::F32; 4];
@@ -169,21 +201,25 @@ pub(crate) fn lookups<S: BytePlanes>(s: S, op: Lookups<'_>) {
     let FcIndices::Planes(idx) = &op.lut.indices else {
         unreachable!("the byte-plane kernel runs on byte-plane indices only")
     };
-    let g = idx.group;
+    let (g, tile) = (idx.group, idx.tile_outputs());
     assert!(g == 4 * S::LANES && idx.bytes.len() == idx.tiles * g * idx.m_count);
     assert!(op.planes.len() >= idx.m_count * ROW_BYTES);
-    assert!(op.acc.len() >= idx.tiles * g && op.lut.bias.len() >= idx.tiles * g);
-    assert!(op.y.len() == op.lut.shape.c_out && op.y.len() <= idx.tiles * g);
-    if idx.wide {
-        run::<S, true>(s, idx, op);
-    } else {
-        run::<S, false>(s, idx, op);
+    assert!(op.acc.len() >= idx.tiles * tile && op.lut.bias.len() >= idx.tiles * tile);
+    assert!(op.y.len() == op.lut.shape.c_out && op.y.len() <= idx.tiles * tile);
+    match (idx.wide, idx.nibbles) {
+        (true, _) => run::<S, true, false>(s, idx, op),
+        (false, false) => run::<S, false, false>(s, idx, op),
+        (false, true) => run::<S, false, true>(s, idx, op),
     }
 }
 
 #[inline(always)]
-fn run<S: BytePlanes, const WIDE: bool>(s: S, idx: &PlaneIndices, op: Lookups<'_>) {
-    let g = idx.group;
+fn run<S: BytePlanes, const WIDE: bool, const NIBBLES: bool>(
+    s: S,
+    idx: &PlaneIndices,
+    op: Lookups<'_>,
+) {
+    let (g, tile) = (idx.group, idx.tile_outputs());
     let chunks = idx.m_count.div_ceil(idx.chunk);
     if chunks == 0 {
         // No subspaces: y = bias.
@@ -196,42 +232,64 @@ fn run<S: BytePlanes, const WIDE: bool>(s: S, idx: &PlaneIndices, op: Lookups<'_
         let base = c * idx.chunk * idx.tiles * g;
         let sums_from = if c == 0 { bias } else { acc.cast_const() };
         for t in 0..idx.tiles {
-            // SAFETY: tile t's sums are acc/bias[t·G .. t·G + G] (both hold tiles·G floats,
-            // asserted in `lookups`); its indices for the chunk are bytes[base + t·n·G ..]
-            // (n·G bytes, inside the tiles·G·M bytes); subspace m0 + m < M has its planes
-            // at planes[(m0 + m)·128 ..][..128], inside M·128 bytes (asserted).
+            // SAFETY: tile t's sums are acc/bias[t·T .. t·T + T] (T = G or 2·G outputs; both
+            // hold tiles·T floats, asserted in `lookups`); its indices for the chunk are
+            // bytes[base + t·n·G ..] (n·G bytes, inside the tiles·G·M bytes); subspace
+            // m0 + m < M has its planes at planes[(m0 + m)·128 ..][..128], inside M·128
+            // bytes (asserted).
             unsafe {
-                let mut sums = [s.zero(); 4];
-                for (v, sum) in sums.iter_mut().enumerate() {
-                    *sum = s.load(sums_from.add(t * g + v * S::LANES));
+                let halves = if NIBBLES { 2 } else { 1 };
+                let mut sums = [s.zero(); 8];
+                for (v, sum) in sums.iter_mut().enumerate().take(4 * halves) {
+                    *sum = s.load(sums_from.add(t * tile + v * S::LANES));
                 }
                 let indices = idx.bytes.as_ptr().add(base + t * n * g);
                 for m in 0..n {
                     // The index stream runs on through the tiles and chunks: fetch ahead.
                     s.prefetch(indices.wrapping_add(m * g + INDEX_PREFETCH_BYTES));
-                    let i = s.prepare::<WIDE>(s.load_u8(indices.add(m * g)));
+                    let v = s.load_u8(indices.add(m * g));
                     let planes = op.planes.as_ptr().add((m0 + m) * ROW_BYTES);
-                    // Written out, not a closure: a closure's body is compiled without S's
-                    // target features.
-                    let bytes = [
-                        s.lookup::<WIDE>(s.load_plane::<WIDE>(planes), i),
-                        s.lookup::<WIDE>(s.load_plane::<WIDE>(planes.add(ROW)), i),
-                        s.lookup::<WIDE>(s.load_plane::<WIDE>(planes.add(2 * ROW)), i),
-                        s.lookup::<WIDE>(s.load_plane::<WIDE>(planes.add(3 * ROW)), i),
-                    ];
-                    let entries = s.interleave(bytes);
-                    for (sum, e) in sums.iter_mut().zip(entries) {
-                        *sum = s.add(*sum, e);
+                    if NIBBLES {
+                        let (lo, hi) = s.split_nibbles(v);
+                        add_entries::<S, false>(s, &mut sums[..4], planes, s.prepare::<false>(lo));
+                        add_entries::<S, false>(s, &mut sums[4..], planes, s.prepare::<false>(hi));
+                    } else {
+                        add_entries::<S, WIDE>(s, &mut sums[..4], planes, s.prepare::<WIDE>(v));
                     }
                 }
-                for (v, sum) in sums.iter().enumerate() {
-                    s.store(acc.add(t * g + v * S::LANES), *sum);
+                for (v, sum) in sums.iter().enumerate().take(4 * halves) {
+                    s.store(acc.add(t * tile + v * S::LANES), *sum);
                 }
             }
         }
     }
     let c_out = op.y.len();
     op.y.copy_from_slice(&op.acc[..c_out]);
+}
+
+/// `sums[v] += T[m][idx]` for the 4·LANES outputs of one index vector: 4 plane look-ups,
+/// one interleave.
+///
+/// # Safety
+/// `planes` points to subspace m's 4 planes (128 bytes).
+#[inline(always)]
+unsafe fn add_entries<S: BytePlanes, const WIDE: bool>(
+    s: S,
+    sums: &mut [S::F32],
+    planes: *const u8,
+    i: S::Index,
+) {
+    // Written out, not a closure: a closure's body is compiled without S's target features.
+    let bytes = [
+        s.lookup::<WIDE>(s.load_plane::<WIDE>(planes), i),
+        s.lookup::<WIDE>(s.load_plane::<WIDE>(planes.add(ROW)), i),
+        s.lookup::<WIDE>(s.load_plane::<WIDE>(planes.add(2 * ROW)), i),
+        s.lookup::<WIDE>(s.load_plane::<WIDE>(planes.add(3 * ROW)), i),
+    ];
+    let entries = s.interleave(bytes);
+    for (sum, e) in sums.iter_mut().zip(entries) {
+        *sum = s.add(*sum, e);
+    }
 }
 
 #[cfg(test)]
@@ -242,7 +300,13 @@ mod tests {
 
     #[test]
     fn scalar_twin_matches_the_reference_across_chunks_and_tails() {
-        let (c_in, c_out, d, k) = (45, 70, 4, 32);
+        for k in [32, 16, 9] {
+            twin_matches(k);
+        }
+    }
+
+    fn twin_matches(k: usize) {
+        let (c_in, c_out, d) = (45, 70, 4);
         let spec = PqSpec { d, k };
         let m_count = spec.subspaces(c_in);
         let f = |i: usize| ((i * 7919) % 97) as f32 / 97.0 - 0.5;
@@ -256,8 +320,10 @@ mod tests {
             l1d: 3 * ROW_BYTES * 2,
             ..CacheSizes::FALLBACK
         };
-        let order: Vec<u8> = (0..32).collect();
-        let idx = PlaneIndices::new(caches, shape, m_count, 32, &order, &assignments);
+        // A permuted order, as AVX2's.
+        let order: Vec<u8> = (0..32).rev().collect();
+        let idx = PlaneIndices::new(caches, shape, k, m_count, 32, &order, &assignments);
+        assert_eq!(idx.nibbles, k <= 16);
         assert_eq!(idx.chunk, 3);
         let mut table = vec![0.0f32; m_count * ROW];
         for m in 0..m_count {
@@ -270,7 +336,7 @@ mod tests {
         let mut planes = vec![0u8; m_count * ROW_BYTES];
         split(&table, &mut planes);
         let mut padded = bias.clone();
-        padded.resize(idx.tiles * 32, 0.0);
+        padded.resize(idx.tiles * idx.tile_outputs(), 0.0);
         let mut acc = vec![0.0; padded.len()];
         let mut y = vec![f32::NAN; c_out];
         idx.lookups_scalar(&padded, &planes, &mut acc, &mut y);
