@@ -132,25 +132,53 @@ fn run() -> Result<()> {
             Ok(())
         }
         Command::Info => {
-            println!(
-                "isa levels: {}",
-                Isa::available()
-                    .iter()
-                    .map(|i| i.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            println!("look-up isa: {isa}");
-            println!(
-                "openblas core: {} (environment: {})",
-                blas.core,
-                blas.env_core.as_deref().unwrap_or("unset")
-            );
-            println!("openblas config: {}", blas.config);
-            println!("openblas threads: {}", blas.threads);
+            print_info(isa, &blas);
             Ok(())
         }
     }
+}
+
+/// `qcnn info`: the machine, the look-up ISA and OpenBLAS, as a run would record them.
+fn print_info(isa: Isa, blas: &blas_core::BlasInfo) {
+    let system = qcnn_results::collect_system();
+    let or_unknown = |s: &str| {
+        if s.is_empty() {
+            "unknown".to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    println!(
+        "cpu: {} (vendor {}, {} logical cores)",
+        or_unknown(&system.cpu_model),
+        or_unknown(&system.cpu_vendor),
+        system.logical_cores
+    );
+    println!("arch: {}", system.arch);
+    if let Some(note) = &system.emulation {
+        println!("emulation: {note}");
+    }
+    println!("caches: {}", system.caches_summary());
+    println!(
+        "isa levels: {}",
+        Isa::available()
+            .iter()
+            .map(|i| i.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("look-up isa: {isa}");
+    println!(
+        "openblas core: {} (environment: {})",
+        blas.core,
+        blas.env_core.as_deref().unwrap_or("unset")
+    );
+    println!(
+        "openblas core policy (--blas-core best): {}",
+        blas_core::BEST_POLICY
+    );
+    println!("openblas config: {}", blas.config);
+    println!("openblas threads: {}", blas.threads);
 }
 
 fn resolve_isa(choice: &str) -> Result<Isa> {

@@ -24,14 +24,14 @@ pub mod rows;
 pub mod stats;
 pub mod summary;
 pub mod sweep;
+pub mod system;
 pub mod writer;
 
 pub use error::{Result, ResultsError};
 pub use fsio::atomic_write;
 pub use meta::{
-    build_info, collect_system, git_info, load_average, sha256_file, BlasInfo, BuildInfo,
-    FileDigest, GitInfo, LayerOps, LoadAverage, Meta, ModeInfo, ModelInfo, Storage, SystemInfo,
-    META_FILE, SCHEMA,
+    build_info, git_info, load_average, sha256_file, BlasInfo, BuildInfo, FileDigest, GitInfo,
+    LayerOps, LoadAverage, Meta, ModeInfo, ModelInfo, Storage, META_FILE, SCHEMA,
 };
 pub use reader::{list_runs, read_run, Run};
 pub use rows::{
@@ -40,4 +40,5 @@ pub use rows::{
 };
 pub use summary::{summarize, Analysis, ModeSummary, Summary, BASELINE_MODE, SUMMARY_FILE};
 pub use sweep::{read_sweep, write_sweep, SweepRow, SWEEP_COLUMNS, SWEEP_FILE, SWEEP_ISAS};
+pub use system::{collect_system, Cache, SystemInfo};
 pub use writer::RunWriter;

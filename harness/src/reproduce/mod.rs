@@ -96,7 +96,11 @@ pub fn run(args: &ReproduceArgs, isa: Isa, blas: &BlasInfo) -> Result<()> {
     let inputs = load_inputs(args, &loaded)?;
     // Provenance first: once pinned, the process sees one core.
     let mut meta = plan(args, isa, blas, &loaded, &inputs)?;
-    meta.pinned_core = Some(crate::pinning::pin(args.core)? as u32);
+    let core = crate::pinning::pin(args.core)?;
+    meta.pinned_core = Some(core as u32);
+    // The caches of the core that runs (they differ between the kinds of core of a
+    // big.LITTLE CPU).
+    meta.system.read_caches_of(core);
     let mut peak_rss = memory_probes(args, isa)?;
     let (mut networks, bench) = prepare(args, &loaded, inputs, isa)?;
     for (info, net) in meta.modes.iter_mut().zip(&networks) {
