@@ -2,6 +2,7 @@
 
 mod blas_core;
 mod classify;
+mod compare;
 mod dump;
 mod export_onnx;
 mod labels;
@@ -13,6 +14,7 @@ mod reproduce;
 mod sweep;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -57,14 +59,25 @@ enum Command {
     /// loading it back in peers).
     ExportOnnx(export_onnx::ExportOnnxArgs),
     /// Render stored runs as report.md, charts (PNG, SVG) and index.html; never re-measures.
+    /// With --compare BASE NEW, the comparison of the two comes first.
     Report {
         /// Run folders (results/runs/<run>) to include; several give a history chart.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "compare")]
         runs: Vec<PathBuf>,
+        /// Compare two runs (or folders of runs) as `qcnn compare` does: a section with the
+        /// tables and a per-layer change chart per mode, then both sides' runs.
+        #[arg(long, num_args = 2, value_names = ["BASE", "NEW"], conflicts_with = "runs")]
+        compare: Option<Vec<PathBuf>>,
+        #[command(flatten)]
+        judge: compare::JudgeArgs,
         /// Where the report goes.
         #[arg(long, default_value = "report")]
         out: PathBuf,
     },
+    /// Compare two runs (or two folders of runs, pooled): per mode, speed-up and layer, the
+    /// change of the median time with a bootstrap interval and a verdict. Exit status 0: no
+    /// regression, 1: a regression beyond the threshold, 2: could not compare.
+    Compare(compare::CompareArgs),
     /// Classify one image and print the top-5 classes (optionally dump every layer).
     Classify(classify::ClassifyArgs),
     /// Write the embedded synthetic AlexNet to a folder in the authors' format.
@@ -81,25 +94,31 @@ enum Command {
     ProbeMemory(reproduce::memory::ProbeArgs),
 }
 
-fn main() {
-    if let Err(e) = run() {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Compare(args) = &cli.command {
+        // Its own exit statuses (regressed or not), and no BLAS: stored files only.
+        return compare::main(args);
+    }
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 
-fn run() -> Result<()> {
-    let cli = Cli::parse();
-    if let Command::Report { runs, out } = &cli.command {
+fn run(cli: &Cli) -> Result<()> {
+    if let Command::Report {
+        runs,
+        compare,
+        judge,
+        out,
+    } = &cli.command
+    {
         // Pure rendering of stored files: no BLAS, no measurement.
-        let files = qcnn_reports::render(runs, out)?;
-        println!(
-            "wrote {} and {} ({} charts)",
-            files.markdown.display(),
-            files.html.display(),
-            files.charts.len()
-        );
-        return Ok(());
+        return report(runs, compare.as_deref(), judge, out);
     }
     let blas = blas_core::ensure(&cli.blas_core)?;
     qcnn_kernels::blas::self_check().map_err(anyhow::Error::msg)?;
@@ -111,16 +130,7 @@ fn run() -> Result<()> {
         Command::Quantize(args) => quantize::run(args),
         Command::ExportOnnx(args) => export_onnx::run(args),
         Command::Sweep(args) => sweep::run(args, &blas),
-        Command::Report { runs, out } => {
-            let files = qcnn_reports::render(runs, out)?;
-            println!(
-                "wrote {} and {} ({} charts)",
-                files.markdown.display(),
-                files.html.display(),
-                files.charts.len()
-            );
-            Ok(())
-        }
+        Command::Report { .. } | Command::Compare(_) => unreachable!("handled before BLAS"),
         Command::GenerateModel { dir, seed } => {
             let model = qcnn_model::synthetic::synthetic_model(*seed);
             qcnn_model::folder::save(&model, dir, models::SYNTHETIC_PREFIX)
@@ -179,6 +189,32 @@ fn print_info(isa: Isa, blas: &blas_core::BlasInfo) {
     );
     println!("openblas config: {}", blas.config);
     println!("openblas threads: {}", blas.threads);
+}
+
+fn report(
+    runs: &[PathBuf],
+    compare: Option<&[PathBuf]>,
+    judge: &compare::JudgeArgs,
+    out: &std::path::Path,
+) -> Result<()> {
+    let files = match compare {
+        Some([base, new]) => qcnn_reports::render_compare(
+            base,
+            new,
+            out,
+            &judge.options(),
+            judge.allow_different,
+            &Default::default(),
+        )?,
+        _ => qcnn_reports::render(runs, out)?,
+    };
+    println!(
+        "wrote {} and {} ({} charts)",
+        files.markdown.display(),
+        files.html.display(),
+        files.charts.len()
+    );
+    Ok(())
 }
 
 fn resolve_isa(choice: &str) -> Result<Isa> {

@@ -10,6 +10,9 @@ pub enum ReportError {
     /// and, for CSV rows, the 1-based line.
     #[error(transparent)]
     Results(#[from] ResultsError),
+    /// `--compare BASE NEW` could not be compared (unreadable, incomparable, bad option).
+    #[error(transparent)]
+    Compare(#[from] qcnn_results::compare::CompareError),
     /// An output file or folder could not be created or written.
     #[error("{}: cannot {action}: {source}", path.display())]
     Io {

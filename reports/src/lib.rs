@@ -12,11 +12,16 @@
 //!   with data), and
 //!   `history.{png,svg}` when several runs are given.
 //!
+//! [`render_compare`] (`qcnn report --compare BASE NEW`) writes the same files for every run
+//! of both sides, with the comparison ([`qcnn_results::compare`]) first:
+//! `compare/<mode>/change.{png,svg}` per mode, the change of each layer with its interval.
+//!
 //! Glossary: CNN = mode `dense` (the baseline every speed-up divides), Quantized-CNN = mode
 //! `qcnn`; other modes (e.g. `qcnn-int8`) get their own columns. Times are ms per image;
 //! "median" and "mean" are over repeats.
 
 mod charts;
+pub mod compare;
 pub mod doc;
 pub mod error;
 mod html;
@@ -27,7 +32,8 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use qcnn_results::{read_run, read_sweep, Run, SweepRow};
+use qcnn_results::compare::{compare_folders, CompareOptions, Comparison};
+use qcnn_results::{read_run, read_runs, read_sweep, Run, SweepRow};
 
 use crate::charts::Chart;
 use crate::doc::{Block, Figure};
@@ -64,6 +70,8 @@ pub enum ChartKind {
     History,
     /// Response error vs measured speed-up per (d, K) configuration (sweeps only).
     TradeOff,
+    /// Change of each layer's time from BASE to NEW, with intervals (comparisons only).
+    Change,
 }
 
 impl ChartKind {
@@ -76,6 +84,7 @@ impl ChartKind {
             ChartKind::Memory => "memory",
             ChartKind::History => "history",
             ChartKind::TradeOff => "tradeoff",
+            ChartKind::Change => "change",
         }
     }
 }
@@ -84,7 +93,7 @@ impl ChartKind {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChartFile {
     pub kind: ChartKind,
-    /// The run it belongs to; None for the run-by-run chart.
+    /// The run it belongs to; None for the run-by-run chart and the comparison's charts.
     pub run_id: Option<String>,
     pub title: String,
     pub png: PathBuf,
@@ -111,9 +120,46 @@ pub fn render_with(runs: &[PathBuf], out: &Path, options: &ReportOptions) -> Res
     if runs.is_empty() {
         return Err(ReportError::NoRuns);
     }
-    let mut loaded = runs
+    let loaded = runs
         .iter()
-        .map(|dir| Ok((read_run(dir)?, read_sweep(dir)?)))
+        .map(|dir| read_run(dir))
+        .collect::<Result<Vec<Run>, _>>()?;
+    write_report(loaded, out, options, None)
+}
+
+/// Renders a comparison of BASE and NEW (each a run folder or a folder of runs) into `out`:
+/// the comparison first (tables and a change chart per mode), then every run of both sides
+/// as [`render_with`] shows it. Incomparable sides are refused unless `allow_different`.
+pub fn render_compare(
+    base: &Path,
+    new: &Path,
+    out: &Path,
+    compare: &CompareOptions,
+    allow_different: bool,
+    options: &ReportOptions,
+) -> Result<ReportFiles> {
+    let comparison = compare_folders(base, new, compare, allow_different)?;
+    let mut loaded = read_runs(base)?;
+    loaded.extend(read_runs(new)?);
+    // A run given on both sides is shown once.
+    loaded.sort_by(|a, b| a.dir.cmp(&b.dir));
+    loaded.dedup_by(|a, b| a.dir == b.dir);
+    write_report(loaded, out, options, Some(&comparison))
+}
+
+/// Writes report.md, index.html and the charts of `runs` (and of `comparison`, first).
+fn write_report(
+    runs: Vec<Run>,
+    out: &Path,
+    options: &ReportOptions,
+    comparison: Option<&Comparison>,
+) -> Result<ReportFiles> {
+    let mut loaded = runs
+        .into_iter()
+        .map(|run| {
+            let sweep = read_sweep(&run.dir)?;
+            Ok((run, sweep))
+        })
         .collect::<Result<Vec<(Run, Option<Vec<SweepRow>>)>>>()?;
     loaded.sort_by(|(a, _), (b, _)| {
         (&a.meta.started_utc, &a.meta.run_id).cmp(&(&b.meta.started_utc, &b.meta.run_id))
@@ -129,6 +175,13 @@ pub fn render_with(runs: &[PathBuf], out: &Path, options: &ReportOptions) -> Res
 
     let mut charts = Vec::new();
     let mut blocks = intro(&views, options);
+    let mut folders = BTreeSet::new();
+    if let Some(c) = comparison {
+        let files = comparison_charts(out, &mut folders, c)?;
+        let figures: Vec<Figure> = files.iter().map(|f| figure(out, f)).collect();
+        blocks.extend(compare::comparison_blocks(c, 2, &figures));
+        charts.extend(files);
+    }
     if let Some(chart) = charts::history_chart(&views) {
         let file = write(out, Path::new(""), None, ChartKind::History, &chart)?;
         blocks.push(Block::Heading(2, "Runs over time".into()));
@@ -136,7 +189,6 @@ pub fn render_with(runs: &[PathBuf], out: &Path, options: &ReportOptions) -> Res
         blocks.push(Block::Figure(figure(out, &file)));
         charts.push(file);
     }
-    let mut folders = BTreeSet::new();
     for view in &views {
         let folder = unique_folder(&mut folders, view.run_id());
         fs::create_dir_all(out.join(&folder))
@@ -159,6 +211,24 @@ pub fn render_with(runs: &[PathBuf], out: &Path, options: &ReportOptions) -> Res
         html,
         charts,
     })
+}
+
+/// The change chart of each mode, under `out/compare/<mode>/`.
+fn comparison_charts(
+    out: &Path,
+    folders: &mut BTreeSet<String>,
+    c: &Comparison,
+) -> Result<Vec<ChartFile>> {
+    let root = unique_folder(folders, "compare");
+    let mut modes = BTreeSet::new();
+    let mut files = Vec::new();
+    for (mode, chart) in charts::change_charts(c) {
+        let folder = Path::new(&root).join(unique_folder(&mut modes, &mode));
+        fs::create_dir_all(out.join(&folder))
+            .map_err(|e| ReportError::io(&out.join(&folder), "create", e))?;
+        files.push(write(out, &folder, None, ChartKind::Change, &chart)?);
+    }
+    Ok(files)
 }
 
 /// The authors' table of one run as Markdown (also fine in a terminal).

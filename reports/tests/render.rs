@@ -6,9 +6,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use qcnn_reports::{
-    authors_table, render, render_with, ChartKind, LayerTheory, ReportError, ReportFiles,
-    ReportOptions,
+    authors_table, compare::comparison_markdown, render, render_compare, render_with, ChartKind,
+    LayerTheory, ReportError, ReportFiles, ReportOptions,
 };
+use qcnn_results::compare::{compare_folders, CompareError, CompareOptions};
 use qcnn_results::{read_run, read_sweep, stats, Meta, ModeInfo, RunWriter};
 
 const COMPLETE: &str = "20261127T100000Z-cmplt1";
@@ -484,4 +485,150 @@ fn malformed_sweep_csv_fails_naming_file_and_line() {
     let err = render_err(&dir);
     assert!(err.contains("sweep.csv, line 4"), "{err}");
     assert!(err.contains("column `k`"), "{err}");
+}
+
+fn render_compare_ok(
+    base: &Path,
+    new: &Path,
+    allow_different: bool,
+) -> (tempfile::TempDir, ReportFiles, String) {
+    let out = tempfile::tempdir().unwrap();
+    let files = render_compare(
+        base,
+        new,
+        out.path(),
+        &CompareOptions::default(),
+        allow_different,
+        &ReportOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("render_compare failed: {e}"));
+    let md = fs::read_to_string(&files.markdown).unwrap();
+    (out, files, md)
+}
+
+#[test]
+fn compare_report_puts_the_comparison_first_with_a_change_chart_per_mode() {
+    let (_out, files, md) = render_compare_ok(&fixture(OLDER), &fixture(COMPLETE), false);
+    let mut expected = vec![ChartKind::Change, ChartKind::Change, ChartKind::History];
+    expected.extend(RUN_CHARTS);
+    expected.extend(RUN_CHARTS);
+    assert_charts(&files, &expected);
+    let change: Vec<String> = files.charts[..2]
+        .iter()
+        .map(|c| {
+            c.png
+                .strip_prefix(files.markdown.parent().unwrap())
+                .unwrap()
+                .display()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        change,
+        ["compare/dense/change.png", "compare/qcnn/change.png"]
+    );
+    let comparison = md
+        .find("## Comparison: no regression")
+        .expect("comparison heading");
+    assert!(comparison < md.find("## Runs over time").unwrap(), "{md}");
+    let dense = row(&md, "dense (whole network)");
+    assert_eq!(dense[1], "28.658 ms", "{dense:?}");
+    assert_eq!(dense[4], "within noise", "{dense:?}");
+    assert_eq!(row(&md, "qcnn conv1 (lookup)")[4], "within noise");
+    assert!(
+        md.contains("mode qcnn-int8: measured in NEW only, not compared"),
+        "{md}"
+    );
+    assert!(
+        md.contains("**mode qcnn:** kernel lut_f32_scalar, ISA avx512 → kernel lut_f32_avx512"),
+        "{md}"
+    );
+    let html = fs::read_to_string(&files.html).unwrap();
+    assert!(
+        html.contains("compare/qcnn/change.png"),
+        "the page shows the change chart"
+    );
+    assert_balanced_html(&html);
+}
+
+#[test]
+fn compare_report_of_an_interrupted_run_says_it_used_the_finished_repeats() {
+    let (_out, _files, md) = render_compare_ok(&fixture(COMPLETE), &fixture(INTERRUPTED), false);
+    assert!(
+        md.contains("> **Warning:** NEW run 20261127T120000Z-intrpt is incomplete (unfinished: interrupted or still running): compared on its 2 finished of 5 planned repeats"),
+        "{md}"
+    );
+    assert!(md.contains("NEW has 2 repeat(s) in all"), "{md}");
+}
+
+#[test]
+fn pull_request_markdown_shows_the_verdict_and_folds_the_layers() {
+    let c = compare_folders(
+        &fixture(OLDER),
+        &fixture(COMPLETE),
+        &CompareOptions::default(),
+        false,
+    )
+    .unwrap();
+    let md = comparison_markdown(&c);
+    assert!(
+        md.starts_with("## qcnn compare: no regression, no improvement\n"),
+        "{md}"
+    );
+    assert_eq!(row(&md, "qcnn speed-up over dense")[4], "within noise");
+    let details = md
+        .find("<details><summary>All 62 layer rows</summary>")
+        .expect("folded layers");
+    assert!(md[details..].contains("| qcnn fc8 (lookup)"), "{md}");
+    assert!(md.trim_end().ends_with("</details>"), "{md}");
+}
+
+#[test]
+fn compare_gives_the_errors_report_gives_for_a_damaged_run() {
+    let (_tmp, dir) = damaged_copy(COMPLETE, "images.csv", |t| t.replacen("28.43", "soon", 1));
+    let expected = render_err(&dir);
+    assert!(expected.contains("images.csv, line 2"), "{expected}");
+    let out = tempfile::tempdir().unwrap();
+    let options = CompareOptions::default();
+    let err = render_compare(
+        &fixture(OLDER),
+        &dir,
+        out.path(),
+        &options,
+        false,
+        &ReportOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(err.to_string(), expected);
+    let err = compare_folders(&dir, &fixture(OLDER), &options, false).unwrap_err();
+    assert_eq!(err.to_string(), expected);
+    let empty = tempfile::tempdir().unwrap();
+    let err = compare_folders(empty.path(), &fixture(OLDER), &options, false).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("not a run folder, nor a folder of runs"),
+        "{err}"
+    );
+}
+
+#[test]
+fn incomparable_runs_are_refused_unless_allowed_and_then_listed_first() {
+    let (_tmp, dir) = damaged_copy(COMPLETE, "meta.json", |t| {
+        t.replace("\"cpu_model\": \"", "\"cpu_model\": \"Other ")
+    });
+    let options = CompareOptions::default();
+    let err = compare_folders(&fixture(OLDER), &dir, &options, false).unwrap_err();
+    let CompareError::NotComparable(differences) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(differences.len(), 1, "{differences:?}");
+    assert_eq!(differences[0].what, "CPU model");
+    assert!(err.to_string().contains("pass --allow-different"), "{err}");
+    let (_out, _files, md) = render_compare_ok(&fixture(OLDER), &dir, true);
+    let warning = md
+        .find(
+            "> **Warning:** not comparable, compared anyway (--allow-different): CPU model differs",
+        )
+        .expect("warning");
+    assert!(warning < md.find("### Whole network").unwrap(), "{md}");
 }

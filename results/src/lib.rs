@@ -10,12 +10,15 @@
 //! - `summary.json`: statistics ([`Summary`]), recomputed from the raw rows after every repeat;
 //! - `sweep.csv` (runs of `qcnn sweep` only): one [`SweepRow`] per (d, K) configuration.
 //!
+//! [`compare`] judges two sets of runs against each other (regression tracking).
+//!
 //! Glossary: a *run* is one invocation of the harness; a *repeat* measures every *mode*
 //! (`dense`, `qcnn`, ...) once, over the same `planned_images` single-image batches; a
 //! *kernel* is the implementation a mode ran (its registry name); a *phase* splits a Q-CNN
 //! layer into its look-up-table computation (`table`) and its look-ups (`lookup`).
 
 mod check;
+pub mod compare;
 pub mod error;
 mod fsio;
 pub mod meta;
@@ -33,7 +36,7 @@ pub use meta::{
     build_info, git_info, load_average, sha256_file, BlasInfo, BuildInfo, FileDigest, GitInfo,
     LayerOps, LoadAverage, Meta, ModeInfo, ModelInfo, Storage, META_FILE, SCHEMA,
 };
-pub use reader::{list_runs, read_run, Run};
+pub use reader::{list_runs, read_run, read_runs, Run};
 pub use rows::{
     ImageRow, LayerRow, Phase, RepeatRecord, RepeatRow, IMAGES_FILE, IMAGE_COLUMNS, LAYERS_FILE,
     LAYER_COLUMNS, REPEATS_FILE, REPEAT_COLUMNS,

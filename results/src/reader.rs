@@ -75,6 +75,31 @@ pub fn read_run(dir: &Path) -> Result<Run> {
     })
 }
 
+/// The runs at `path`: the run folder itself when it holds a `meta.json`, else every run
+/// folder directly under it (several runs of one side, pooled by `qcnn compare`), oldest
+/// first. A folder with no run is an error naming it.
+pub fn read_runs(path: &Path) -> Result<Vec<Run>> {
+    if path.join(META_FILE).is_file() {
+        return Ok(vec![read_run(path)?]);
+    }
+    if !path.is_dir() {
+        let problem = if path.exists() {
+            "not a folder: expected a run folder or a folder of run folders"
+        } else {
+            "no such folder"
+        };
+        return Err(ResultsError::invalid(path, problem));
+    }
+    let dirs = list_runs(path)?;
+    if dirs.is_empty() {
+        return Err(ResultsError::invalid(
+            path,
+            format!("no {META_FILE} here nor in any folder directly under it: not a run folder, nor a folder of runs"),
+        ));
+    }
+    dirs.iter().map(|d| read_run(d)).collect()
+}
+
 /// The run folders directly under `root`, oldest first (names start with the UTC time).
 pub fn list_runs(root: &Path) -> Result<Vec<PathBuf>> {
     let entries = fs::read_dir(root).map_err(|e| ResultsError::io(root, "list", e))?;

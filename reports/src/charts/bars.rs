@@ -6,7 +6,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{axis_decimals, category_label, fail, font, frame, short, y_top, Categories};
-use super::{Chart, LegendEntry};
+use super::{Chart, LegendEntry, LegendKey};
 use super::{AXIS_PX, TICK_PX, VALUE_PX};
 
 /// One part of a stacked bar: its legend text, colour and value in each group.
@@ -83,7 +83,7 @@ impl BarChart {
                 entries.push(LegendEntry {
                     label: seg.legend.clone(),
                     color: seg.color,
-                    line: false,
+                    key: LegendKey::Swatch,
                 });
             }
         }
@@ -91,7 +91,7 @@ impl BarChart {
             entries.push(LegendEntry {
                 label: line.legend.clone(),
                 color: line.color,
-                line: true,
+                key: LegendKey::Line,
             });
         }
         entries

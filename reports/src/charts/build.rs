@@ -1,9 +1,14 @@
-//! The six charts of a report, built from [`RunView`]s: what is plotted, with which titles,
-//! axis labels (with units) and colours.
+//! The charts of a report, built from [`RunView`]s (and, for `qcnn report --compare`, from a
+//! [`Comparison`]): what is plotted, with which titles, axis labels (with units) and colours.
 
 use plotters::style::RGBColor;
+use qcnn_results::compare::{Change, Comparison, Quantity, Verdict};
+use qcnn_results::Phase;
 
 use super::bars::{BarChart, BarSeries, HLine, Segment};
+use super::intervals::{
+    change_label, signed_percent, Band, IntervalChart, IntervalPoint, IntervalSeries, Marker,
+};
 use super::lines::{LineChart, LineSeries};
 use super::scatter::{ScatterChart, ScatterPoint, ScatterSeries, VLine};
 use super::{lighter, mode_color, THEORY_COLOR};
@@ -377,4 +382,109 @@ pub fn sweep_layers(rows: &[qcnn_results::SweepRow]) -> String {
         }
     }
     names.join(", ")
+}
+
+/// The colour of each verdict (Okabe–Ito vermillion and bluish green; grey for noise).
+fn verdict_color(verdict: Verdict) -> RGBColor {
+    match verdict {
+        Verdict::Regressed => RGBColor(213, 94, 0),
+        Verdict::Improved => RGBColor(0, 158, 115),
+        Verdict::WithinNoise => RGBColor(125, 125, 125),
+    }
+}
+
+/// Chart 7 (comparisons): for each mode, the change of every conv and fc layer's time and of
+/// the whole pass, with its interval, coloured by verdict, over the noise threshold band;
+/// quantized layers add their table build and look-ups. Other layers are in the tables.
+pub fn change_charts(c: &Comparison) -> Vec<(String, IntervalChart)> {
+    let mut modes: Vec<&str> = Vec::new();
+    for ch in &c.changes {
+        if !modes.contains(&ch.quantity.mode()) {
+            modes.push(ch.quantity.mode());
+        }
+    }
+    modes
+        .into_iter()
+        .filter_map(|mode| Some((mode.to_string(), change_chart(c, mode)?)))
+        .collect()
+}
+
+fn change_chart(c: &Comparison, mode: &str) -> Option<IntervalChart> {
+    let layer_of = |ch: &Change| match &ch.quantity {
+        Quantity::LayerTime { mode: m, layer, .. } if m == mode && is_parameter_layer(layer) => {
+            Some(layer.clone())
+        }
+        _ => None,
+    };
+    let mut groups: Vec<String> = Vec::new();
+    for layer in c.changes.iter().filter_map(layer_of) {
+        if !groups.contains(&layer) {
+            groups.push(layer);
+        }
+    }
+    if groups.is_empty() {
+        return None;
+    }
+    groups.push(WHOLE_NETWORK.into());
+    let point_at = |layer: &str, phase: Phase| -> Option<IntervalPoint> {
+        let ch = c.changes.iter().find(|ch| match &ch.quantity {
+            Quantity::LayerTime {
+                mode: m,
+                layer: l,
+                phase: p,
+            } => m == mode && l == layer && *p == phase,
+            Quantity::ModeTime { mode: m } => {
+                m == mode && layer == WHOLE_NETWORK && phase == Phase::All
+            }
+            Quantity::Speedup { .. } => false,
+        })?;
+        Some(IntervalPoint {
+            value: 100.0 * ch.change,
+            low: 100.0 * ch.low,
+            high: 100.0 * ch.high,
+            color: verdict_color(ch.verdict),
+            label: change_label(100.0 * ch.change),
+        })
+    };
+    let series = [
+        ("whole layer", Marker::Circle, Phase::All),
+        ("table build", Marker::Square, Phase::Table),
+        ("look-ups", Marker::Triangle, Phase::Lookup),
+    ]
+    .into_iter()
+    .map(|(legend, marker, phase)| IntervalSeries {
+        legend: legend.into(),
+        marker,
+        // The phases' figures are in the tables; labels on every marker would collide.
+        labels: phase == Phase::All,
+        points: groups.iter().map(|g| point_at(g, phase)).collect(),
+    })
+    .filter(|s| s.points.iter().any(Option::is_some))
+    .collect();
+    let t = 100.0 * c.options.threshold;
+    let verdicts = [Verdict::Regressed, Verdict::Improved, Verdict::WithinNoise];
+    Some(IntervalChart {
+        title: format!("Change of time per layer, mode {mode}: NEW vs BASE"),
+        x_desc: "layer (conv and fc; every layer is in the tables)".into(),
+        interval_note: format!("{:.2}% interval", 100.0 * c.interval_confidence),
+        groups,
+        series,
+        band: Some(Band {
+            legend: format!(
+                "noise threshold ±{}",
+                signed_percent(t, 1).trim_start_matches('+')
+            ),
+            low: -t,
+            high: t,
+        }),
+        colors: verdicts
+            .into_iter()
+            .map(|v| (v.name().to_string(), verdict_color(v)))
+            .collect(),
+    })
+}
+
+/// conv and fc layers get a group of their own in the change charts.
+fn is_parameter_layer(layer: &str) -> bool {
+    layer.starts_with("conv") || layer.starts_with("fc")
 }

@@ -6,7 +6,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::bars::HLine;
 use super::{axis_decimals, category_label, fail, font, frame, short, y_top, Categories};
-use super::{Chart, LegendEntry};
+use super::{Chart, LegendEntry, LegendKey};
 use super::{AXIS_PX, TICK_PX, VALUE_PX};
 
 /// One line: a value per category, None where the category lacks it (gaps in the line).
@@ -41,7 +41,7 @@ impl LineChart {
             .map(|(label, color)| LegendEntry {
                 label: label.clone(),
                 color,
-                line: true,
+                key: LegendKey::Line,
             })
             .collect()
     }

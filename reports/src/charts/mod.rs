@@ -6,6 +6,7 @@
 
 mod bars;
 mod build;
+mod intervals;
 mod lines;
 mod scatter;
 mod typeset;
@@ -23,9 +24,10 @@ use crate::error::{ReportError, Result};
 use typeset::Typeset;
 
 pub use build::{
-    history_chart, layer_chart, layer_speedup_chart, memory_chart, repeat_chart, sweep_layers,
-    tradeoff_chart,
+    change_charts, history_chart, layer_chart, layer_speedup_chart, memory_chart, repeat_chart,
+    sweep_layers, tradeoff_chart,
 };
+pub use intervals::signed_percent;
 
 /// The family the charts ask plotters for; registered to the embedded font, and written
 /// as is into SVG `font-family`, so a browser with DejaVu Sans draws what was measured.
@@ -133,12 +135,21 @@ pub fn lighter(c: RGBColor, amount: f64) -> RGBColor {
     RGBColor(mix(c.0), mix(c.1), mix(c.2))
 }
 
-/// One legend entry: a filled swatch or a short line, and its text.
+/// One legend entry: its key (a filled swatch, a short line, or none) and its text.
 #[derive(Clone, Debug)]
 pub struct LegendEntry {
     pub label: String,
     pub color: RGBColor,
-    pub line: bool,
+    pub key: LegendKey,
+}
+
+/// What stands before a legend entry's text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LegendKey {
+    Swatch,
+    Line,
+    /// Nothing: the text carries its own key (a marker glyph).
+    Text,
 }
 
 /// Draws the title centred at the top and the legend entries in rows under it; returns the
@@ -185,7 +196,12 @@ fn legend_rows<'a, DB: DrawingBackend>(
     let mut used = 0;
     for entry in legend {
         let (tw, _) = fail(root.estimate_text_size(&entry.label, &font(LEGEND_PX)))?;
-        let width = SWATCH + 8 + tw as i32 + ENTRY_GAP;
+        let key = if entry.key == LegendKey::Text {
+            0
+        } else {
+            SWATCH + 8
+        };
+        let width = key + tw as i32 + ENTRY_GAP;
         if rows.is_empty() || used + width > max_w {
             rows.push(Vec::new());
             used = 0;
@@ -205,18 +221,27 @@ fn draw_legend_entry<DB: DrawingBackend>(
     y: i32,
 ) -> Result<(), String> {
     let half = LEGEND_PX as i32 / 2;
-    if entry.line {
-        let style = entry.color.stroke_width(3);
-        fail(root.draw(&PathElement::new(vec![(x, y), (x + SWATCH, y)], style)))?;
-    } else {
-        let rect = Rectangle::new(
-            [(x, y - half), (x + SWATCH, y + half)],
-            entry.color.filled(),
-        );
-        fail(root.draw(&rect))?;
+    match entry.key {
+        LegendKey::Line => {
+            let style = entry.color.stroke_width(3);
+            fail(root.draw(&PathElement::new(vec![(x, y), (x + SWATCH, y)], style)))?;
+        }
+        LegendKey::Swatch => {
+            let rect = Rectangle::new(
+                [(x, y - half), (x + SWATCH, y + half)],
+                entry.color.filled(),
+            );
+            fail(root.draw(&rect))?;
+        }
+        LegendKey::Text => {}
     }
+    let text_x = if entry.key == LegendKey::Text {
+        x
+    } else {
+        x + SWATCH + 8
+    };
     let style = font(LEGEND_PX).pos(Pos::new(HPos::Left, VPos::Center));
-    fail(root.draw(&Text::new(entry.label.clone(), (x + SWATCH + 8, y), style)))
+    fail(root.draw(&Text::new(entry.label.clone(), (text_x, y), style)))
 }
 
 /// A y-axis upper bound with headroom above `max` for value labels (1 when all are zero).

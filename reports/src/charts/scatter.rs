@@ -5,7 +5,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{axis_decimals, fail, font, frame, y_top};
-use super::{Chart, LegendEntry};
+use super::{Chart, LegendEntry, LegendKey};
 use super::{AXIS_PX, TICK_PX, VALUE_PX};
 
 /// One point and the text printed beside it.
@@ -52,7 +52,11 @@ impl ScatterChart {
             .map(|(label, color, line)| LegendEntry {
                 label: label.clone(),
                 color,
-                line,
+                key: if line {
+                    LegendKey::Line
+                } else {
+                    LegendKey::Swatch
+                },
             })
             .collect()
     }
