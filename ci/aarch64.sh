@@ -81,7 +81,8 @@ use_rustup() {
   command -v rustup >/dev/null 2>&1 || return 1
   rustup target list --installed 2>/dev/null | grep -qx "$TARGET" && return 0
   echo "aarch64: rustup target add $TARGET" >&2
-  timeout 600 rustup target add "$TARGET" >&2
+  # A refusal answers at once; a blocked download would hang: give up after 3 minutes.
+  timeout 180 rustup target add "$TARGET" >&2
 }
 use_debian() {
   # Debian's compiler with its own arm64 std; a version of its own, so it never mixes
