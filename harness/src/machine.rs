@@ -4,15 +4,15 @@
 //! the machine").
 
 use std::fmt;
-use std::path::Path;
 
 use anyhow::{Context, Result};
 use qcnn_kernels::{CacheSizes, Isa, Target};
+use qcnn_results::system::Cache;
 
 /// Where a run's cache sizes came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CacheSource {
-    /// Read from /sys/devices/system/cpu/cpuN/cache.
+    /// The OS's list (sysfs /sys/devices/system/cpu/cpuN/cache).
     Sysfs { cpu: usize },
     /// `--caches` / QCNN_CACHES, over the detected (or fallback) sizes.
     Override { spec: String },
@@ -45,10 +45,7 @@ pub fn resolve(isa: &str, caches: &str, cpu: usize) -> Result<Machine> {
     } else {
         isa.parse::<Isa>()?.require()?
     };
-    let (detected, source) = match read_sysfs(Path::new("/sys/devices/system/cpu"), cpu) {
-        Some(sizes) => (sizes, CacheSource::Sysfs { cpu }),
-        None => (CacheSizes::FALLBACK, CacheSource::Fallback),
-    };
+    let (detected, source) = detect(cpu);
     let (sizes, caches_from) = if caches == "auto" {
         (detected, source)
     } else {
@@ -64,6 +61,21 @@ pub fn resolve(isa: &str, caches: &str, cpu: usize) -> Result<Machine> {
     })
 }
 
+impl Machine {
+    /// The same ISA planned for the caches of core `cpu` (the core a measurement pinned
+    /// itself to; cores of a big.LITTLE CPU differ), unless `--caches` overrode them.
+    pub fn for_cpu(&self, cpu: usize) -> Machine {
+        if let CacheSource::Override { .. } = self.caches_from {
+            return self.clone();
+        }
+        let (sizes, caches_from) = detect(cpu);
+        Machine {
+            target: Target::new(self.target.isa, sizes),
+            caches_from,
+        }
+    }
+}
+
 /// The CPU this thread runs on now (0 if unknown).
 pub fn current_cpu() -> usize {
     // SAFETY: sched_getcpu has no preconditions; it returns −1 on error.
@@ -71,97 +83,70 @@ pub fn current_cpu() -> usize {
     usize::try_from(cpu).unwrap_or(0)
 }
 
-/// L1d, L2 and the last level of `cpu` from sysfs (`cacheN/index*/{level,type,size}`); None
-/// if L1d or L2 is missing or unreadable.
-fn read_sysfs(root: &Path, cpu: usize) -> Option<CacheSizes> {
-    let dir = root.join(format!("cpu{cpu}/cache"));
-    let mut sizes = CacheSizes {
-        l1d: 0,
-        l2: 0,
-        l3: 0,
-    };
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let path = entry.path();
-        let read = |name: &str| std::fs::read_to_string(path.join(name)).ok();
-        let (Some(level), Some(kind), Some(size)) = (read("level"), read("type"), read("size"))
-        else {
-            continue;
-        };
-        let Some(bytes) = parse_sysfs_size(&size) else {
-            continue;
-        };
-        match (level.trim(), kind.trim()) {
-            ("1", "Data" | "Unified") => sizes.l1d = bytes,
-            ("2", "Unified" | "Data") => sizes.l2 = bytes,
-            ("3" | "4", "Unified") => sizes.l3 = sizes.l3.max(bytes),
-            _ => {}
-        }
+/// The caches of `cpu` as the OS lists them, or the fallback sizes.
+fn detect(cpu: usize) -> (CacheSizes, CacheSource) {
+    match sizes_of(&qcnn_results::system::caches_of_core(cpu)) {
+        Some(sizes) => (sizes, CacheSource::Sysfs { cpu }),
+        None => (CacheSizes::FALLBACK, CacheSource::Fallback),
     }
-    (sizes.l1d > 0 && sizes.l2 > 0).then_some(sizes)
 }
 
-/// "48K", "2048K", "32M", "1024" → bytes.
-fn parse_sysfs_size(text: &str) -> Option<usize> {
-    let text = text.trim();
-    let (digits, shift) = match text.strip_suffix('K') {
-        Some(d) => (d, 10),
-        None => match text.strip_suffix('M') {
-            Some(d) => (d, 20),
-            None => (text, 0),
-        },
+/// L1d, L2 and the largest last level of a core's cache list; None without L1d or L2.
+fn sizes_of(caches: &[Cache]) -> Option<CacheSizes> {
+    let size = |level: u8, kinds: &[&str]| {
+        caches
+            .iter()
+            .filter(|c| c.level == level && kinds.contains(&c.kind.as_str()))
+            .map(|c| c.bytes as usize)
+            .max()
     };
-    digits.parse::<usize>().ok()?.checked_mul(1 << shift)
+    let l3 = [3, 4]
+        .iter()
+        .filter_map(|&level| size(level, &["Unified"]))
+        .max();
+    Some(CacheSizes {
+        l1d: size(1, &["Data", "Unified"])?,
+        l2: size(2, &["Unified", "Data"])?,
+        l3: l3.unwrap_or(0),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn fake_cpu(root: &Path, caches: &[(&str, &str, &str)]) {
-        for (i, (level, kind, size)) in caches.iter().enumerate() {
-            let dir = root.join(format!("cpu3/cache/index{i}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(dir.join("level"), format!("{level}\n")).unwrap();
-            std::fs::write(dir.join("type"), format!("{kind}\n")).unwrap();
-            std::fs::write(dir.join("size"), format!("{size}\n")).unwrap();
+    fn cache(level: u8, kind: &str, bytes: u64) -> Cache {
+        Cache {
+            level,
+            kind: kind.into(),
+            bytes,
+            shared_cpu_list: String::new(),
         }
     }
 
     #[test]
-    fn reads_a_zen3_like_core() {
-        let root = tempfile::tempdir().unwrap();
-        fake_cpu(
-            root.path(),
-            &[
-                ("1", "Data", "32K"),
-                ("1", "Instruction", "32K"),
-                ("2", "Unified", "512K"),
-                ("3", "Unified", "32768K"),
-            ],
-        );
-        let sizes = read_sysfs(root.path(), 3).unwrap();
+    fn sizes_of_a_zen3_like_core() {
+        let list = [
+            cache(1, "Data", 32 << 10),
+            cache(1, "Instruction", 32 << 10),
+            cache(2, "Unified", 512 << 10),
+            cache(3, "Unified", 32 << 20),
+        ];
+        let sizes = sizes_of(&list).unwrap();
         assert_eq!(
             (sizes.l1d, sizes.l2, sizes.l3),
             (32 << 10, 512 << 10, 32 << 20)
         );
-        assert!(read_sysfs(root.path(), 4).is_none(), "no such cpu");
+        assert!(sizes_of(&list[1..]).is_none(), "no L1d");
+        assert!(sizes_of(&[]).is_none());
     }
 
     #[test]
-    fn incomplete_readings_fall_back() {
-        let root = tempfile::tempdir().unwrap();
-        fake_cpu(
-            root.path(),
-            &[("1", "Data", "32K"), ("3", "Unified", "bogus")],
-        );
-        assert!(read_sysfs(root.path(), 3).is_none());
-    }
-
-    #[test]
-    fn overrides_apply_over_the_detected_sizes() {
+    fn overrides_apply_over_the_detected_sizes_and_survive_repinning() {
         let m = resolve("scalar", "l2=512K", 0).unwrap();
         assert_eq!(m.target.caches.l2, 512 << 10);
         assert!(matches!(m.caches_from, CacheSource::Override { .. }));
+        assert_eq!(m.for_cpu(0).target.caches, m.target.caches);
         assert!(resolve("scalar", "l2=lots", 0).is_err());
         assert!(resolve("sse9", "auto", 0).is_err());
     }

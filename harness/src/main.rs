@@ -168,34 +168,66 @@ fn run(cli: &Cli) -> Result<()> {
             Ok(())
         }
         Command::Info => {
-            println!(
-                "isa levels: {}",
-                Isa::available()
-                    .iter()
-                    .map(|i| i.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            println!(
-                "look-up isa: {} (uses {})",
-                target.isa,
-                target.isa.features().join(", ")
-            );
-            println!(
-                "cpu features: {}",
-                qcnn_kernels::isa::cpu_features().join(", ")
-            );
-            println!("caches: {} ({})", target.caches, machine.caches_from);
-            println!(
-                "openblas core: {} (environment: {})",
-                blas.core,
-                blas.env_core.as_deref().unwrap_or("unset")
-            );
-            println!("openblas config: {}", blas.config);
-            println!("openblas threads: {}", blas.threads);
+            print_info(&machine, &blas);
             Ok(())
         }
     }
+}
+
+/// `qcnn info`: the machine, the look-up ISA and OpenBLAS, as a run would record them.
+fn print_info(machine: &machine::Machine, blas: &blas_core::BlasInfo) {
+    let target = machine.target;
+    let system = qcnn_results::collect_system();
+    let or_unknown = |s: &str| {
+        if s.is_empty() {
+            "unknown".to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    println!(
+        "cpu: {} (vendor {}, {} logical cores)",
+        or_unknown(&system.cpu_model),
+        or_unknown(&system.cpu_vendor),
+        system.logical_cores
+    );
+    println!("arch: {}", system.arch);
+    if let Some(note) = &system.emulation {
+        println!("emulation: {note}");
+    }
+    println!("caches: {}", system.caches_summary());
+    println!(
+        "isa levels: {}",
+        Isa::available()
+            .iter()
+            .map(|i| i.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "look-up isa: {} (uses {})",
+        target.isa,
+        target.isa.features().join(", ")
+    );
+    println!(
+        "cpu features the levels could use: {}",
+        qcnn_kernels::isa::cpu_features().join(", ")
+    );
+    println!(
+        "look-up plans sized for: {} ({})",
+        target.caches, machine.caches_from
+    );
+    println!(
+        "openblas core: {} (environment: {})",
+        blas.core,
+        blas.env_core.as_deref().unwrap_or("unset")
+    );
+    println!(
+        "openblas core policy (--blas-core best): {}",
+        blas_core::BEST_POLICY
+    );
+    println!("openblas config: {}", blas.config);
+    println!("openblas threads: {}", blas.threads);
 }
 
 fn report(

@@ -116,13 +116,19 @@ struct Bench {
 }
 
 pub fn run(args: &ReproduceArgs, machine: &Machine, blas: &BlasInfo) -> Result<()> {
-    let target = machine.target;
     check_build(args.allow_debug)?;
     let loaded = models::load(args.model.as_deref(), args.network, args.seed)?;
     let inputs = load_inputs(args, &loaded)?;
     // Provenance first: once pinned, the process sees one core.
     let mut meta = plan(args, machine, blas, &loaded, &inputs)?;
-    meta.pinned_core = Some(crate::pinning::pin(args.core)? as u32);
+    let core = crate::pinning::pin(args.core)?;
+    meta.pinned_core = Some(core as u32);
+    // The caches of the core that runs (they differ between the kinds of core of a
+    // big.LITTLE CPU): recorded, and what the look-up plans are sized for.
+    meta.system.read_caches_of(core);
+    let machine = machine.for_cpu(core);
+    let target = machine.target;
+    meta.target = Some(target_info(&machine));
     let mut peak_rss = memory_probes(args, target)?;
     let (mut networks, bench) = prepare(args, &loaded, inputs, target)?;
     record_plans(&mut meta, &networks);
