@@ -8,10 +8,6 @@
 pub mod blas;
 pub mod dense;
 pub mod isa;
-// The band/block schedules and the int8 i16 staging are written for the SIMD kernels, which
-// exist for x86_64 only until the NEON ones land: elsewhere the scalar twins leave them
-// unused. Remove this when every architecture has a vector kernel.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub mod lut;
 pub mod shape;
 pub(crate) mod simd;
