@@ -16,6 +16,7 @@ fn main() {
     for (var, key) in [
         ("PROFILE", "QCNN_BUILD_PROFILE"),
         ("OPT_LEVEL", "QCNN_OPT_LEVEL"),
+        ("TARGET", "QCNN_BUILD_TARGET"),
     ] {
         let value = std::env::var(var).unwrap_or_else(|_| "unknown".to_string());
         println!("cargo:rustc-env={key}={value}");

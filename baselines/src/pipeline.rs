@@ -11,6 +11,10 @@ use qcnn_model::{Architecture, LayerKind, Observer, Shape};
 pub trait WeightedOp {
     /// Kernel name for results, e.g. "sgemm-openblas".
     fn kernel(&self) -> String;
+    /// The op's schedule in words (tables, bands, chunks), for results; empty if none.
+    fn plan(&self) -> String {
+        String::new()
+    }
     /// Computes the layer: `input` is the previous layer's output (Layout (C_s, H_s, W_s), or
     /// (C_s) flattened for fc), `output` exactly the layer's output length, fully overwritten.
     fn run(&mut self, input: &[f32], output: &mut [f32], observer: &mut dyn Observer);
@@ -168,6 +172,19 @@ impl Pipeline {
             parts.push(lrn_kernel_name(self.work.isa).to_string());
         }
         parts.join(", ")
+    }
+
+    /// (layer, kernel, plan) of every conv/fc layer, in layer order.
+    pub fn plans(&self) -> Vec<(String, String, String)> {
+        self.arch
+            .param_layers()
+            .iter()
+            .zip(&self.ops)
+            .map(|(shape, op)| {
+                let name = self.arch.layers[shape.index].name.to_string();
+                (name, op.kernel(), op.plan())
+            })
+            .collect()
     }
 
     /// The ISA of the pipeline's own vectorised ops.

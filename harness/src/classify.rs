@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use qcnn_kernels::Isa;
+use qcnn_kernels::Target;
 use qcnn_model::preprocess::{self, MeanImage};
 use qcnn_model::{synthetic, FiniteWatch, Network};
 
@@ -69,7 +69,7 @@ impl Validate for ClassifyArgs {
     }
 }
 
-pub fn run(args: &ClassifyArgs, isa: Isa) -> Result<()> {
+pub fn run(args: &ClassifyArgs, target: Target) -> Result<()> {
     let loaded = models::load(args.model.as_deref(), args.network, args.seed)?;
     let input = match &args.image {
         Some(path) => preprocess::preprocess_to(
@@ -79,7 +79,7 @@ pub fn run(args: &ClassifyArgs, isa: Isa) -> Result<()> {
         )?,
         None => models::synthetic_input(&loaded, args.seed, 0),
     };
-    let mut network = models::network(&args.mode, &loaded.model, isa)?;
+    let mut network = models::network(&args.mode, &loaded.model, target)?;
     let probs = forward(
         network.as_mut(),
         &loaded,

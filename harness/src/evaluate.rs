@@ -15,10 +15,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::machine::Machine;
 use anyhow::{bail, Context, Result};
 use cpu_time::ProcessTime;
 use indicatif::{ProgressBar, ProgressStyle};
-use qcnn_kernels::Isa;
 use qcnn_model::format::BinF32Reader;
 use qcnn_model::preprocess::{self, MeanImage};
 use qcnn_model::{NoObserver, Shape};
@@ -182,7 +182,8 @@ impl EvaluateArgs {
 }
 
 /// Runs a validated `evaluate` ([`Validate`] has checked `args`).
-pub fn run(args: &EvaluateArgs, isa: Isa, blas: &BlasInfo) -> Result<()> {
+pub fn run(args: &EvaluateArgs, machine: &Machine, blas: &BlasInfo) -> Result<()> {
+    let (target, isa) = (machine.target, machine.target.isa);
     let modes = modes(&args.modes);
     let loaded = models::load(Some(&args.model), args.network, 0)?;
     let (mut set, labels_path) = open_set(args, &loaded)?;
@@ -201,7 +202,7 @@ pub fn run(args: &EvaluateArgs, isa: Isa, blas: &BlasInfo) -> Result<()> {
     }
     let mut networks = modes
         .iter()
-        .map(|m| models::network(m, &loaded.model, isa))
+        .map(|m| models::network(m, &loaded.model, target))
         .collect::<Result<Vec<_>>>()?;
     let infos = networks
         .iter()

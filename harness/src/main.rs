@@ -8,6 +8,7 @@ mod dump;
 mod evaluate;
 mod export_onnx;
 mod labels;
+mod machine;
 mod models;
 mod peers;
 mod pinning;
@@ -42,10 +43,15 @@ struct Cli {
     /// OPENBLAS_CORETYPE), `env` (keep what the environment chose), or a core name (SkylakeX).
     #[arg(long, global = true, default_value = "best", env = "QCNN_BLAS_CORE")]
     blas_core: CorePolicy,
-    /// Look-up kernel instruction set: auto (the best available), scalar, avx2 or avx512.
-    /// Forcing one this CPU lacks is an error.
+    /// Look-up kernel instruction set: auto (the best available), scalar, avx2, avx512 or
+    /// neon. Forcing one this CPU lacks is an error.
     #[arg(long, global = true, default_value = "auto", env = "QCNN_ISA")]
     isa: String,
+    /// Cache sizes the look-up plans are sized for: auto (read from the running core), or
+    /// sizes over the detected ones, e.g. `l2=512K` or `l1d=32K,l2=512K,l3=32M`, to plan
+    /// like another machine.
+    #[arg(long, global = true, default_value = "auto", env = "QCNN_CACHES")]
+    caches: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -171,7 +177,8 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> Result<()> {
     // Every argument first: nothing is loaded, restarted, measured or written before this.
-    let isa = resolve_isa(&cli.isa)?;
+    let machine = machine::resolve(&cli.isa, &cli.caches, machine::current_cpu())?;
+    let target = machine.target;
     cli.command.validate()?;
     if let Command::Report(args) = &cli.command {
         // Pure rendering of stored files: no BLAS, no measurement.
@@ -184,13 +191,13 @@ fn run(cli: &Cli) -> Result<()> {
     let blas = blas_core::ensure(&cli.blas_core)?;
     qcnn_kernels::blas::self_check().map_err(anyhow::Error::msg)?;
     match &cli.command {
-        Command::Reproduce(args) => reproduce::run(args, isa, &blas),
-        Command::ProbeMemory(args) => reproduce::memory::probe(args, isa),
-        Command::Classify(args) => classify::run(args, isa),
-        Command::Evaluate(args) => evaluate::run(args, isa, &blas),
+        Command::Reproduce(args) => reproduce::run(args, &machine, &blas),
+        Command::ProbeMemory(args) => reproduce::memory::probe(args, target),
+        Command::Classify(args) => classify::run(args, target),
+        Command::Evaluate(args) => evaluate::run(args, &machine, &blas),
         Command::Quantize(args) => quantize::run(args),
         Command::ExportOnnx(args) => export_onnx::run(args),
-        Command::Sweep(args) => sweep::run(args, &blas),
+        Command::Sweep(args) => sweep::run(args, &blas, target.caches),
         Command::Report(_) | Command::Compare(_) | Command::Theory(_) => {
             unreachable!("handled before BLAS")
         }
@@ -206,25 +213,66 @@ fn run(cli: &Cli) -> Result<()> {
             Ok(())
         }
         Command::Info => {
-            println!(
-                "isa levels: {}",
-                Isa::available()
-                    .iter()
-                    .map(|i| i.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            println!("look-up isa: {isa}");
-            println!(
-                "openblas core: {} (environment: {})",
-                blas.core,
-                blas.env_core.as_deref().unwrap_or("unset")
-            );
-            println!("openblas config: {}", blas.config);
-            println!("openblas threads: {}", blas.threads);
+            print_info(&machine, &blas);
             Ok(())
         }
     }
+}
+
+/// `qcnn info`: the machine, the look-up ISA and OpenBLAS, as a run would record them.
+fn print_info(machine: &machine::Machine, blas: &blas_core::BlasInfo) {
+    let target = machine.target;
+    let system = qcnn_results::collect_system();
+    let or_unknown = |s: &str| {
+        if s.is_empty() {
+            "unknown".to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    println!(
+        "cpu: {} (vendor {}, {} logical cores)",
+        or_unknown(&system.cpu_model),
+        or_unknown(&system.cpu_vendor),
+        system.logical_cores
+    );
+    println!("arch: {}", system.arch);
+    if let Some(note) = &system.emulation {
+        println!("emulation: {note}");
+    }
+    println!("caches: {}", system.caches_summary());
+    println!(
+        "isa levels: {}",
+        Isa::available()
+            .iter()
+            .map(|i| i.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "look-up isa: {} (uses {})",
+        target.isa,
+        target.isa.features().join(", ")
+    );
+    println!(
+        "cpu features the levels could use: {}",
+        qcnn_kernels::isa::cpu_features().join(", ")
+    );
+    println!(
+        "look-up plans sized for: {} ({})",
+        target.caches, machine.caches_from
+    );
+    println!(
+        "openblas core: {} (environment: {})",
+        blas.core,
+        blas.env_core.as_deref().unwrap_or("unset")
+    );
+    println!(
+        "openblas core policy (--blas-core best): {}",
+        blas_core::BEST_POLICY
+    );
+    println!("openblas config: {}", blas.config);
+    println!("openblas threads: {}", blas.threads);
 }
 
 fn report(args: &ReportArgs) -> Result<()> {
@@ -252,15 +300,4 @@ fn report(args: &ReportArgs) -> Result<()> {
         files.charts.len()
     );
     Ok(())
-}
-
-fn resolve_isa(choice: &str) -> Result<Isa> {
-    if choice == "auto" {
-        return Ok(Isa::detect());
-    }
-    let isa = choice
-        .parse::<Isa>()
-        .and_then(Isa::require)
-        .map_err(|e| anyhow::anyhow!("--isa: {e}"))?;
-    Ok(isa)
 }

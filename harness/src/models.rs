@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use qcnn_kernels::Isa;
+use qcnn_kernels::Target;
 use qcnn_model::folder::{self, ModelFolder};
 use qcnn_model::import::{ForeignNet, MAX_MODEL_BYTES};
 use qcnn_model::{synthetic, Architecture, Model, ModelSource, Network, NetworkKind, Shape};
@@ -258,13 +258,14 @@ fn map_foreign(foreign: &ForeignNet, network: NetworkArg) -> Result<Model> {
     })
 }
 
-/// Builds the network that runs `mode` on `model`, with look-up kernels of `isa`.
-pub fn network(mode: &str, model: &Model, isa: Isa) -> Result<Box<dyn Network>> {
+/// Builds the network that runs `mode` on `model`, with look-up kernels prepared for
+/// `target`.
+pub fn network(mode: &str, model: &Model, target: Target) -> Result<Box<dyn Network>> {
     use qcnn_quantized::{QuantizedNetwork, TableKind};
     Ok(match mode {
         "dense" => Box::new(qcnn_baselines::DenseNetwork::new(model)),
-        "qcnn" => Box::new(QuantizedNetwork::new(model, isa, TableKind::F32)?),
-        "qcnn-int8" => Box::new(QuantizedNetwork::new(model, isa, TableKind::Int8)?),
+        "qcnn" => Box::new(QuantizedNetwork::new(model, target, TableKind::F32)?),
+        "qcnn-int8" => Box::new(QuantizedNetwork::new(model, target, TableKind::Int8)?),
         other => bail!(
             "unknown mode '{other}' (this build offers: {})",
             MODES.join(", ")

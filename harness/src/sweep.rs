@@ -16,7 +16,8 @@ use qcnn_baselines::{conv_shape, fc_shape, DenseConv, DenseFc, WeightedOp};
 use qcnn_kernels::dense::{CONV_KERNEL, FC_KERNEL};
 use qcnn_kernels::lut::conv::{ConvLut, ConvScratch};
 use qcnn_kernels::lut::fc::FcLut;
-use qcnn_kernels::{Isa, Phase, PqSpec};
+use qcnn_kernels::lut::fc::FcScratch;
+use qcnn_kernels::{CacheSizes, Isa, Phase, PqSpec, Target};
 use qcnn_model::arch::{ParamKind, ParamShape, QuantSpec};
 use qcnn_model::format::bits_for;
 use qcnn_model::{Architecture, Codebooks, LayerParams, NoObserver};
@@ -97,8 +98,8 @@ struct Point {
 /// A layer implementation being timed.
 enum Kernel {
     Dense(Box<dyn WeightedOp>),
-    Conv(Box<ConvLut>, ConvScratch, Isa),
-    Fc(Box<FcLut>, Vec<f32>, Isa),
+    Conv(Box<ConvLut>, ConvScratch),
+    Fc(Box<FcLut>, FcScratch),
 }
 
 /// One mode of the run: its name, kernel name and implementation.
@@ -132,8 +133,8 @@ impl Timed {
         };
         match &mut self.kernel {
             Kernel::Dense(op) => op.run(x, y, &mut NoObserver),
-            Kernel::Conv(lut, scratch, isa) => lut.forward(*isa, x, y, scratch, &mut on_phase),
-            Kernel::Fc(lut, scratch, isa) => lut.forward(*isa, x, y, scratch, &mut on_phase),
+            Kernel::Conv(lut, scratch) => lut.forward(x, y, scratch, &mut on_phase),
+            Kernel::Fc(lut, scratch) => lut.forward(x, y, scratch, &mut on_phase),
         }
     }
 }
@@ -204,7 +205,7 @@ fn codebook_bytes(shape: &ParamShape, spec: QuantSpec) -> u64 {
 }
 
 /// Runs a validated `sweep` ([`Validate`] has checked `args`).
-pub fn run(args: &SweepArgs, blas: &BlasInfo) -> Result<()> {
+pub fn run(args: &SweepArgs, blas: &BlasInfo, caches: CacheSizes) -> Result<()> {
     let loaded = models::load(
         args.model.as_deref(),
         args.network,
@@ -236,7 +237,7 @@ pub fn run(args: &SweepArgs, blas: &BlasInfo) -> Result<()> {
         .iter()
         .map(|&spec| quantize_point(args, params, spec, &inputs, held.as_ref()))
         .collect::<Result<Vec<_>>>()?;
-    let mut modes = timed_modes(params, &points, &isas)?;
+    let mut modes = timed_modes(params, &points, &isas, caches)?;
     let meta = plan(args, blas, &loaded, calib.source(), &modes, core)?;
     let mut writer = RunWriter::create(&args.results, meta)?;
     eprintln!("recording into {}", writer.dir().display());
@@ -388,7 +389,12 @@ pub fn compression(shape: &ParamShape, spec: QuantSpec) -> f64 {
 }
 
 /// `dense` first, then one mode per configuration and ISA, named `d<d>-k<K>-<isa>`.
-fn timed_modes(params: &LayerParams, points: &[Point], isas: &[Isa]) -> Result<Vec<Timed>> {
+fn timed_modes(
+    params: &LayerParams,
+    points: &[Point],
+    isas: &[Isa],
+    caches: CacheSizes,
+) -> Result<Vec<Timed>> {
     let shape = &params.shape;
     let weights = params.dense_weights().into_owned();
     let bias = params.bias.clone();
@@ -416,32 +422,25 @@ fn timed_modes(params: &LayerParams, points: &[Point], isas: &[Isa]) -> Result<V
                 k: point.spec.k,
             };
             let (cb, bias) = (&point.codebooks, &params.bias);
+            let (centroids, assignments) = (&cb.centroids, &cb.assignments);
+            let target = Target::new(isa, caches);
             let (kernel, name) = match shape.kind {
                 ParamKind::Conv(_) => {
-                    let lut = ConvLut::new(
-                        conv_shape(shape),
-                        spec,
-                        &cb.centroids,
-                        &cb.assignments,
-                        bias,
-                    )?;
-                    (
-                        Kernel::Conv(Box::new(lut), ConvScratch::default(), isa),
-                        ConvLut::kernel_name(isa),
-                    )
+                    let s = conv_shape(shape);
+                    let lut = ConvLut::new(target, s, spec, centroids, assignments, bias)?;
+                    let name = lut.kernel_name();
+                    (Kernel::Conv(Box::new(lut), ConvScratch::default()), name)
                 }
                 ParamKind::Fc => {
-                    let lut =
-                        FcLut::new(fc_shape(shape), spec, &cb.centroids, &cb.assignments, bias)?;
-                    (
-                        Kernel::Fc(Box::new(lut), Vec::new(), isa),
-                        FcLut::kernel_name(isa),
-                    )
+                    let s = fc_shape(shape);
+                    let lut = FcLut::new(target, s, spec, centroids, assignments, bias)?;
+                    let name = lut.kernel_name();
+                    (Kernel::Fc(Box::new(lut), FcScratch::default()), name)
                 }
             };
             modes.push(Timed {
                 mode: mode_name(point.spec, isa),
-                kernel_name: name.into(),
+                kernel_name: name,
                 isa: isa.name().into(),
                 kernel,
                 lut: true,

@@ -17,6 +17,8 @@
 //! Inputs and weights stay in cache between back-to-back calls where they fit (fc6's 151 MB
 //! of dense weights never do; see `lut_fc.rs` for cold-cache figures).
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -25,7 +27,7 @@ use qcnn_kernels::dense::{
     self, lrn_kernel_name, LrnParams, LrnScratch, PoolScratch, PoolShape, CONV_KERNEL, FC_KERNEL,
 };
 use qcnn_kernels::lut::conv::{ConvLut, ConvScratch};
-use qcnn_kernels::lut::fc::FcLut;
+use qcnn_kernels::lut::fc::{FcLut, FcScratch};
 use qcnn_kernels::{blas, ConvShape, FcShape, Isa, PqSpec};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -202,11 +204,13 @@ fn bench_conv(c: &mut Criterion, layer: &str, shape: ConvShape) {
     c.bench_function(&format!("{layer}/{CONV_KERNEL}"), |b| {
         b.iter(|| dense::conv(&shape, &weights, &bias, black_box(&x), &mut y, &mut col))
     });
-    let lut = ConvLut::new(shape, CONV_SPEC, &centroids, &assignments, &bias).expect("valid layer");
     let mut scratch = ConvScratch::default();
     for isa in Isa::available() {
-        c.bench_function(&format!("{layer}/{}", ConvLut::kernel_name(isa)), |b| {
-            b.iter(|| lut.forward(isa, black_box(&x), &mut y, &mut scratch, &mut |_| {}))
+        let target = common::target(isa, common::caches());
+        let lut = ConvLut::new(target, shape, CONV_SPEC, &centroids, &assignments, &bias)
+            .expect("valid layer");
+        c.bench_function(&format!("{layer}/{}", lut.kernel_name()), |b| {
+            b.iter(|| lut.forward(black_box(&x), &mut y, &mut scratch, &mut |_| {}))
         });
     }
 }
@@ -223,11 +227,13 @@ fn bench_fc(c: &mut Criterion, layer: &str, shape: FcShape, spec: PqSpec) {
         b.iter(|| dense::fc(&shape, &weights, &bias, black_box(&x), &mut y))
     });
     drop(weights);
-    let lut = FcLut::new(shape, spec, &centroids, &assignments, &bias).expect("valid layer");
-    let mut scratch = Vec::new();
+    let mut scratch = FcScratch::default();
     for isa in Isa::available() {
-        c.bench_function(&format!("{layer}/{}", FcLut::kernel_name(isa)), |b| {
-            b.iter(|| lut.forward(isa, black_box(&x), &mut y, &mut scratch, &mut |_| {}))
+        let target = common::target(isa, common::caches());
+        let lut =
+            FcLut::new(target, shape, spec, &centroids, &assignments, &bias).expect("valid layer");
+        c.bench_function(&format!("{layer}/{}", lut.kernel_name()), |b| {
+            b.iter(|| lut.forward(black_box(&x), &mut y, &mut scratch, &mut |_| {}))
         });
     }
 }

@@ -12,7 +12,10 @@
 //! `QCNN_CONV_PLAN=band_rows,chunk_k,block_rows[,chunk_phases]` overrides the default plan of
 //! every layer (chunk_phases defaults to all phase planes);
 //! `QCNN_BENCH_LAYERS=2,3` restricts the layers (1-based); `QCNN_BENCH_ISAS=avx512,avx2` the
-//! ISAs of the split table (empty: dense only).
+//! ISAs of the split table (empty: dense only); `QCNN_CACHES=l1d=32K,l2=512K` the caches the
+//! default plans are sized for.
+
+mod common;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -30,7 +33,8 @@ const SPEC: PqSpec = PqSpec { d: 8, k: 128 };
 struct Layer {
     name: &'static str,
     shape: ConvShape,
-    lut: ConvLut,
+    /// The layer prepared for every available ISA, in `Isa::available()` order.
+    luts: Vec<(Isa, ConvLut)>,
     /// Rebuilt dense weights, Layout (C_t, C_s/groups, kh, kw).
     weights: Vec<f32>,
     bias: Vec<f32>,
@@ -104,15 +108,24 @@ fn layer(name: &'static str, shape: ConvShape, plan: Option<ConvPlan>, seed: u64
     let x: Vec<f32> = (0..shape.input_len())
         .map(|_| rng.random_range(-1.0..1.0))
         .collect();
-    let plan = plan.map_or_else(
-        || default_plan(shape, SPEC),
-        |p| ConvPlan {
-            band_rows: p.band_rows.min(shape.h_out()),
-            ..p
-        },
-    );
-    let lut = ConvLut::with_plan(shape, SPEC, plan, &centroids, &assignments, &bias)
-        .expect("valid layer");
+    let caches = common::caches();
+    let luts = Isa::available()
+        .into_iter()
+        .map(|isa| {
+            let target = common::target(isa, caches);
+            let plan = plan.map_or_else(
+                || default_plan(target, shape, SPEC),
+                |p| ConvPlan {
+                    band_rows: p.band_rows.min(shape.h_out()),
+                    ..p
+                },
+            );
+            let lut =
+                ConvLut::with_plan(target, shape, SPEC, plan, &centroids, &assignments, &bias)
+                    .expect("valid layer");
+            (isa, lut)
+        })
+        .collect();
     // W[t][c][i][j] = D[c / d][b[t][i][j][c / d]][c % d] (FORMAT.md).
     let mut weights = vec![0.0; shape.c_out * c_group * kk * kk];
     for t in 0..shape.c_out {
@@ -128,7 +141,7 @@ fn layer(name: &'static str, shape: ConvShape, plan: Option<ConvPlan>, seed: u64
     Layer {
         name,
         shape,
-        lut,
+        luts,
         weights,
         bias,
         x,
@@ -211,6 +224,17 @@ fn im2col_row(s: ConvShape, plane: &[f32], i: usize, j: usize, dst: &mut [f32]) 
     }
 }
 
+impl Layer {
+    fn lut(&self, isa: Isa) -> &ConvLut {
+        &self
+            .luts
+            .iter()
+            .find(|(i, _)| *i == isa)
+            .expect("a forced ISA is available")
+            .1
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -221,7 +245,7 @@ fn timed_forward(l: &Layer, isa: Isa, y: &mut [f32], scratch: &mut ConvScratch) 
     let (mut table, mut lookup) = (Duration::ZERO, Duration::ZERO);
     let start = Instant::now();
     let mut last = start;
-    l.lut.forward(isa, black_box(&l.x), y, scratch, &mut |p| {
+    l.lut(isa).forward(black_box(&l.x), y, scratch, &mut |p| {
         let now = Instant::now();
         match p {
             Phase::Table => table += now - last,
@@ -296,7 +320,7 @@ fn print_split(layers: &[Layer]) {
         "medians (and minima) of {SPLIT_RUNS} interleaved rounds; table/lookup: phase callbacks"
     );
     eprintln!(
-        "layer  kernel               R_b,K_c,Rblk,P_c total_ms  min_ms table_ms lookup_ms lookups/ns dense_ms dns_min speedup min_spd calib/ns"
+        "layer  kernel               R_b,K_c,Rblk,P_c total_ms  min_ms table_ms tbl_min lookup_ms lkp_min lookups/ns dense_ms dns_min speedup min_spd calib/ns"
     );
     let isas: Vec<Isa> = match std::env::var("QCNN_BENCH_ISAS") {
         Ok(list) => list
@@ -343,11 +367,13 @@ fn print_split(layers: &[Layer]) {
             let total_min = min(&r.iter().map(|t| t[0]).collect::<Vec<_>>());
             let [total, table, lookup] =
                 [0, 1, 2].map(|k| median(r.iter().map(|t| t[k]).collect()));
-            let plan = l.lut.plan();
+            let [table_min, lookup_min] =
+                [1, 2].map(|k| min(&r.iter().map(|t| t[k]).collect::<Vec<_>>()));
+            let plan = l.lut(*isa).plan();
             eprintln!(
-                "{:6} {:20} {:>3},{:>3},{:>2},{:<2} {:8.3} {:8.3} {:8.3} {:9.3} {:10.1} {:8.3} {:8.3} {:6.2}x {:6.2}x {:6.2}",
+                "{:6} {:20} {:>3},{:>3},{:>2},{:<2} {:8.3} {:8.3} {:8.3} {:7.3} {:9.3} {:7.3} {:10.1} {:8.3} {:8.3} {:6.2}x {:6.2}x {:6.2}",
                 l.name,
-                ConvLut::kernel_name(*isa),
+                ConvLut::name(*isa),
                 plan.band_rows,
                 plan.chunk_k,
                 plan.block_rows,
@@ -355,8 +381,10 @@ fn print_split(layers: &[Layer]) {
                 total,
                 total_min,
                 table,
+                table_min,
                 lookup,
-                lookups(l.shape) / (lookup * 1e6),
+                lookup_min,
+                lookups(l.shape) / (lookup_min * 1e6),
                 dense,
                 dense_min,
                 dense / total,
@@ -386,12 +414,9 @@ fn bench(c: &mut Criterion) {
             b.iter(|| dense_conv(l, &mut col, &mut y))
         });
         let mut scratch = ConvScratch::default();
-        for isa in Isa::available() {
-            group.bench_function(ConvLut::kernel_name(isa), |b| {
-                b.iter(|| {
-                    l.lut
-                        .forward(isa, black_box(&l.x), &mut y, &mut scratch, &mut |_| {})
-                })
+        for (_, lut) in &l.luts {
+            group.bench_function(lut.kernel_name(), |b| {
+                b.iter(|| lut.forward(black_box(&l.x), &mut y, &mut scratch, &mut |_| {}))
             });
         }
         group.finish();

@@ -9,11 +9,13 @@
 //! in the 32 MB L3, the 232 MB of dense weights cannot) or `cold` (a 64 MB buffer is read
 //! before every timed call, untimed, as the conv layers would do in a network).
 
+mod common;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use qcnn_kernels::lut::fc::FcLut;
+use qcnn_kernels::lut::fc::{FcLut, FcScratch};
 use qcnn_kernels::{blas, FcShape, Isa, Phase, PqSpec};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -23,7 +25,8 @@ const EVICT_BYTES: usize = 64 << 20;
 
 struct Layer {
     name: &'static str,
-    lut: FcLut,
+    /// The layer prepared for every available ISA (each with its own index layout).
+    luts: Vec<(Isa, FcLut)>,
     /// Dense weights rebuilt from the codebooks, layout (C_t, C_s).
     dense: Vec<f32>,
     /// (C_t).
@@ -54,27 +57,44 @@ impl Layer {
                 dense[t * c_in + c] = centroids[(m * k + b) * d + j];
             }
         }
-        let lut = FcLut::new(shape, spec, &centroids, &assignments, &bias).expect("valid layer");
+        let caches = common::caches();
+        let luts = Isa::available()
+            .into_iter()
+            .map(|isa| {
+                let t = common::target(isa, caches);
+                let lut = FcLut::new(t, shape, spec, &centroids, &assignments, &bias);
+                (isa, lut.expect("valid layer"))
+            })
+            .collect();
         Layer {
             name,
-            lut,
+            luts,
             dense,
             bias,
             x,
         }
     }
 
-    fn c_out(&self) -> usize {
-        self.lut.shape().c_out
+    fn lut(&self, isa: Isa) -> &FcLut {
+        &self
+            .luts
+            .iter()
+            .find(|(i, _)| *i == isa)
+            .expect("available")
+            .1
     }
 
-    fn lut_forward(&self, isa: Isa, y: &mut [f32], scratch: &mut Vec<f32>) {
-        self.lut.forward(isa, &self.x, y, scratch, &mut |_| {});
+    fn c_out(&self) -> usize {
+        self.luts[0].1.shape().c_out
+    }
+
+    fn lut_forward(&self, isa: Isa, y: &mut [f32], scratch: &mut FcScratch) {
+        self.lut(isa).forward(&self.x, y, scratch, &mut |_| {});
     }
 
     /// y = bias + W x with one BLAS thread.
     fn dense_forward(&self, y: &mut [f32]) {
-        let FcShape { c_in, c_out } = self.lut.shape();
+        let FcShape { c_in, c_out } = self.luts[0].1.shape();
         y.copy_from_slice(&self.bias);
         // SAFETY: W is (C_t, C_s) row-major with lda = C_s, x has C_s and y C_t elements.
         unsafe {
@@ -128,23 +148,25 @@ fn bench(c: &mut Criterion) {
     let layers = layers();
     let evict_buf: Vec<u8> = (0..EVICT_BYTES).map(|i| i as u8).collect();
     for layer in &layers {
-        eprintln!(
-            "{}: {:?} {:?}, {:.1} MB of indices, table {} KB",
-            layer.name,
-            layer.lut.shape(),
-            layer.lut.spec(),
-            layer.lut.index_bytes() as f64 / 1e6,
-            layer.lut.table_len() * 4 / 1024
-        );
+        for (isa, lut) in &layer.luts {
+            eprintln!(
+                "{} {isa}: {:?} {:?}, {:.1} MB of indices, {}",
+                layer.name,
+                lut.shape(),
+                lut.spec(),
+                lut.index_bytes() as f64 / 1e6,
+                lut.plan_summary()
+            );
+        }
         let mut group = c.benchmark_group(layer.name);
         group
             .sample_size(30)
             .warm_up_time(Duration::from_millis(500));
         group.measurement_time(Duration::from_secs(2));
         let mut y = vec![0.0f32; layer.c_out()];
-        let mut scratch = Vec::new();
+        let mut scratch = FcScratch::default();
         for isa in Isa::available() {
-            let name = FcLut::kernel_name(isa);
+            let name = FcLut::name(isa);
             group.bench_function(format!("{name}/warm"), |b| {
                 b.iter(|| layer.lut_forward(isa, &mut y, &mut scratch))
             });
@@ -178,12 +200,12 @@ fn table_phase(
     isa: Isa,
     iters: u64,
     y: &mut [f32],
-    scratch: &mut Vec<f32>,
+    scratch: &mut FcScratch,
 ) -> Duration {
     let mut total = Duration::ZERO;
     for _ in 0..iters {
         let start = Instant::now();
-        layer.lut.forward(isa, &layer.x, y, scratch, &mut |phase| {
+        layer.lut(isa).forward(&layer.x, y, scratch, &mut |phase| {
             if phase == Phase::Table {
                 total += start.elapsed();
             }
@@ -200,9 +222,9 @@ fn bench_all_three(c: &mut Criterion, layers: &[Layer], evict_buf: &[u8]) {
         .warm_up_time(Duration::from_millis(500));
     group.measurement_time(Duration::from_secs(3));
     let mut ys: Vec<Vec<f32>> = layers.iter().map(|l| vec![0.0; l.c_out()]).collect();
-    let mut scratch = Vec::new();
+    let mut scratch = FcScratch::default();
     for isa in Isa::available().into_iter().filter(|&i| i != Isa::Scalar) {
-        let name = FcLut::kernel_name(isa);
+        let name = FcLut::name(isa);
         let mut run = || {
             for (layer, y) in layers.iter().zip(&mut ys) {
                 layer.lut_forward(isa, y, &mut scratch);

@@ -1,25 +1,25 @@
-//! AlexNet's conv and fc layers (random codebooks, assignments and inputs): the int8-table
-//! kernels ("*-lut-i8-*", approximate) against the exact f32 look-up kernels and the dense
-//! BLAS layers, one thread, one image, with each int8 layer's error vs the exact path.
+//! AlexNet's conv layers (random codebooks, assignments and inputs): the int8-table kernels
+//! ("conv-lut-i8-*", approximate) against the exact f32 look-up kernels at the same ISA and
+//! the dense BLAS layers, one thread, one image, with each int8 layer's error vs the exact
+//! path.
 //!
 //! Run: `OPENBLAS_CORETYPE=SkylakeX taskset -c 1 cargo bench -p qcnn-kernels --bench lut_int8`
 //!
-//! Prints per layer the minimum and median of `RUNS` interleaved rounds (dense, exact at the
-//! best ISA, int8 at the best int8 ISA, so that other work on a shared machine slows every
-//! series alike), the int8 table-build / look-up split (from the phase callbacks, minima),
-//! and max |Δ| / max |y| of int8 vs exact. Env knobs: `QCNN_I8_PLAN=band_rows,chunk_k`
-//! overrides the int8 conv plan of every conv layer; `QCNN_BENCH_LAYERS=1,6` restricts the
-//! layers (1-based over conv1..conv5, fc6..fc8); `QCNN_BENCH_RUNS=n`.
+//! Prints per layer the minimum and median of `RUNS` interleaved rounds (dense, exact and
+//! int8, so that other work on a shared machine slows every series alike), the int8
+//! table-build / look-up split (from the phase callbacks, minima), and max |Δ| / max |y| of
+//! int8 vs exact. Env knobs: `QCNN_I8_PLAN=band_rows,chunk_k` overrides the int8 plan of
+//! every layer; `QCNN_BENCH_LAYERS=1,3` restricts the layers (1-based); `QCNN_BENCH_RUNS=n`;
+//! `QCNN_BENCH_ISA=avx2` the level (default: the best); `QCNN_CACHES` the plans' caches.
+
+mod common;
 
 use std::hint::black_box;
 use std::time::Instant;
 
 use qcnn_kernels::lut::conv::{ConvLut, ConvScratch};
-use qcnn_kernels::lut::fc::FcLut;
-use qcnn_kernels::lut::int8::{
-    conv::default_plan, ConvI8Plan, ConvI8Scratch, ConvLutI8, FcI8Scratch, FcLutI8,
-};
-use qcnn_kernels::{blas, dense, ConvShape, FcShape, Isa, Phase, PqSpec};
+use qcnn_kernels::lut::int8::{default_plan, ConvI8Plan, ConvI8Scratch, ConvLutI8};
+use qcnn_kernels::{blas, dense, ConvShape, Isa, Phase, PqSpec};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -125,15 +125,18 @@ fn main() {
             chunk_k: v[1],
         }
     });
-    let exact_isa = Isa::detect();
-    let i8_isa = Isa::available()
-        .into_iter()
-        .rfind(|&i| ConvLutI8::supports(i))
-        .unwrap();
+    let isa = match std::env::var("QCNN_BENCH_ISA") {
+        Ok(name) => name
+            .parse::<Isa>()
+            .and_then(Isa::require)
+            .expect("QCNN_BENCH_ISA"),
+        Err(_) => Isa::detect(),
+    };
+    let target = common::target(isa, common::caches());
     println!(
         "int8 {} / exact {} / dense {} (OpenBLAS core {}), {runs} interleaved rounds, ms",
-        ConvLutI8::kernel_name(i8_isa),
-        ConvLut::kernel_name(exact_isa),
+        ConvLutI8::name(isa),
+        ConvLut::name(isa),
         dense::CONV_KERNEL,
         blas::core_name()
     );
@@ -159,10 +162,10 @@ fn main() {
         let bias = values(&mut rng, shape.c_out, -1.0);
         let x = values(&mut rng, shape.input_len(), lo);
         let weights = values(&mut rng, shape.c_out * shape.c_in_group() * kk, -1.0);
-        let exact = ConvLut::new(shape, spec, &centroids, &assignments, &bias).unwrap();
-        let plan = plan.unwrap_or_else(|| default_plan(shape, spec));
-        let int8 =
-            ConvLutI8::with_plan(shape, spec, plan, &centroids, &assignments, &bias).unwrap();
+        let exact = ConvLut::new(target, shape, spec, &centroids, &assignments, &bias).unwrap();
+        let plan = plan.unwrap_or_else(|| default_plan(target, shape, spec));
+        let int8 = ConvLutI8::with_plan(target, shape, spec, plan, &centroids, &assignments, &bias)
+            .unwrap();
         let (mut ye, mut yi, mut yd) = (
             vec![0.0; shape.output_len()],
             vec![0.0; shape.output_len()],
@@ -188,91 +191,18 @@ fn main() {
                 dense::conv(&shape, &weights, &bias, black_box(&x), &mut yd, &mut sd)
             }));
             row.exact.push(time(&mut || {
-                exact.forward(exact_isa, black_box(&x), &mut ye, &mut se, &mut |_| {})
+                exact.forward(black_box(&x), &mut ye, &mut se, &mut |_| {})
             }));
             row.int8.push(time(&mut || {
-                int8.forward(i8_isa, black_box(&x), &mut yi, &mut si, &mut |_| {})
+                int8.forward(black_box(&x), &mut yi, &mut si, &mut |_| {})
             }));
-            let (t, l) = split(&mut |cb| int8.forward(i8_isa, &x, &mut yi, &mut si, cb));
+            let (t, l) = split(&mut |cb| int8.forward(&x, &mut yi, &mut si, cb));
             row.table.push(t);
             row.lookup.push(l);
         }
         row.err = rel_err(&yi, &ye);
         row.scale = si.scale();
-        eprintln!("{name}: int8 plan {:?}", int8.plan());
-        rows.push(row);
-    }
-    let fcs = [
-        (
-            "fc6",
-            FcShape {
-                c_in: 9216,
-                c_out: 4096,
-            },
-            PqSpec { d: 4, k: 32 },
-        ),
-        (
-            "fc7",
-            FcShape {
-                c_in: 4096,
-                c_out: 4096,
-            },
-            PqSpec { d: 4, k: 32 },
-        ),
-        (
-            "fc8",
-            FcShape {
-                c_in: 4096,
-                c_out: 1000,
-            },
-            PqSpec { d: 1, k: 16 },
-        ),
-    ];
-    for (n, (name, shape, spec)) in fcs.into_iter().enumerate() {
-        if !want(n + 6) {
-            continue;
-        }
-        let mut rng = ChaCha8Rng::seed_from_u64(10 + n as u64);
-        let m = spec.subspaces(shape.c_in);
-        let centroids = values(&mut rng, m * spec.k * spec.d, -1.0);
-        let assignments = indices(&mut rng, shape.c_out * m, spec.k);
-        let bias = values(&mut rng, shape.c_out, -1.0);
-        let x = values(&mut rng, shape.c_in, 0.0);
-        let weights = values(&mut rng, shape.c_out * shape.c_in, -1.0);
-        let exact = FcLut::new(shape, spec, &centroids, &assignments, &bias).unwrap();
-        let int8 = FcLutI8::new(shape, spec, &centroids, &assignments, &bias).unwrap();
-        let (mut ye, mut yi, mut yd) = (
-            vec![0.0; shape.c_out],
-            vec![0.0; shape.c_out],
-            vec![0.0; shape.c_out],
-        );
-        let (mut se, mut si) = (Vec::new(), FcI8Scratch::default());
-        let mut row = Row {
-            name,
-            dense: vec![],
-            exact: vec![],
-            int8: vec![],
-            table: vec![],
-            lookup: vec![],
-            err: 0.0,
-            scale: 0.0,
-        };
-        for _ in 0..runs {
-            row.dense.push(time(&mut || {
-                dense::fc(&shape, &weights, &bias, black_box(&x), &mut yd)
-            }));
-            row.exact.push(time(&mut || {
-                exact.forward(exact_isa, black_box(&x), &mut ye, &mut se, &mut |_| {})
-            }));
-            row.int8.push(time(&mut || {
-                int8.forward(i8_isa, black_box(&x), &mut yi, &mut si, &mut |_| {})
-            }));
-            let (t, l) = split(&mut |cb| int8.forward(i8_isa, &x, &mut yi, &mut si, cb));
-            row.table.push(t);
-            row.lookup.push(l);
-        }
-        row.err = rel_err(&yi, &ye);
-        row.scale = si.scale();
+        eprintln!("{name}: int8 plan {}", int8.plan_summary());
         rows.push(row);
     }
     println!(

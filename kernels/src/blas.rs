@@ -48,7 +48,8 @@ unsafe fn c_string(p: *const c_char) -> String {
     CStr::from_ptr(p).to_string_lossy().trim().to_string()
 }
 
-/// Core types OpenBLAS falls back to when it does not recognise a CPU: pre-AVX2 kernels.
+/// Core types OpenBLAS falls back to when it does not recognise a CPU: pre-AVX2 kernels on
+/// x86, the generic `armv8` kernels on aarch64.
 pub fn is_generic_fallback(core: &str) -> bool {
     let c = core.to_ascii_lowercase();
     [
@@ -65,6 +66,7 @@ pub fn is_generic_fallback(core: &str) -> bool {
         "generic",
         "barcelona",
         "opteron",
+        "armv8",
     ]
     .iter()
     .any(|g| c == *g)
@@ -87,6 +89,8 @@ mod tests {
         assert!(is_generic_fallback("Prescott"));
         assert!(!is_generic_fallback("SkylakeX"));
         assert!(!is_generic_fallback("Haswell"));
+        assert!(is_generic_fallback("armv8"));
+        assert!(!is_generic_fallback("neoversen1"));
     }
 }
 

@@ -568,6 +568,7 @@ fn blas_core_is_reported() {
 }
 
 /// The BLAS-backed tests this binary re-runs under `OPENBLAS_CORETYPE=SkylakeX`.
+#[cfg(target_arch = "x86_64")]
 const SKYLAKEX_CHILD_TESTS: [&str; 4] = [
     "conv_matches_reference",
     "fc_matches_reference",

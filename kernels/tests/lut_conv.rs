@@ -7,7 +7,7 @@ mod common;
 use proptest::prelude::*;
 use qcnn_kernels::blas;
 use qcnn_kernels::lut::conv::{conv_reference, default_plan, ConvLut, ConvPlan, ConvScratch};
-use qcnn_kernels::{ConvShape, Isa, LutError, Phase, PqSpec};
+use qcnn_kernels::{ConvShape, Isa, LutError, Phase, PqSpec, Target};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -66,13 +66,13 @@ impl Problem {
         self
     }
 
-    fn lut(&self) -> Result<ConvLut, LutError> {
-        let (s, p) = (self.shape, self.spec);
+    /// The layer prepared for `isa` (default caches), with the problem's plan if it has one.
+    fn lut(&self, isa: Isa) -> Result<ConvLut, LutError> {
+        let (s, p, t) = (self.shape, self.spec, Target::for_isa(isa));
+        let (c, a, b) = (&self.centroids, &self.assignments, &self.bias);
         match self.plan {
-            None => ConvLut::new(s, p, &self.centroids, &self.assignments, &self.bias),
-            Some(plan) => {
-                ConvLut::with_plan(s, p, plan, &self.centroids, &self.assignments, &self.bias)
-            }
+            None => ConvLut::new(t, s, p, c, a, b),
+            Some(plan) => ConvLut::with_plan(t, s, p, plan, c, a, b),
         }
     }
 
@@ -101,18 +101,18 @@ impl Problem {
     }
 
     /// The kernel's output, from a NaN-filled buffer so unwritten elements show up.
-    fn run(&self, lut: &ConvLut, isa: Isa, scratch: &mut ConvScratch) -> Vec<f32> {
+    fn run(&self, lut: &ConvLut, scratch: &mut ConvScratch) -> Vec<f32> {
         let mut y = vec![f32::NAN; self.shape.output_len()];
-        lut.forward(isa, &self.x, &mut y, scratch, &mut |_| {});
+        lut.forward(&self.x, &mut y, scratch, &mut |_| {});
         y
     }
 
     /// Every available ISA against the reference, within `REL_TOL` of the magnitude.
     fn check(&self) {
-        let lut = self.lut().expect("valid problem");
         let (want, mag) = (self.reference(), self.magnitude());
         for isa in Isa::available() {
-            let got = self.run(&lut, isa, &mut ConvScratch::default());
+            let lut = self.lut(isa).expect("valid problem");
+            let got = self.run(&lut, &mut ConvScratch::default());
             assert_within(
                 &got,
                 &want,
@@ -124,10 +124,10 @@ impl Problem {
 
     /// Every available ISA equals the reference exactly (integer problems).
     fn check_exact(&self) {
-        let lut = self.lut().expect("valid problem");
         let want = self.reference();
         for isa in Isa::available() {
-            let got = self.run(&lut, isa, &mut ConvScratch::default());
+            let lut = self.lut(isa).expect("valid problem");
+            let got = self.run(&lut, &mut ConvScratch::default());
             assert_eq!(
                 got,
                 want,
@@ -296,11 +296,11 @@ fn alexnet_conv_layers_match_reference() {
     let mut scratch = ConvScratch::default();
     for (n, shape) in layers.into_iter().enumerate() {
         let p = Problem::new(shape, spec, 100 + n as u64, false);
-        let lut = p.lut().unwrap();
-        assert_eq!(lut.plan(), default_plan(shape, spec));
         let (want, mag) = (p.reference(), p.magnitude());
         for isa in Isa::available() {
-            let got = p.run(&lut, isa, &mut scratch);
+            let lut = p.lut(isa).unwrap();
+            assert_eq!(lut.plan(), default_plan(Target::for_isa(isa), shape, spec));
+            let got = p.run(&lut, &mut scratch);
             assert_within(&got, &want, &mag, &format!("conv{} {isa}", n + 1));
         }
     }
@@ -325,11 +325,11 @@ fn paper_network_conv_layers_match_reference() {
     let mut scratch = ConvScratch::default();
     for (n, (name, shape)) in layers.into_iter().enumerate() {
         let p = Problem::new(shape, spec, 200 + n as u64, false);
-        let lut = p.lut().unwrap();
-        assert_eq!(lut.plan(), default_plan(shape, spec));
         let (want, mag) = (p.reference(), p.magnitude());
         for isa in Isa::available() {
-            let got = p.run(&lut, isa, &mut scratch);
+            let lut = p.lut(isa).unwrap();
+            assert_eq!(lut.plan(), default_plan(Target::for_isa(isa), shape, spec));
+            let got = p.run(&lut, &mut scratch);
             assert_within(&got, &want, &mag, &format!("{name} {isa} {:?}", lut.plan()));
         }
     }
@@ -350,20 +350,16 @@ fn scratch_is_reused_across_shapes() {
         8,
         true,
     );
-    let (lb, ls) = (big.lut().unwrap(), small.lut().unwrap());
     for isa in Isa::available() {
+        let (lb, ls) = (big.lut(isa).unwrap(), small.lut(isa).unwrap());
         let mut scratch = ConvScratch::default();
         for _ in 0..2 {
             assert_eq!(
-                small.run(&ls, isa, &mut scratch),
+                small.run(&ls, &mut scratch),
                 small.reference(),
                 "{isa} small"
             );
-            assert_eq!(
-                big.run(&lb, isa, &mut scratch),
-                big.reference(),
-                "{isa} big"
-            );
+            assert_eq!(big.run(&lb, &mut scratch), big.reference(), "{isa} big");
         }
     }
 }
@@ -383,16 +379,12 @@ fn phases_alternate_and_end_with_lookup() {
         chunk_phases: 1,
         block_rows: 2,
     });
-    let lut = p.lut().unwrap();
+    let lut = p.lut(Isa::Scalar).unwrap();
     let mut phases = Vec::new();
     let mut y = vec![0.0; p.shape.output_len()];
-    lut.forward(
-        Isa::Scalar,
-        &p.x,
-        &mut y,
-        &mut ConvScratch::default(),
-        &mut |ph| phases.push(ph),
-    );
+    lut.forward(&p.x, &mut y, &mut ConvScratch::default(), &mut |ph| {
+        phases.push(ph)
+    });
     // 3 bands × 2 groups × 1 subspace × 2 chunks tables, each followed by its look-ups.
     assert_eq!(phases.len(), 2 * 3 * 2 * 2);
     assert!(phases.chunks(2).all(|w| w == [Phase::Table, Phase::Lookup]));
@@ -408,7 +400,7 @@ fn index_not_below_k_is_an_error() {
     );
     p.assignments[17] = 16;
     assert_eq!(
-        p.lut().unwrap_err(),
+        p.lut(Isa::Scalar).unwrap_err(),
         LutError::IndexOutOfRange {
             position: 17,
             value: 16,
@@ -417,7 +409,7 @@ fn index_not_below_k_is_an_error() {
     );
     p.assignments[17] = 255;
     assert!(matches!(
-        p.lut(),
+        p.lut(Isa::Scalar),
         Err(LutError::IndexOutOfRange { value: 255, .. })
     ));
 }
@@ -430,43 +422,53 @@ fn wrong_lengths_and_shapes_are_errors() {
         11,
         false,
     );
-    let (s, spec) = (p.shape, p.spec);
+    let (s, spec, t) = (p.shape, p.spec, Target::for_isa(Isa::Scalar));
     let short = &p.centroids[1..];
     assert!(matches!(
-        ConvLut::new(s, spec, short, &p.assignments, &p.bias),
+        ConvLut::new(t, s, spec, short, &p.assignments, &p.bias),
         Err(LutError::Length { .. })
     ));
     let short = &p.assignments[1..];
     assert!(matches!(
-        ConvLut::new(s, spec, &p.centroids, short, &p.bias),
+        ConvLut::new(t, s, spec, &p.centroids, short, &p.bias),
         Err(LutError::Length { .. })
     ));
     assert!(matches!(
-        ConvLut::new(s, spec, &p.centroids, &p.assignments, &[]),
+        ConvLut::new(t, s, spec, &p.centroids, &p.assignments, &[]),
         Err(LutError::Length { .. })
     ));
     let bad = ConvShape { groups: 2, ..s };
     assert!(matches!(
-        ConvLut::new(bad, spec, &p.centroids, &p.assignments, &p.bias),
+        ConvLut::new(t, bad, spec, &p.centroids, &p.assignments, &p.bias),
         Err(LutError::Spec(_))
     ));
     let bad = ConvShape { kernel: 9, ..s };
     assert!(matches!(
-        ConvLut::new(bad, spec, &p.centroids, &p.assignments, &p.bias),
+        ConvLut::new(t, bad, spec, &p.centroids, &p.assignments, &p.bias),
         Err(LutError::Spec(_))
     ));
     let bad = PqSpec { d: 0, k: 16 };
     assert!(matches!(
-        ConvLut::new(s, bad, &p.centroids, &p.assignments, &p.bias),
+        ConvLut::new(t, s, bad, &p.centroids, &p.assignments, &p.bias),
         Err(LutError::Spec(_))
     ));
 }
 
 #[test]
 fn kernel_names() {
-    assert_eq!(ConvLut::kernel_name(Isa::Scalar), "conv-lut-f32-scalar");
-    assert_eq!(ConvLut::kernel_name(Isa::Avx2), "conv-lut-f32-avx2");
-    assert_eq!(ConvLut::kernel_name(Isa::Avx512), "conv-lut-f32-avx512");
+    assert_eq!(ConvLut::name(Isa::Scalar), "conv-lut-f32-scalar");
+    assert_eq!(ConvLut::name(Isa::Avx2), "conv-lut-f32-avx2");
+    assert_eq!(ConvLut::name(Isa::Avx512), "conv-lut-f32-avx512");
+    assert_eq!(ConvLut::name(Isa::Neon), "conv-lut-f32-neon");
+    let p = Problem::new(
+        conv(5, 4, 4, 3, 2, 1, 0, 1),
+        PqSpec { d: 2, k: 16 },
+        1,
+        false,
+    );
+    for isa in Isa::available() {
+        assert_eq!(p.lut(isa).unwrap().kernel_name(), ConvLut::name(isa));
+    }
 }
 
 /// Every level CI requires (`QCNN_REQUIRE_ISA`, set by `.ci/run` from /proc/cpuinfo) is
@@ -592,11 +594,13 @@ fn authors_alexnet_conv_layers_match_golden_outputs() {
             k: cdims[1],
         };
         let want = read_bin(&golden.join(format!("{name}.bin"))).1;
-        let lut = ConvLut::new(shape, spec, &centroids, &assignments, &bias).expect(name);
         let max_want = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         for isa in Isa::available() {
+            let target = Target::for_isa(isa);
+            let lut =
+                ConvLut::new(target, shape, spec, &centroids, &assignments, &bias).expect(name);
             let mut y = vec![f32::NAN; shape.output_len()];
-            lut.forward(isa, &x, &mut y, &mut scratch, &mut |_| {});
+            lut.forward(&x, &mut y, &mut scratch, &mut |_| {});
             let err = y
                 .iter()
                 .zip(&want)

@@ -5,8 +5,8 @@
 mod common;
 
 use proptest::prelude::*;
-use qcnn_kernels::lut::fc::{fc_reference, FcLut};
-use qcnn_kernels::{FcShape, Isa, LutError, Phase, PqSpec};
+use qcnn_kernels::lut::fc::{fc_reference, FcLut, FcScratch};
+use qcnn_kernels::{FcShape, Isa, LutError, Phase, PqSpec, Target};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -65,8 +65,10 @@ impl FcProblem {
         p
     }
 
-    fn lut(&self) -> FcLut {
+    /// The layer prepared for `isa` (its own index layout).
+    fn lut(&self, isa: Isa) -> FcLut {
         FcLut::new(
+            Target::for_isa(isa),
             self.shape,
             self.spec,
             &self.centroids,
@@ -102,24 +104,25 @@ impl FcProblem {
     }
 
     /// y pre-filled with NaN, so an output the kernel forgets shows.
-    fn run(&self, lut: &FcLut, isa: Isa) -> Vec<f32> {
+    fn run(&self, lut: &FcLut) -> Vec<f32> {
         let mut y = vec![f32::NAN; self.shape.c_out];
-        lut.forward(isa, &self.x, &mut y, &mut Vec::new(), &mut |_| {});
+        lut.forward(&self.x, &mut y, &mut FcScratch::default(), &mut |_| {});
         y
     }
 
     /// Every available ISA within REL_TOL of the reference.
     fn check(&self) -> Result<(), String> {
-        let (want, size, lut) = (self.reference(), self.magnitudes(), self.lut());
+        let (want, size) = (self.reference(), self.magnitudes());
         for isa in Isa::available() {
-            let got = self.run(&lut, isa);
+            let lut = self.lut(isa);
+            let got = self.run(&lut);
             for (t, ((g, w), s)) in got.iter().zip(&want).zip(&size).enumerate() {
                 // Written so that a NaN fails.
                 let close = (g - w).abs() <= REL_TOL * s.max(f32::MIN_POSITIVE);
                 if !close {
                     return Err(format!(
                         "{}: {:?} {:?}: y[{t}] = {g}, reference {w} (scale {s})",
-                        FcLut::kernel_name(isa),
+                        lut.kernel_name(),
                         self.shape,
                         self.spec
                     ));
@@ -202,14 +205,10 @@ fn small_integer_data_is_exact_at_every_isa() {
     for k in KS {
         for d in DS {
             let p = FcProblem::integers(5 * d + 2, 131, d, k, 7);
-            let (want, lut) = (p.reference(), p.lut());
+            let want = p.reference();
             for isa in Isa::available() {
-                assert_eq!(
-                    p.run(&lut, isa),
-                    want,
-                    "{}, d = {d}, K = {k}",
-                    FcLut::kernel_name(isa)
-                );
+                let lut = p.lut(isa);
+                assert_eq!(p.run(&lut), want, "{}, d = {d}, K = {k}", lut.kernel_name());
             }
         }
     }
@@ -240,7 +239,8 @@ fn empty_layers() {
 fn indices_at_or_above_k_are_rejected() {
     let mut p = FcProblem::random(16, 10, 4, 32, 3);
     p.assignments[13] = 32;
-    let err = FcLut::new(p.shape, p.spec, &p.centroids, &p.assignments, &p.bias).unwrap_err();
+    let t = Target::for_isa(Isa::Scalar);
+    let err = FcLut::new(t, p.shape, p.spec, &p.centroids, &p.assignments, &p.bias).unwrap_err();
     assert_eq!(
         err,
         LutError::IndexOutOfRange {
@@ -250,13 +250,17 @@ fn indices_at_or_above_k_are_rejected() {
         }
     );
     p.assignments[13] = 31;
-    assert!(FcLut::new(p.shape, p.spec, &p.centroids, &p.assignments, &p.bias).is_ok());
+    for isa in Isa::available() {
+        let t = Target::for_isa(isa);
+        assert!(FcLut::new(t, p.shape, p.spec, &p.centroids, &p.assignments, &p.bias).is_ok());
+    }
 }
 
 #[test]
 fn wrong_lengths_and_specs_are_rejected() {
     let p = FcProblem::random(10, 6, 4, 16, 4);
-    let new = |c: &[f32], a: &[u8], b: &[f32], spec: PqSpec| FcLut::new(p.shape, spec, c, a, b);
+    let t = Target::for_isa(Isa::Scalar);
+    let new = |c: &[f32], a: &[u8], b: &[f32], spec: PqSpec| FcLut::new(t, p.shape, spec, c, a, b);
     let short = |v: &[f32]| v[..v.len() - 1].to_vec();
     assert!(matches!(
         new(&short(&p.centroids), &p.assignments, &p.bias, p.spec),
@@ -280,16 +284,18 @@ fn wrong_lengths_and_specs_are_rejected() {
 #[test]
 fn phases_come_in_order_and_scratch_is_reused() {
     let p = FcProblem::random(300, 200, 4, 32, 5);
-    let lut = p.lut();
     for isa in Isa::available() {
-        let mut scratch = Vec::new();
+        let lut = p.lut(isa);
+        let mut scratch = FcScratch::default();
         let mut y = vec![0.0; 200];
         let mut seen = Vec::new();
-        lut.forward(isa, &p.x, &mut y, &mut scratch, &mut |ph| seen.push(ph));
+        lut.forward(&p.x, &mut y, &mut scratch, &mut |ph| seen.push(ph));
         assert_eq!(seen, [Phase::Table, Phase::Lookup]);
-        let (ptr, cap) = (scratch.as_ptr(), scratch.capacity());
-        lut.forward(isa, &p.x, &mut y, &mut scratch, &mut |_| {});
-        assert_eq!((scratch.as_ptr(), scratch.capacity()), (ptr, cap), "{isa}");
+        let before = format!("{scratch:?}").len();
+        let first = y.clone();
+        lut.forward(&p.x, &mut y, &mut scratch, &mut |_| {});
+        assert_eq!(format!("{scratch:?}").len(), before, "{isa}: scratch grew");
+        assert_eq!(y, first, "{isa}: a second pass gives the same outputs");
     }
 }
 
@@ -297,22 +303,30 @@ fn phases_come_in_order_and_scratch_is_reused() {
 #[should_panic(expected = "x must hold C_s floats")]
 fn wrong_input_length_panics() {
     let p = FcProblem::random(10, 6, 4, 16, 4);
-    p.lut().forward(
-        Isa::Scalar,
+    p.lut(Isa::Scalar).forward(
         &p.x[1..],
         &mut [0.0; 6],
-        &mut Vec::new(),
+        &mut FcScratch::default(),
         &mut |_| {},
     );
 }
 
 #[test]
 fn kernel_names_carry_the_isa() {
-    let names: Vec<_> = Isa::ALL.iter().map(|&i| FcLut::kernel_name(i)).collect();
+    let names: Vec<_> = Isa::ALL.iter().map(|&i| FcLut::name(i)).collect();
     assert_eq!(
         names,
-        ["fc-lut-f32-scalar", "fc-lut-f32-avx2", "fc-lut-f32-avx512"]
+        [
+            "fc-lut-f32-scalar",
+            "fc-lut-f32-avx2",
+            "fc-lut-f32-avx512",
+            "fc-lut-f32-neon"
+        ]
     );
+    let p = FcProblem::random(10, 6, 4, 16, 4);
+    for isa in Isa::available() {
+        assert_eq!(p.lut(isa).kernel_name(), FcLut::name(isa));
+    }
 }
 
 /// Every level CI requires (`QCNN_REQUIRE_ISA`, set by `.ci/run` from /proc/cpuinfo) is

@@ -1,18 +1,17 @@
-//! The int8-table look-up kernels ("*-lut-i8-*", approximate): every SIMD kernel equals its
-//! scalar int8 twin bit for bit (integer sums are exact, every float step is the same IEEE
-//! operation in the same order), and the exact f32 references bound the approximation
-//! error by n·s/2 for n look-ups of scale s (plus f32 slack). Random problems (proptest),
-//! SIMD tails, partial subspaces, stride 4, bands and chunks, bad inputs, AlexNet shapes
-//! with random codebooks, and the authors' AlexNet layers on the golden image.
+//! The int8-table conv kernels ("conv-lut-i8-*", approximate): every vector kernel equals
+//! its scalar int8 twin bit for bit at every ISA this CPU has (integer sums are exact, every
+//! float step is the same IEEE operation in the same order), and the exact f32 reference
+//! bounds the approximation error by n·s/2 for n look-ups of scale s (plus f32 slack).
+//! Random problems (proptest), SIMD tails, partial subspaces, stride 4, bands and chunks,
+//! i16 flushes, bad inputs, AlexNet shapes with random codebooks, and the authors' AlexNet
+//! layers on the golden image.
 
 mod common;
 
 use proptest::prelude::*;
 use qcnn_kernels::lut::conv::conv_reference;
-use qcnn_kernels::lut::fc::fc_reference;
-use qcnn_kernels::lut::int8::conv::MAX_I16_TERMS;
-use qcnn_kernels::lut::int8::{ConvI8Plan, ConvI8Scratch, ConvLutI8, FcI8Scratch, FcLutI8};
-use qcnn_kernels::{ConvShape, FcShape, Isa, LutError, PqSpec};
+use qcnn_kernels::lut::int8::{ConvI8Plan, ConvI8Scratch, ConvLutI8, MAX_I16_TERMS};
+use qcnn_kernels::{ConvShape, Isa, LutError, PqSpec, Target};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -22,41 +21,22 @@ const Q_SLACK: f32 = 1e-3;
 /// f32 slack relative to the magnitude of the terms of an output (offsets, bias, sums in
 /// another order than the f64 reference).
 const F32_REL: f32 = 1e-5;
-/// The brief's accuracy goal on real data: fc6 / fc7 within 2% (max |Δ| / max |y|) of the
-/// exact path.
-const FC_REAL_TOL: f32 = 0.02;
 /// Per conv layer on the golden image's own input to it (max |Δ| / max |y| vs the exact
 /// kernel): measured conv1 2.4e-3, conv2 3.8e-3, conv3 4.6e-3, conv4 1.0e-2, conv5 3.0e-3
 /// with the per-layer q range (Q = 127 everywhere gave 2.0e-2, 5.1e-2, 5.9e-2, 1.5e-1,
 /// 4.9e-2); 1.5× headroom.
 const CONV_REAL_TOL: [f32; 5] = [3.6e-3, 5.8e-3, 7e-3, 1.5e-2, 4.6e-3];
 
-/// The ISAs with an int8 kernel on this CPU, scalar first.
+/// The ISAs this CPU has (every level has an int8 kernel), scalar first.
 fn isas() -> Vec<Isa> {
     Isa::available()
-        .into_iter()
-        .filter(|&i| ConvLutI8::supports(i))
-        .collect()
 }
 
-/// Every level CI requires of the int8 kernels (`QCNN_REQUIRE_INT8_ISA`, set by `.ci/run`
-/// from /proc/cpuinfo: AVX-512 only with VNNI) is among the levels tested here. A level
-/// the CPU runs for the other kernels but not for these (AVX-512 without VNNI) is said
-/// aloud, never dropped silently; the family has no AVX2 kernel by design.
+/// Every level CI requires (`QCNN_REQUIRE_ISA`, set by `.ci/run` from /proc/cpuinfo) is
+/// among the levels tested here: every level has an int8 kernel, so none is left out.
 #[test]
 fn required_isa_levels_are_tested() {
-    let tested = isas();
-    for isa in Isa::available() {
-        if isa != Isa::Avx2 && !tested.contains(&isa) {
-            eprintln!(
-                "lut-i8: NOT TESTED at {isa}: this CPU runs {isa} but not the int8 kernels' \
-                 extra features (AVX-512 VNNI); {} and {} untested here",
-                ConvLutI8::kernel_name(isa),
-                FcLutI8::kernel_name(isa)
-            );
-        }
-    }
-    common::tested_levels("lut-i8", common::REQUIRE_INT8, tested);
+    common::tested_levels("conv-lut-i8", common::REQUIRE, isas());
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -145,26 +125,27 @@ impl ConvProblem {
         self
     }
 
-    fn lut(&self) -> Result<ConvLutI8, LutError> {
-        let (s, p, c, a, b) = (
-            self.shape,
-            self.spec,
-            &self.centroids,
-            &self.assignments,
-            &self.bias,
-        );
+    /// The layer prepared for `isa` (default caches), with the problem's plan if it has one.
+    fn lut(&self, isa: Isa) -> Result<ConvLutI8, LutError> {
+        let (s, p, t) = (self.shape, self.spec, Target::for_isa(isa));
+        let (c, a, b) = (&self.centroids, &self.assignments, &self.bias);
         match self.plan {
-            None => ConvLutI8::new(s, p, c, a, b),
-            Some(plan) => ConvLutI8::with_plan(s, p, plan, c, a, b),
+            None => ConvLutI8::new(t, s, p, c, a, b),
+            Some(plan) => ConvLutI8::with_plan(t, s, p, plan, c, a, b),
         }
     }
 
     /// The kernel's output (from a NaN-filled buffer) and the scale it used.
-    fn run(&self, lut: &ConvLutI8, isa: Isa) -> (Vec<f32>, f32) {
+    fn run(&self, lut: &ConvLutI8) -> (Vec<f32>, f32) {
         let mut y = vec![f32::NAN; self.shape.output_len()];
         let mut scratch = ConvI8Scratch::default();
-        lut.forward(isa, &self.x, &mut y, &mut scratch, &mut |_| {});
+        lut.forward(&self.x, &mut y, &mut scratch, &mut |_| {});
         (y, scratch.scale())
+    }
+
+    /// The kernel at `isa` with the problem's plan.
+    fn run_at(&self, isa: Isa) -> (Vec<f32>, f32) {
+        self.run(&self.lut(isa).expect("valid problem"))
     }
 
     /// Per output: |bias| + Σ |x|·(|D_b| + |c_m|): the scale of its f32 rounding error.
@@ -204,14 +185,14 @@ impl ConvProblem {
 
     /// SIMD == scalar bit for bit, and every ISA within the bound of the f32 reference.
     fn check(&self) {
-        let lut = self.lut().expect("valid problem");
-        let (scalar, s) = self.run(&lut, Isa::Scalar);
+        let lut = self.lut(Isa::Scalar).expect("valid problem");
+        let (scalar, s) = self.run(&lut);
         assert!(
             scalar.iter().all(|v| v.is_finite()),
             "scalar wrote every output"
         );
         for isa in isas().into_iter().skip(1) {
-            let (y, s_isa) = self.run(&lut, isa);
+            let (y, s_isa) = self.run_at(isa);
             assert_eq!(s_isa.to_bits(), s.to_bits(), "{isa}: scale");
             assert!(
                 bits(&y) == bits(&scalar),
@@ -287,11 +268,6 @@ proptest! {
             .with_plan(ConvI8Plan { band_rows: band, chunk_k: chunk })
             .check();
     }
-
-    #[test]
-    fn fc_random_problems(c_in in 1usize..=70, c_out in 1usize..=420, spec in specs(), seed in any::<u64>()) {
-        FcProblem::new(FcShape { c_in, c_out }, spec, seed).check();
-    }
 }
 
 /// Every plan with the same Q gives the same outputs bit for bit (the integer sums are
@@ -302,18 +278,18 @@ fn conv_plans_agree_bit_for_bit() {
     let shape = conv(10, 23, 29, 6, 5, 2, 2, 2);
     let spec = PqSpec { d: 3, k: 64 };
     let p = ConvProblem::new(shape, spec, 7, -1.0);
-    let lut = p.lut().unwrap();
     let mut same_q = 0;
     for isa in isas() {
-        let (want, _) = p.run(&lut, isa);
+        let lut = p.lut(isa).unwrap();
+        let (want, _) = p.run(&lut);
         for (band, chunk) in [(1, 1), (2, 7), (3, 64), (12, 13), (5, 32), (1, 64), (7, 64)] {
             let q = p.clone().with_plan(ConvI8Plan {
                 band_rows: band,
                 chunk_k: chunk,
             });
-            let other = q.lut().unwrap();
+            let other = q.lut(isa).unwrap();
             if other.q_range() == lut.q_range() {
-                let (got, _) = q.run(&other, isa);
+                let (got, _) = q.run(&other);
                 assert!(bits(&got) == bits(&want), "{isa} plan {band},{chunk}");
                 same_q += 1;
             } else {
@@ -354,7 +330,9 @@ fn conv_partial_subspaces_and_stride_4() {
 }
 
 /// More than 258 look-ups per output: the i16 sums are flushed to i32 (F = 258 / 9 = 28
-/// subspaces of a 3×3 kernel), several times; inputs at the top of the range.
+/// subspaces of a 3×3 kernel), several times; inputs at the top of the range. Every level,
+/// the scalar twin included, stages its sums in i16, so a flush missing from the schedule
+/// would wrap a sum at every level and break the bound checked here.
 #[test]
 fn conv_flushes_before_i16_overflow() {
     let spec = PqSpec { d: 1, k: 2 };
@@ -374,7 +352,7 @@ fn conv_zero_input_gives_bias() {
     let mut p = ConvProblem::new(shape, PqSpec { d: 2, k: 16 }, 9, -1.0);
     p.x.iter_mut().for_each(|v| *v = 0.0);
     for isa in isas() {
-        let (y, s) = p.run(&p.lut().unwrap(), isa);
+        let (y, s) = p.run_at(isa);
         assert_eq!(s, 1.0);
         for (t, chunk) in y.chunks(shape.h_out() * shape.w_out()).enumerate() {
             assert!(chunk.iter().all(|&v| v == p.bias[t]), "{isa}");
@@ -387,32 +365,40 @@ fn conv_bad_inputs_are_errors() {
     let shape = conv(4, 5, 6, 3, 3, 1, 1, 1);
     let spec = PqSpec { d: 2, k: 16 };
     let p = ConvProblem::new(shape, spec, 1, -1.0);
+    let t = Target::for_isa(Isa::Scalar);
     let short = &p.centroids[1..];
     assert!(matches!(
-        ConvLutI8::new(shape, spec, short, &p.assignments, &p.bias),
+        ConvLutI8::new(t, shape, spec, short, &p.assignments, &p.bias),
         Err(LutError::Length { .. })
     ));
     let mut bad = p.assignments.clone();
     bad[3] = 16;
     assert!(matches!(
-        ConvLutI8::new(shape, spec, &p.centroids, &bad, &p.bias),
+        ConvLutI8::new(t, shape, spec, &p.centroids, &bad, &p.bias),
         Err(LutError::IndexOutOfRange { position: 3, .. })
     ));
     // 17 × 17 taps > 258 look-ups per subspace: the i16 sums could overflow.
     let big = conv(1, 17, 17, 1, 17, 1, 0, 1);
     let q = ConvProblem::new(big, PqSpec { d: 1, k: 2 }, 1, 0.0);
     assert!(matches!(
-        ConvLutI8::new(big, q.spec, &q.centroids, &q.assignments, &q.bias),
+        ConvLutI8::new(t, big, q.spec, &q.centroids, &q.assignments, &q.bias),
         Err(LutError::Spec(_))
     ));
 }
 
 #[test]
-fn kernel_names_and_support() {
-    assert_eq!(ConvLutI8::kernel_name(Isa::Avx512), "conv-lut-i8-avx512");
-    assert_eq!(FcLutI8::kernel_name(Isa::Scalar), "fc-lut-i8-scalar");
-    assert!(ConvLutI8::supports(Isa::Scalar) && FcLutI8::supports(Isa::Scalar));
-    assert!(!ConvLutI8::supports(Isa::Avx2) && !FcLutI8::supports(Isa::Avx2));
+fn kernel_names_carry_the_isa() {
+    assert_eq!(ConvLutI8::name(Isa::Avx512), "conv-lut-i8-avx512");
+    assert_eq!(ConvLutI8::name(Isa::Neon), "conv-lut-i8-neon");
+    let p = ConvProblem::new(
+        conv(4, 5, 6, 3, 3, 1, 1, 1),
+        PqSpec { d: 2, k: 16 },
+        1,
+        -1.0,
+    );
+    for isa in isas() {
+        assert_eq!(p.lut(isa).unwrap().kernel_name(), ConvLutI8::name(isa));
+    }
     eprintln!("int8 kernels at: {:?}", isas());
 }
 
@@ -431,8 +417,7 @@ fn conv_alexnet_shapes_random_codebooks() {
     for (n, (name, shape, lo)) in layers.into_iter().enumerate() {
         let p = ConvProblem::new(shape, spec, n as u64, lo);
         p.check();
-        let lut = p.lut().unwrap();
-        let (y, s) = p.run(&lut, *isas().last().unwrap());
+        let (y, s) = p.run_at(*isas().last().unwrap());
         let want = conv_reference(shape, spec, &p.centroids, &p.assignments, &p.bias, &p.x);
         eprintln!(
             "{name} (random codebooks): max |Δ| / max |y| = {:.2e}, s = {s:.3e}",
@@ -458,177 +443,6 @@ fn conv_paper_network_shapes_random_codebooks() {
         p.check();
         eprintln!("{name}: int8 twins agree");
     }
-}
-
-// -------------------------------------------------------------------------------- fc
-
-#[derive(Clone, Debug)]
-struct FcProblem {
-    shape: FcShape,
-    spec: PqSpec,
-    centroids: Vec<f32>,
-    assignments: Vec<u8>,
-    bias: Vec<f32>,
-    x: Vec<f32>,
-}
-
-impl FcProblem {
-    fn new(shape: FcShape, spec: PqSpec, seed: u64) -> Self {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let m = spec.subspaces(shape.c_in);
-        let mut values = |n: usize| {
-            (0..n)
-                .map(|_| rng.random_range(-1.0f32..1.0))
-                .collect::<Vec<_>>()
-        };
-        let (centroids, bias, x) = (
-            values(m * spec.k * spec.d),
-            values(shape.c_out),
-            values(shape.c_in),
-        );
-        let assignments = (0..shape.c_out * m)
-            .map(|_| rng.random_range(0..spec.k) as u8)
-            .collect();
-        FcProblem {
-            shape,
-            spec,
-            centroids,
-            assignments,
-            bias,
-            x,
-        }
-    }
-
-    fn run(&self, lut: &FcLutI8, isa: Isa) -> (Vec<f32>, f32) {
-        let mut y = vec![f32::NAN; self.shape.c_out];
-        let mut scratch = FcI8Scratch::default();
-        lut.forward(isa, &self.x, &mut y, &mut scratch, &mut |_| {});
-        (y, scratch.scale())
-    }
-
-    fn check(&self) {
-        let (s_, sp) = (self.shape, self.spec);
-        let lut =
-            FcLutI8::new(s_, sp, &self.centroids, &self.assignments, &self.bias).expect("valid");
-        let (scalar, s) = self.run(&lut, Isa::Scalar);
-        assert!(scalar.iter().all(|v| v.is_finite()));
-        for isa in isas().into_iter().skip(1) {
-            let (y, s_isa) = self.run(&lut, isa);
-            assert_eq!(s_isa.to_bits(), s.to_bits());
-            assert!(
-                bits(&y) == bits(&scalar),
-                "{isa} differs from scalar: {s_:?} {sp:?}"
-            );
-        }
-        let want = fc_reference(
-            s_,
-            sp,
-            &self.centroids,
-            &self.assignments,
-            &self.bias,
-            &self.x,
-        );
-        // Magnitude: |bias| + Σ_m max_k |T[m][k]| (the offsets and looked-up values).
-        let (d, k) = (sp.d, sp.k);
-        let m_count = sp.subspaces(s_.c_in);
-        let table_mag: f32 = (0..m_count)
-            .map(|m| {
-                (0..k)
-                    .map(|b| {
-                        (0..d.min(s_.c_in - m * d))
-                            .map(|u| {
-                                (self.x[m * d + u] * self.centroids[(m * k + b) * d + u]).abs()
-                            })
-                            .sum::<f32>()
-                    })
-                    .fold(0.0f32, f32::max)
-            })
-            .sum();
-        for (t, (g, w)) in scalar.iter().zip(&want).enumerate() {
-            let bound = m_count as f32 * s * (0.5 + Q_SLACK)
-                + F32_REL * (self.bias[t].abs() + 2.0 * table_mag);
-            assert!(
-                (g - w).abs() <= bound,
-                "{s_:?} {sp:?}: y[{t}] = {g}, exact {w}, bound {bound:e}"
-            );
-        }
-    }
-}
-
-#[test]
-fn fc_tails_and_every_k() {
-    for k in KS {
-        for d in DS {
-            for c_out in [1, 15, 16, 17, 191, 192, 193, 200] {
-                FcProblem::new(
-                    FcShape {
-                        c_in: 4 * d + 3,
-                        c_out,
-                    },
-                    PqSpec { d, k },
-                    (k * d + c_out) as u64,
-                )
-                .check();
-            }
-        }
-    }
-}
-
-#[test]
-fn fc_alexnet_shapes_random_codebooks() {
-    let layers = [
-        (
-            "fc6",
-            FcShape {
-                c_in: 9216,
-                c_out: 4096,
-            },
-            PqSpec { d: 4, k: 32 },
-        ),
-        (
-            "fc7",
-            FcShape {
-                c_in: 4096,
-                c_out: 4096,
-            },
-            PqSpec { d: 4, k: 32 },
-        ),
-        (
-            "fc8",
-            FcShape {
-                c_in: 4096,
-                c_out: 1000,
-            },
-            PqSpec { d: 1, k: 16 },
-        ),
-    ];
-    for (n, (name, shape, spec)) in layers.into_iter().enumerate() {
-        let p = FcProblem::new(shape, spec, n as u64);
-        p.check();
-        let lut = FcLutI8::new(shape, spec, &p.centroids, &p.assignments, &p.bias).unwrap();
-        let (y, s) = p.run(&lut, *isas().last().unwrap());
-        let want = fc_reference(shape, spec, &p.centroids, &p.assignments, &p.bias, &p.x);
-        eprintln!(
-            "{name} (random codebooks): max |Δ| / max |y| = {:.2e}, s = {s:.3e}",
-            rel_err(&y, &want)
-        );
-    }
-}
-
-#[test]
-fn fc_bad_inputs_are_errors() {
-    let (shape, spec) = (FcShape { c_in: 9, c_out: 5 }, PqSpec { d: 2, k: 16 });
-    let p = FcProblem::new(shape, spec, 1);
-    assert!(matches!(
-        FcLutI8::new(shape, spec, &p.centroids, &p.assignments[1..], &p.bias),
-        Err(LutError::Length { .. })
-    ));
-    let mut bad = p.assignments.clone();
-    bad[7] = 200;
-    assert!(matches!(
-        FcLutI8::new(shape, spec, &p.centroids, &bad, &p.bias),
-        Err(LutError::IndexOutOfRange { position: 7, .. })
-    ));
 }
 
 // ----------------------------------------------------------- the authors' AlexNet, real data
@@ -671,13 +485,12 @@ fn read_cbn(path: &std::path::Path) -> Vec<u8> {
         .collect()
 }
 
-/// The authors' quantized AlexNet layers on the golden image's input to each layer: int8 vs
-/// the exact f32 kernel, relative error reported; conv layers within [`CONV_REAL_TOL`], fc6
-/// and fc7 within [`FC_REAL_TOL`].
+/// The authors' quantized AlexNet conv layers on the golden image's input to each layer:
+/// int8 vs the exact f32 kernel at every level, relative error reported, within
+/// [`CONV_REAL_TOL`].
 #[test]
 fn authors_alexnet_layers_int8_vs_exact() {
     use qcnn_kernels::lut::conv::{ConvLut, ConvScratch};
-    use qcnn_kernels::lut::fc::FcLut;
     let shared = shared_dir();
     let (model, golden) = (
         shared.join("qcnn-alexnet/AlexNet/Bin.Files"),
@@ -707,7 +520,6 @@ fn authors_alexnet_layers_int8_vs_exact() {
             read_bin(&file("biasVec", nn, "bin")).1,
         )
     };
-    let isa = *isas().last().unwrap();
     let convs = [
         (
             "01",
@@ -742,68 +554,18 @@ fn authors_alexnet_layers_int8_vs_exact() {
     ];
     for ((nn, name, shape, x), tol) in convs.into_iter().zip(CONV_REAL_TOL) {
         let (spec, c, a, b) = params(nn);
-        let exact = ConvLut::new(shape, spec, &c, &a, &b).unwrap();
+        let scalar = Target::for_isa(Isa::Scalar);
+        let exact = ConvLut::new(scalar, shape, spec, &c, &a, &b).unwrap();
         let mut want = vec![0.0; shape.output_len()];
-        exact.forward(
-            Isa::Scalar,
-            &x,
-            &mut want,
-            &mut ConvScratch::default(),
-            &mut |_| {},
-        );
-        let lut = ConvLutI8::new(shape, spec, &c, &a, &b).unwrap();
-        let mut scratch = ConvI8Scratch::default();
-        let mut y = vec![f32::NAN; shape.output_len()];
-        lut.forward(isa, &x, &mut y, &mut scratch, &mut |_| {});
-        let err = rel_err(&y, &want);
-        eprintln!("{name} (authors' codebooks, golden input): int8 vs exact max |Δ| / max |y| = {err:.2e}, s = {:.3e}, Q = {}", scratch.scale(), lut.q_range());
-        assert!(err <= tol, "{name}: {err:e} > {tol}");
-    }
-    let fcs = [
-        (
-            "16",
-            "fc6",
-            FcShape {
-                c_in: 9216,
-                c_out: 4096,
-            },
-            read_bin(&golden.join("pool5.bin")).1,
-            true,
-        ),
-        (
-            "19",
-            "fc7",
-            FcShape {
-                c_in: 4096,
-                c_out: 4096,
-            },
-            relu(read_bin(&golden.join("fc6.bin")).1),
-            true,
-        ),
-        (
-            "22",
-            "fc8",
-            FcShape {
-                c_in: 4096,
-                c_out: 1000,
-            },
-            relu(read_bin(&golden.join("fc7.bin")).1),
-            false,
-        ),
-    ];
-    for (nn, name, shape, x, checked) in fcs {
-        let (spec, c, a, b) = params(nn);
-        let exact = FcLut::new(shape, spec, &c, &a, &b).unwrap();
-        let mut want = vec![0.0; shape.c_out];
-        exact.forward(Isa::Scalar, &x, &mut want, &mut Vec::new(), &mut |_| {});
-        let lut = FcLutI8::new(shape, spec, &c, &a, &b).unwrap();
-        let mut scratch = FcI8Scratch::default();
-        let mut y = vec![f32::NAN; shape.c_out];
-        lut.forward(isa, &x, &mut y, &mut scratch, &mut |_| {});
-        let err = rel_err(&y, &want);
-        eprintln!("{name} (authors' codebooks, golden input): int8 vs exact max |Δ| / max |y| = {err:.2e}, s = {:.3e}", scratch.scale());
-        if checked {
-            assert!(err <= FC_REAL_TOL, "{name}: {err:e} > {FC_REAL_TOL}");
+        exact.forward(&x, &mut want, &mut ConvScratch::default(), &mut |_| {});
+        for isa in isas() {
+            let lut = ConvLutI8::new(Target::for_isa(isa), shape, spec, &c, &a, &b).unwrap();
+            let mut scratch = ConvI8Scratch::default();
+            let mut y = vec![f32::NAN; shape.output_len()];
+            lut.forward(&x, &mut y, &mut scratch, &mut |_| {});
+            let err = rel_err(&y, &want);
+            eprintln!("{name} {isa} (authors' codebooks, golden input): int8 vs exact max |Δ| / max |y| = {err:.2e}, s = {:.3e}, Q = {}", scratch.scale(), lut.q_range());
+            assert!(err <= tol, "{name} {isa}: {err:e} > {tol}");
         }
     }
 }

@@ -22,6 +22,11 @@ pub trait Network {
     fn mode(&self) -> String;
     /// The kernel names actually used, for the results' provenance.
     fn kernels(&self) -> String;
+    /// Per conv/fc layer: (layer, kernel, its schedule in words), for the results'
+    /// provenance (empty where there is nothing to plan).
+    fn plans(&self) -> Vec<(String, String, String)> {
+        Vec::new()
+    }
     fn forward(&mut self, input: &[f32], observer: &mut dyn Observer) -> &[f32];
 }
 

@@ -3,9 +3,9 @@
 
 use qcnn_baselines::{conv_shape, fc_shape, Pipeline, WeightedOp};
 use qcnn_kernels::lut::conv::{ConvLut, ConvScratch};
-use qcnn_kernels::lut::fc::FcLut;
+use qcnn_kernels::lut::fc::{FcLut, FcScratch};
 use qcnn_kernels::lut::int8::{ConvI8Scratch, ConvLutI8};
-use qcnn_kernels::{Isa, LutError, Phase, PqSpec};
+use qcnn_kernels::{LutError, Phase, PqSpec, Target};
 use qcnn_model::arch::ParamKind;
 use qcnn_model::{Codebooks, LayerParams, Model, Network, Observer};
 
@@ -35,8 +35,6 @@ impl TableKind {
 pub enum QuantizedError {
     #[error("layer {layer}: the model has no codebooks (a dense-only model: quantize it first)")]
     NoCodebooks { layer: &'static str },
-    #[error("{mode} has no kernel for ISA {isa} on this CPU (int8 tables need AVX-512 with VBMI and VNNI, or the scalar level)")]
-    Unsupported { mode: &'static str, isa: Isa },
     /// (`error` is shown in the message, not exposed as `source()`: a chain prints it once.)
     #[error("layer {layer}: {error}")]
     Kernel {
@@ -52,22 +50,17 @@ pub struct QuantizedNetwork {
 }
 
 impl QuantizedNetwork {
-    /// Prepares every layer's kernel (re-laid assignments, checked indices) for `isa`, which
-    /// the caller has checked this CPU runs (`Isa::require`).
-    pub fn new(model: &Model, isa: Isa, tables: TableKind) -> Result<Self, QuantizedError> {
-        if tables == TableKind::Int8 && !ConvLutI8::supports(isa) {
-            return Err(QuantizedError::Unsupported {
-                mode: tables.mode(),
-                isa,
-            });
-        }
+    /// Prepares every layer's kernel (re-laid assignments, checked indices, plans sized for
+    /// the target's caches) for `target`, whose ISA the caller has checked this CPU runs
+    /// (`Isa::require`; an unavailable one is a kernel error here).
+    pub fn new(model: &Model, target: Target, tables: TableKind) -> Result<Self, QuantizedError> {
         let ops = model
             .params
             .iter()
-            .map(|params| layer_op(model, params, isa, tables))
+            .map(|params| layer_op(model, params, target, tables))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(QuantizedNetwork {
-            pipeline: Pipeline::with_isa(&model.arch, ops, isa),
+            pipeline: Pipeline::with_isa(&model.arch, ops, target.isa),
             mode: tables.mode().to_string(),
         })
     }
@@ -80,6 +73,9 @@ impl Network for QuantizedNetwork {
     fn kernels(&self) -> String {
         self.pipeline.kernels()
     }
+    fn plans(&self) -> Vec<(String, String, String)> {
+        self.pipeline.plans()
+    }
     fn forward(&mut self, input: &[f32], observer: &mut dyn Observer) -> &[f32] {
         self.pipeline.forward(input, observer)
     }
@@ -88,7 +84,7 @@ impl Network for QuantizedNetwork {
 fn layer_op(
     model: &Model,
     params: &LayerParams,
-    isa: Isa,
+    target: Target,
     tables: TableKind,
 ) -> Result<Box<dyn WeightedOp>, QuantizedError> {
     let layer = model.arch.layers[params.shape.index].name;
@@ -101,18 +97,16 @@ fn layer_op(
     let (ctrd, asmt, bias) = (&cb.centroids[..], &cb.assignments[..], &params.bias[..]);
     Ok(match params.shape.kind {
         ParamKind::Conv(_) if tables == TableKind::Int8 => LutOp::boxed(
-            ConvLutI8::new(conv_shape(&params.shape), spec, ctrd, asmt, bias)
+            ConvLutI8::new(target, conv_shape(&params.shape), spec, ctrd, asmt, bias)
                 .map_err(kernel_error)?,
-            isa,
         ),
         ParamKind::Conv(_) => LutOp::boxed(
-            ConvLut::new(conv_shape(&params.shape), spec, ctrd, asmt, bias)
+            ConvLut::new(target, conv_shape(&params.shape), spec, ctrd, asmt, bias)
                 .map_err(kernel_error)?,
-            isa,
         ),
         ParamKind::Fc => LutOp::boxed(
-            FcLut::new(fc_shape(&params.shape), spec, ctrd, asmt, bias).map_err(kernel_error)?,
-            isa,
+            FcLut::new(target, fc_shape(&params.shape), spec, ctrd, asmt, bias)
+                .map_err(kernel_error)?,
         ),
     })
 }
@@ -125,13 +119,14 @@ pub fn pq_spec(cb: &Codebooks) -> PqSpec {
     }
 }
 
-/// What the network needs of a look-up kernel family: its name and one forward pass.
+/// What the network needs of a prepared look-up layer: its kernel name, a plan summary and
+/// one forward pass.
 trait LutKernel: 'static {
     type Scratch: Default + 'static;
-    fn name(isa: Isa) -> &'static str;
+    fn name(&self) -> String;
+    fn plan(&self) -> String;
     fn run(
         &self,
-        isa: Isa,
         x: &[f32],
         y: &mut [f32],
         scratch: &mut Self::Scratch,
@@ -140,68 +135,54 @@ trait LutKernel: 'static {
 }
 
 impl LutKernel for ConvLut {
-    type Scratch = ConvScratch;
-    fn name(isa: Isa) -> &'static str {
-        ConvLut::kernel_name(isa)
+    fn plan(&self) -> String {
+        self.plan_summary()
     }
-    fn run(
-        &self,
-        isa: Isa,
-        x: &[f32],
-        y: &mut [f32],
-        scratch: &mut ConvScratch,
-        phase: &mut dyn FnMut(Phase),
-    ) {
-        self.forward(isa, x, y, scratch, phase)
+    type Scratch = ConvScratch;
+    fn name(&self) -> String {
+        self.kernel_name()
+    }
+    fn run(&self, x: &[f32], y: &mut [f32], s: &mut ConvScratch, p: &mut dyn FnMut(Phase)) {
+        self.forward(x, y, s, p)
     }
 }
 
 impl LutKernel for ConvLutI8 {
-    type Scratch = ConvI8Scratch;
-    fn name(isa: Isa) -> &'static str {
-        ConvLutI8::kernel_name(isa)
+    fn plan(&self) -> String {
+        self.plan_summary()
     }
-    fn run(
-        &self,
-        isa: Isa,
-        x: &[f32],
-        y: &mut [f32],
-        scratch: &mut ConvI8Scratch,
-        phase: &mut dyn FnMut(Phase),
-    ) {
-        self.forward(isa, x, y, scratch, phase)
+    type Scratch = ConvI8Scratch;
+    fn name(&self) -> String {
+        self.kernel_name()
+    }
+    fn run(&self, x: &[f32], y: &mut [f32], s: &mut ConvI8Scratch, p: &mut dyn FnMut(Phase)) {
+        self.forward(x, y, s, p)
     }
 }
 
 impl LutKernel for FcLut {
-    type Scratch = Vec<f32>;
-    fn name(isa: Isa) -> &'static str {
-        FcLut::kernel_name(isa)
+    fn plan(&self) -> String {
+        self.plan_summary()
     }
-    fn run(
-        &self,
-        isa: Isa,
-        x: &[f32],
-        y: &mut [f32],
-        scratch: &mut Vec<f32>,
-        phase: &mut dyn FnMut(Phase),
-    ) {
-        self.forward(isa, x, y, scratch, phase)
+    type Scratch = FcScratch;
+    fn name(&self) -> String {
+        self.kernel_name()
+    }
+    fn run(&self, x: &[f32], y: &mut [f32], s: &mut FcScratch, p: &mut dyn FnMut(Phase)) {
+        self.forward(x, y, s, p)
     }
 }
 
 /// A look-up kernel as one of the pipeline's conv/fc ops, with its own scratch (tables).
 struct LutOp<K: LutKernel> {
     lut: K,
-    isa: Isa,
     scratch: K::Scratch,
 }
 
 impl<K: LutKernel> LutOp<K> {
-    fn boxed(lut: K, isa: Isa) -> Box<dyn WeightedOp> {
+    fn boxed(lut: K) -> Box<dyn WeightedOp> {
         Box::new(LutOp {
             lut,
-            isa,
             scratch: K::Scratch::default(),
         })
     }
@@ -209,12 +190,14 @@ impl<K: LutKernel> LutOp<K> {
 
 impl<K: LutKernel> WeightedOp for LutOp<K> {
     fn kernel(&self) -> String {
-        K::name(self.isa).to_string()
+        self.lut.name()
+    }
+    fn plan(&self) -> String {
+        self.lut.plan()
     }
     fn run(&mut self, input: &[f32], output: &mut [f32], observer: &mut dyn Observer) {
-        self.lut
-            .run(self.isa, input, output, &mut self.scratch, &mut |p| {
-                observer.after_phase(p)
-            });
+        self.lut.run(input, output, &mut self.scratch, &mut |p| {
+            observer.after_phase(p)
+        });
     }
 }

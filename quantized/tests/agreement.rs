@@ -2,7 +2,7 @@
 //! from the same codebooks, and what the authors' implementation computes, at every ISA.
 
 use qcnn_baselines::DenseNetwork;
-use qcnn_kernels::{blas, Isa};
+use qcnn_kernels::{blas, CacheSizes, Isa, Target};
 use qcnn_model::format::read_bin_f32;
 use qcnn_model::testdata::{max_relative_error, shared_or_skip, LayerRecorder};
 use qcnn_model::{folder, synthetic, Model, Network};
@@ -43,12 +43,23 @@ fn disagreements(
     bad
 }
 
+/// Caches small enough that every conv layer's plan bands or chunks its tables.
+const SMALL_CACHES: CacheSizes = CacheSizes {
+    l1d: 16 << 10,
+    l2: 128 << 10,
+    l3: 0,
+};
+
+/// The dense network, then the exact Q-CNN at every ISA this CPU has, planned for the
+/// default caches and for [`SMALL_CACHES`].
 fn networks(model: &Model) -> Vec<Box<dyn Network>> {
     let mut nets: Vec<Box<dyn Network>> = vec![Box::new(DenseNetwork::new(model))];
     for isa in Isa::available() {
-        nets.push(Box::new(
-            QuantizedNetwork::new(model, isa, TableKind::F32).expect("a valid model"),
-        ));
+        for target in [Target::for_isa(isa), Target::new(isa, SMALL_CACHES)] {
+            nets.push(Box::new(
+                QuantizedNetwork::new(model, target, TableKind::F32).expect("a valid model"),
+            ));
+        }
     }
     nets
 }
@@ -114,7 +125,7 @@ fn a_dense_only_model_is_refused_with_the_layer_named() {
         p.dense = Some(p.dense_weights().into_owned());
         p.codebooks = None;
     }
-    let err = QuantizedNetwork::new(&model, Isa::Scalar, TableKind::F32)
+    let err = QuantizedNetwork::new(&model, Target::for_isa(Isa::Scalar), TableKind::F32)
         .err()
         .expect("refused");
     assert!(err.to_string().contains("conv1"), "{err}");
@@ -129,10 +140,6 @@ fn int8_tables_keep_fc6_and_fc7_within_two_percent_on_the_ten_bmps() {
     let Some(root) = shared_or_skip("int8 on the BMPs", "qcnn-alexnet") else {
         return;
     };
-    if !qcnn_kernels::lut::int8::ConvLutI8::supports(Isa::Avx512) {
-        eprintln!("SKIPPED: int8 on the BMPs: no AVX-512 VBMI/VNNI on this CPU");
-        return;
-    }
     blas::set_single_thread();
     let model_folder = folder::locate(&root).expect("model folder");
     let model = folder::load_folder(&model_folder, &qcnn_model::alexnet())
@@ -141,8 +148,10 @@ fn int8_tables_keep_fc6_and_fc7_within_two_percent_on_the_ten_bmps() {
         &model_folder.mean_image().unwrap().expect("mean image"),
     )
     .unwrap();
-    let mut exact = QuantizedNetwork::new(&model, Isa::Avx512, TableKind::F32).unwrap();
-    let mut int8 = QuantizedNetwork::new(&model, Isa::Avx512, TableKind::Int8).unwrap();
+    // Every level's int8 kernels give the same bits (lut_int8.rs): the best one suffices.
+    let target = Target::for_isa(Isa::detect());
+    let mut exact = QuantizedNetwork::new(&model, target, TableKind::F32).unwrap();
+    let mut int8 = QuantizedNetwork::new(&model, target, TableKind::Int8).unwrap();
     let mut bmps: Vec<_> = std::fs::read_dir(root.join("Bmp.Files"))
         .unwrap()
         .map(|e| e.unwrap().path())

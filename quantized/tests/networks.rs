@@ -50,7 +50,8 @@ fn dense_matches_twins(model: &Model, input: &[f32]) {
 fn quantized_matches_dense(model: &Model, input: &[f32]) {
     let dense = record(&mut DenseNetwork::new(model), input);
     for isa in Isa::available() {
-        let mut q = QuantizedNetwork::new(model, isa, TableKind::F32).unwrap();
+        let target = qcnn_kernels::Target::for_isa(isa);
+        let mut q = QuantizedNetwork::new(model, target, TableKind::F32).unwrap();
         let got = record(&mut q, input);
         for ((_, name, a), (_, _, b)) in got.outputs.iter().zip(&dense.outputs) {
             let err = max_relative_error(a, b);

@@ -172,7 +172,8 @@ fn a_quantized_model_round_trips_through_the_authors_format_and_runs() {
     }
     let mut dense = DenseNetwork::new(&loaded);
     for isa in Isa::available() {
-        let mut lut = QuantizedNetwork::new(&loaded, isa, TableKind::F32).unwrap();
+        let target = qcnn_kernels::Target::for_isa(isa);
+        let mut lut = QuantizedNetwork::new(&loaded, target, TableKind::F32).unwrap();
         for image in calib.images() {
             let want = dense.forward(image, &mut NoObserver).to_vec();
             let got = lut.forward(image, &mut NoObserver).to_vec();

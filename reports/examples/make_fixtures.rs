@@ -200,6 +200,7 @@ fn fixture_meta(planned: u32, modes: Vec<ModeInfo>) -> Meta {
         memory_bytes: 24_000_000_000,
         os: "Linux (fixture)".into(),
         kernel: "6.1.0".into(),
+        ..Default::default()
     };
     meta.load_at_start = None;
     meta.notes.insert(

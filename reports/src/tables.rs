@@ -56,6 +56,7 @@ pub fn provenance(view: &RunView) -> Block {
     let mut facts = vec![
         ("Date".to_string(), date(meta)),
         ("CPU".into(), cpu(meta)),
+        ("Caches".into(), meta.system.caches_summary()),
         ("BLAS".into(), blas(meta)),
     ];
     for m in &view.modes {
@@ -125,8 +126,13 @@ fn cpu(meta: &Meta) -> String {
     let pinned = meta
         .pinned_core
         .map_or("not pinned".to_string(), |c| format!("pinned to core {c}"));
+    let arch = if s.arch.is_empty() {
+        String::new()
+    } else {
+        format!(", {}", s.arch)
+    };
     format!(
-        "{} ({} logical cores, {pinned}); {}, kernel {}",
+        "{} ({} logical cores{arch}, {pinned}); {}, kernel {}",
         or_unknown(&s.cpu_model),
         s.logical_cores,
         or_unknown(&s.os),
@@ -160,6 +166,9 @@ pub fn run_warnings(view: &RunView) -> Vec<Block> {
                 "off"
             }
         )));
+    }
+    if let Some(note) = &meta.system.emulation {
+        out.push(Block::Warning(format!("{note}.")));
     }
     for m in &view.modes {
         if !m.shared_core_repeats.is_empty() {

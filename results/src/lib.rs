@@ -30,6 +30,7 @@ pub mod rows;
 pub mod stats;
 pub mod summary;
 pub mod sweep;
+pub mod system;
 pub mod writer;
 
 pub use error::{Result, ResultsError};
@@ -39,9 +40,9 @@ pub use evaluation::{
 };
 pub use fsio::atomic_write;
 pub use meta::{
-    build_info, collect_system, git_info, load_average, sha256_file, BlasInfo, BuildInfo,
-    FileDigest, GitInfo, LayerOps, LoadAverage, Meta, ModeInfo, ModelInfo, ProcessMemory, Storage,
-    SystemInfo, META_FILE, SCHEMA,
+    build_info, git_info, load_average, sha256_file, BlasInfo, BuildInfo, FileDigest, GitInfo,
+    LayerOps, LayerPlan, LoadAverage, Meta, ModeInfo, ModelInfo, ProcessMemory, Storage,
+    TargetInfo, META_FILE, SCHEMA,
 };
 pub use reader::{list_runs, read_run, read_runs, Run};
 pub use rows::{
@@ -52,4 +53,5 @@ pub use summary::{
     summarize, summarize_run, Analysis, ModeSummary, Summary, BASELINE_MODE, SUMMARY_FILE,
 };
 pub use sweep::{read_sweep, write_sweep, SweepRow, SWEEP_COLUMNS, SWEEP_FILE, SWEEP_ISAS};
+pub use system::{collect_system, Cache, SystemInfo};
 pub use writer::RunWriter;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Result, ResultsError};
+use crate::system::{collect_system, SystemInfo};
 
 /// `meta.json` file name inside a run folder.
 pub const META_FILE: &str = "meta.json";
@@ -59,6 +60,10 @@ pub struct Meta {
     /// speed-ups follow from them.
     #[serde(default)]
     pub layer_ops: Vec<LayerOps>,
+    /// What the look-up kernels were prepared for: ISA level, CPU features, the caches the
+    /// plans were sized from and where those sizes came from.
+    #[serde(default)]
+    pub target: Option<TargetInfo>,
     /// Anything else worth keeping (e.g. environment variables that change behaviour).
     pub notes: BTreeMap<String, String>,
 }
@@ -95,6 +100,9 @@ pub struct ModeInfo {
     /// process's peaks before and after loading the model; absent when not measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<ProcessMemory>,
+    /// The schedule of every conv and fc layer (look-up modes; empty for others).
+    #[serde(default)]
+    pub plans: Vec<LayerPlan>,
 }
 
 impl ModeInfo {
@@ -104,6 +112,7 @@ impl ModeInfo {
             kernel: kernel.to_string(),
             isa: isa.to_string(),
             memory: None,
+            plans: Vec::new(),
         }
     }
 }
@@ -119,6 +128,31 @@ pub struct ProcessMemory {
     pub idle_peak_rss_bytes: Option<u64>,
     /// Once the model was loaded, loading transients included.
     pub load_peak_rss_bytes: Option<u64>,
+}
+
+/// How one layer of a mode was scheduled.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerPlan {
+    pub layer: String,
+    pub kernel: String,
+    /// The plan in words (bands, chunks, register blocks; layout for fc).
+    pub plan: String,
+}
+
+/// The CPU and caches the look-up kernels were prepared for.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetInfo {
+    /// The look-up ISA level (`scalar`, `avx2`, `avx512`, `neon`).
+    pub isa: String,
+    /// The CPU features that level's kernels use.
+    pub isa_features: Vec<String>,
+    /// The SIMD features this CPU has (any level could use).
+    pub cpu_features: Vec<String>,
+    pub l1d_bytes: u64,
+    pub l2_bytes: u64,
+    pub l3_bytes: u64,
+    /// "sysfs (cpu N)", "override '…'" or "fallback …".
+    pub caches_from: String,
 }
 
 /// The BLAS library behind the dense mode, as the harness reports it.
@@ -210,6 +244,9 @@ pub struct BuildInfo {
     pub opt_level: String,
     pub debug_assertions: bool,
     pub crate_version: String,
+    /// The target triple the program was compiled for (`aarch64-unknown-linux-gnu`).
+    #[serde(default)]
+    pub target: String,
     /// None when git or the repository is absent.
     pub git: Option<GitInfo>,
 }
@@ -219,19 +256,6 @@ pub struct GitInfo {
     pub commit: String,
     /// Tracked files differ from `commit` (untracked files, like run folders, do not count).
     pub dirty: bool,
-}
-
-/// The machine as the OS describes it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SystemInfo {
-    pub cpu_model: String,
-    /// `/proc/cpuinfo` flags of the first CPU; empty where that file does not exist.
-    pub cpu_flags: Vec<String>,
-    pub logical_cores: usize,
-    pub physical_cores: Option<usize>,
-    pub memory_bytes: u64,
-    pub os: String,
-    pub kernel: String,
 }
 
 /// `/proc/loadavg`: run-queue averages and the runnable / total thread counts.
@@ -269,6 +293,7 @@ impl Meta {
             load_at_start: load_average(),
             storage: None,
             layer_ops: Vec::new(),
+            target: None,
             notes: BTreeMap::new(),
         }
     }
@@ -331,6 +356,7 @@ pub fn build_info() -> BuildInfo {
         opt_level: env!("QCNN_OPT_LEVEL").to_string(),
         debug_assertions: cfg!(debug_assertions),
         crate_version: env!("CARGO_PKG_VERSION").to_string(),
+        target: env!("QCNN_BUILD_TARGET").to_string(),
         git: git_info(&workspace),
     }
 }
@@ -355,48 +381,6 @@ fn run_git(dir: &Path, args: &[&str]) -> Option<String> {
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// CPU, memory and OS as the OS reports them; fields it cannot learn stay empty.
-pub fn collect_system() -> SystemInfo {
-    use sysinfo::{CpuRefreshKind, MemoryRefreshKind, RefreshKind, System};
-    let sys = System::new_with_specifics(
-        RefreshKind::nothing()
-            .with_cpu(CpuRefreshKind::nothing())
-            .with_memory(MemoryRefreshKind::nothing().with_ram()),
-    );
-    let cpu_model = sys
-        .cpus()
-        .first()
-        .map(|c| c.brand().trim().to_string())
-        .unwrap_or_default();
-    SystemInfo {
-        cpu_model,
-        cpu_flags: cpu_flags(),
-        logical_cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
-        physical_cores: System::physical_core_count(),
-        memory_bytes: sys.total_memory(),
-        os: System::long_os_version().unwrap_or_default(),
-        kernel: System::kernel_version().unwrap_or_default(),
-    }
-}
-
-/// The `flags` line of `/proc/cpuinfo` (sysinfo does not report flags).
-fn cpu_flags() -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string("/proc/cpuinfo") else {
-        return Vec::new();
-    };
-    parse_cpu_flags(&text)
-}
-
-fn parse_cpu_flags(cpuinfo: &str) -> Vec<String> {
-    cpuinfo
-        .lines()
-        .find_map(|l| {
-            let (key, value) = l.split_once(':')?;
-            (key.trim() == "flags").then(|| value.split_whitespace().map(String::from).collect())
-        })
-        .unwrap_or_default()
 }
 
 /// The machine load right now (`/proc/loadavg`); None where the file is absent or odd.
@@ -424,11 +408,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_loadavg_and_flags() {
+    fn parses_loadavg() {
         let l = parse_loadavg("0.52 0.58 0.59 2/1234 5678\n").unwrap();
         assert_eq!((l.one, l.runnable, l.threads), (0.52, 2, 1234));
         assert_eq!(parse_loadavg("garbage"), None);
-        let flags = parse_cpu_flags("processor\t: 0\nflags\t\t: fpu avx2 fma\nflags : x\n");
-        assert_eq!(flags, ["fpu", "avx2", "fma"]);
     }
 }

@@ -29,8 +29,9 @@ use gungraun::{
 use qcnn_baselines::{conv_shape, fc_shape, lrn_params, pool_shape};
 use qcnn_kernels::dense::{self, LrnParams, LrnScratch, PoolScratch, PoolShape};
 use qcnn_kernels::lut::conv::{ConvLut, ConvScratch};
-use qcnn_kernels::lut::fc::FcLut;
-use qcnn_kernels::{blas, ConvShape, FcShape, Isa, PqSpec};
+use qcnn_kernels::lut::fc::{FcLut, FcScratch};
+use qcnn_kernels::lut::int8::{ConvI8Scratch, ConvLutI8};
+use qcnn_kernels::{blas, ConvShape, FcShape, Isa, PqSpec, Target};
 use qcnn_model::arch::{alexnet, authors_quantization, ParamShape};
 use qcnn_model::synthetic::{synthetic_image, synthetic_model, DEFAULT_SEED};
 use qcnn_model::{Architecture, LayerKind, NoObserver};
@@ -95,7 +96,6 @@ fn codebooks(rng: &mut ChaCha8Rng, spec: PqSpec, m: usize, rows: usize) -> (Vec<
 /// One look-up conv layer, ready to run: Layouts x (C_s, H_s, W_s), y (C_t, H_t, W_t).
 struct ConvCase {
     lut: ConvLut,
-    isa: Isa,
     x: Vec<f32>,
     y: Vec<f32>,
     scratch: ConvScratch,
@@ -105,14 +105,9 @@ struct ConvCase {
 impl ConvCase {
     fn run(&mut self) {
         let ConvCase {
-            lut,
-            isa,
-            x,
-            y,
-            scratch,
-            ..
+            lut, x, y, scratch, ..
         } = self;
-        lut.forward(*isa, black_box(x), y, scratch, &mut |_| {});
+        lut.forward(black_box(x), y, scratch, &mut |_| {});
     }
 }
 
@@ -125,14 +120,60 @@ fn conv_case(layer: &str, isa: Isa) -> ConvCase {
     let (centroids, assignments) =
         codebooks(&mut rng, spec, m, shape.c_out * shape.kernel * shape.kernel);
     let bias = uniform(&mut rng, shape.c_out, 1.0);
-    let lut = ConvLut::new(shape, spec, &centroids, &assignments, &bias).expect("valid layer");
+    let target = Target::for_isa(isa);
+    let lut =
+        ConvLut::new(target, shape, spec, &centroids, &assignments, &bias).expect("valid layer");
     let mut case = ConvCase {
+        repeats: repeats(&format!("{layer}/{}", lut.kernel_name())),
         lut,
-        isa,
         x: uniform(&mut rng, shape.input_len(), 50.0),
         y: vec![0.0; shape.output_len()],
         scratch: ConvScratch::default(),
-        repeats: repeats(&format!("{layer}/{}", ConvLut::kernel_name(isa))),
+    };
+    case.run();
+    case
+}
+
+/// One int8-table look-up conv layer (the approximate family), like [`ConvCase`].
+struct ConvI8Case {
+    lut: ConvLutI8,
+    x: Vec<f32>,
+    y: Vec<f32>,
+    scratch: ConvI8Scratch,
+    repeats: usize,
+}
+
+impl ConvI8Case {
+    fn run(&mut self) {
+        let ConvI8Case {
+            lut,
+            x,
+            y,
+            scratch,
+            ..
+        } = self;
+        lut.forward(black_box(x), y, scratch, &mut |_| {});
+    }
+}
+
+fn conv_i8_case(layer: &str, isa: Isa) -> ConvI8Case {
+    let isa = forced(isa);
+    let (p, spec) = param_layer(&alexnet(), layer);
+    let shape = conv_shape(&p);
+    let mut rng = rng(layer);
+    let m = spec.subspaces(shape.c_in_group());
+    let (centroids, assignments) =
+        codebooks(&mut rng, spec, m, shape.c_out * shape.kernel * shape.kernel);
+    let bias = uniform(&mut rng, shape.c_out, 1.0);
+    let target = Target::for_isa(isa);
+    let lut = ConvLutI8::new(target, shape, spec, &centroids, &assignments, &bias)
+        .expect("valid layer");
+    let mut case = ConvI8Case {
+        repeats: repeats(&format!("{layer}/{}", lut.kernel_name())),
+        lut,
+        x: uniform(&mut rng, shape.input_len(), 50.0),
+        y: vec![0.0; shape.output_len()],
+        scratch: ConvI8Scratch::default(),
     };
     case.run();
     case
@@ -141,24 +182,18 @@ fn conv_case(layer: &str, isa: Isa) -> ConvCase {
 /// One look-up fc layer: Layouts x (C_s), y (C_t); `scratch` holds the table.
 struct FcCase {
     lut: FcLut,
-    isa: Isa,
     x: Vec<f32>,
     y: Vec<f32>,
-    scratch: Vec<f32>,
+    scratch: FcScratch,
     repeats: usize,
 }
 
 impl FcCase {
     fn run(&mut self) {
         let FcCase {
-            lut,
-            isa,
-            x,
-            y,
-            scratch,
-            ..
+            lut, x, y, scratch, ..
         } = self;
-        lut.forward(*isa, black_box(x), y, scratch, &mut |_| {});
+        lut.forward(black_box(x), y, scratch, &mut |_| {});
     }
 }
 
@@ -170,14 +205,15 @@ fn fc_case(layer: &str, isa: Isa) -> FcCase {
     let m = spec.subspaces(shape.c_in);
     let (centroids, assignments) = codebooks(&mut rng, spec, m, shape.c_out);
     let bias = uniform(&mut rng, shape.c_out, 1.0);
-    let lut = FcLut::new(shape, spec, &centroids, &assignments, &bias).expect("valid layer");
+    let target = Target::for_isa(isa);
+    let lut =
+        FcLut::new(target, shape, spec, &centroids, &assignments, &bias).expect("valid layer");
     let mut case = FcCase {
+        repeats: repeats(&format!("{layer}/{}", lut.kernel_name())),
         lut,
-        isa,
         x: uniform(&mut rng, shape.c_in, 5.0),
         y: vec![0.0; shape.c_out],
-        scratch: Vec::new(),
-        repeats: repeats(&format!("{layer}/{}", FcLut::kernel_name(isa))),
+        scratch: FcScratch::default(),
     };
     case.run();
     case
@@ -367,14 +403,15 @@ impl ForwardCase {
     }
 }
 
-fn forward_case(isa: Isa) -> ForwardCase {
+fn forward_case(isa: Isa, tables: TableKind) -> ForwardCase {
     let isa = forced(isa);
     let model = synthetic_model(DEFAULT_SEED);
-    let net = QuantizedNetwork::new(&model, isa, TableKind::F32).expect("the synthetic model");
+    let net = QuantizedNetwork::new(&model, Target::for_isa(isa), tables)
+        .expect("the synthetic model");
     let mut case = ForwardCase {
         net,
         image: synthetic_image(DEFAULT_SEED, 0),
-        repeats: repeats(&format!("alexnet/qcnn-{isa}")),
+        repeats: repeats(&format!("alexnet/{}-{isa}", tables.mode())),
     };
     case.run();
     case
@@ -410,6 +447,26 @@ fn conv_lut_f32_scalar(mut case: ConvCase) -> ConvCase {
 #[bench::conv4(args = ("conv4", Isa::Avx2), setup = conv_case)]
 #[bench::conv5(args = ("conv5", Isa::Avx2), setup = conv_case)]
 fn conv_lut_f32_avx2(mut case: ConvCase) -> ConvCase {
+    measured!(case)
+}
+
+#[library_benchmark]
+#[bench::conv1(args = ("conv1", Isa::Scalar), setup = conv_i8_case)]
+#[bench::conv2(args = ("conv2", Isa::Scalar), setup = conv_i8_case)]
+#[bench::conv3(args = ("conv3", Isa::Scalar), setup = conv_i8_case)]
+#[bench::conv4(args = ("conv4", Isa::Scalar), setup = conv_i8_case)]
+#[bench::conv5(args = ("conv5", Isa::Scalar), setup = conv_i8_case)]
+fn conv_lut_i8_scalar(mut case: ConvI8Case) -> ConvI8Case {
+    measured!(case)
+}
+
+#[library_benchmark]
+#[bench::conv1(args = ("conv1", Isa::Avx2), setup = conv_i8_case)]
+#[bench::conv2(args = ("conv2", Isa::Avx2), setup = conv_i8_case)]
+#[bench::conv3(args = ("conv3", Isa::Avx2), setup = conv_i8_case)]
+#[bench::conv4(args = ("conv4", Isa::Avx2), setup = conv_i8_case)]
+#[bench::conv5(args = ("conv5", Isa::Avx2), setup = conv_i8_case)]
+fn conv_lut_i8_avx2(mut case: ConvI8Case) -> ConvI8Case {
     measured!(case)
 }
 
@@ -470,14 +527,20 @@ fn max_pool(mut case: PoolCase) -> PoolCase {
 }
 
 #[library_benchmark]
-#[bench::alexnet(args = (Isa::Scalar), setup = forward_case)]
+#[bench::alexnet(args = (Isa::Scalar, TableKind::F32), setup = forward_case)]
 fn qcnn_scalar(mut case: ForwardCase) -> ForwardCase {
     measured!(case)
 }
 
 #[library_benchmark]
-#[bench::alexnet(args = (Isa::Avx2), setup = forward_case)]
+#[bench::alexnet(args = (Isa::Avx2, TableKind::F32), setup = forward_case)]
 fn qcnn_avx2(mut case: ForwardCase) -> ForwardCase {
+    measured!(case)
+}
+
+#[library_benchmark]
+#[bench::alexnet(args = (Isa::Avx2, TableKind::Int8), setup = forward_case)]
+fn qcnn_int8_avx2(mut case: ForwardCase) -> ForwardCase {
     measured!(case)
 }
 
@@ -486,6 +549,8 @@ library_benchmark_group!(
     benchmarks = [
         conv_lut_f32_scalar,
         conv_lut_f32_avx2,
+        conv_lut_i8_scalar,
+        conv_lut_i8_avx2,
         fc_lut_f32_scalar,
         fc_lut_f32_avx2
     ]
@@ -502,7 +567,10 @@ library_benchmark_group!(
     ]
 );
 
-library_benchmark_group!(name = network, benchmarks = [qcnn_scalar, qcnn_avx2]);
+library_benchmark_group!(
+    name = network,
+    benchmarks = [qcnn_scalar, qcnn_avx2, qcnn_int8_avx2]
+);
 
 main!(
     config = LibraryBenchmarkConfig::default()

@@ -11,7 +11,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use qcnn_baselines::peers::{PeerLauncher, PeerOptions, PEERS};
-use qcnn_kernels::Isa;
+use qcnn_kernels::Target;
 use qcnn_model::Network;
 use qcnn_results::ProcessMemory;
 
@@ -57,9 +57,9 @@ impl Validate for ProbeArgs {
 }
 
 /// Runs in the child.
-pub fn probe(args: &ProbeArgs, isa: Isa) -> Result<()> {
+pub fn probe(args: &ProbeArgs, target: Target) -> Result<()> {
     let idle = peak_rss_bytes().context("reading VmHWM from /proc/self/status")?;
-    let (mut network, input) = build(args, isa)?;
+    let (mut network, input) = build(args, target)?;
     let load = peak_rss_bytes().context("reading VmHWM from /proc/self/status")?;
     reset_peak().context("resetting the peak-RSS mark (/proc/self/clear_refs)")?;
     for i in 0..PROBE_IMAGES {
@@ -75,7 +75,7 @@ pub fn probe(args: &ProbeArgs, isa: Isa) -> Result<()> {
 
 /// The network of `args.mode` and its input shape, with nothing else of the model left in
 /// memory.
-fn build(args: &ProbeArgs, isa: Isa) -> Result<(Box<dyn Network>, qcnn_model::Shape)> {
+fn build(args: &ProbeArgs, target: Target) -> Result<(Box<dyn Network>, qcnn_model::Shape)> {
     let mut loaded = models::load(args.model.as_deref(), args.network, args.seed)?;
     let input = loaded.input();
     if PEERS.contains(&args.mode.as_str()) {
@@ -100,7 +100,7 @@ fn build(args: &ProbeArgs, isa: Isa) -> Result<(Box<dyn Network>, qcnn_model::Sh
             .filter(|p| p.codebooks.is_some())
             .for_each(|p| p.dense = None);
     }
-    Ok((models::network(&args.mode, &loaded.model, isa)?, input))
+    Ok((models::network(&args.mode, &loaded.model, target)?, input))
 }
 
 /// A peer seen as a plain network.
@@ -119,12 +119,14 @@ impl Network for PeerNetwork {
 }
 
 /// Runs `qcnn probe-memory` for `mode` in a child process and returns what it measured.
-pub fn measure_in_child(mode: &str, args: &super::ReproduceArgs, isa: Isa) -> Result<Probed> {
+pub fn measure_in_child(mode: &str, args: &super::ReproduceArgs, target: Target) -> Result<Probed> {
     let exe = std::env::current_exe().context("locating the qcnn executable")?;
     let mut cmd = Command::new(exe);
     cmd.args([
         "--isa",
-        isa.name(),
+        target.isa.name(),
+        "--caches",
+        &target.caches.to_string(),
         "probe-memory",
         "--mode",
         mode,

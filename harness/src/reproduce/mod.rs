@@ -13,7 +13,9 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use cpu_time::ProcessTime;
 use indicatif::{ProgressBar, ProgressStyle};
-use qcnn_kernels::Isa;
+use qcnn_kernels::{Isa, Target};
+
+use crate::machine::Machine;
 use qcnn_model::preprocess::MeanImage;
 use qcnn_model::{Architecture, FiniteWatch, LayerKind, Network, NetworkKind};
 use qcnn_results::{
@@ -170,7 +172,7 @@ impl ReproduceArgs {
 }
 
 /// Runs a validated `reproduce` ([`Validate`] has checked `args`).
-pub fn run(args: &ReproduceArgs, isa: Isa, blas: &BlasInfo) -> Result<()> {
+pub fn run(args: &ReproduceArgs, machine: &Machine, blas: &BlasInfo) -> Result<()> {
     if cfg!(debug_assertions) {
         eprintln!("WARNING: DEBUG BUILD — these timings mean nothing");
     }
@@ -180,15 +182,23 @@ pub fn run(args: &ReproduceArgs, isa: Isa, blas: &BlasInfo) -> Result<()> {
     }
     let inputs = load_inputs(args, &loaded)?;
     // Provenance first: once pinned, the process sees one core.
-    let mut meta = plan(args, isa, blas, &loaded, &inputs)?;
-    meta.pinned_core = Some(crate::pinning::pin(args.core)? as u32);
-    let mut peak_rss = memory_probes(args, isa, &args.modes, &mut meta)?;
-    let (mut networks, bench) = prepare(args, &loaded, inputs, isa)?;
+    let mut meta = plan(args, machine, blas, &loaded, &inputs)?;
+    let core = crate::pinning::pin(args.core)?;
+    meta.pinned_core = Some(core as u32);
+    // The caches of the core that runs (they differ between the kinds of core of a
+    // big.LITTLE CPU): recorded, and what the look-up plans are sized for.
+    meta.system.read_caches_of(core);
+    let machine = machine.for_cpu(core);
+    let target = machine.target;
+    meta.target = Some(target_info(&machine));
+    let mut peak_rss = memory_probes(args, target, &args.modes, &mut meta)?;
+    let (mut networks, bench) = prepare(args, &loaded, inputs, target)?;
     for (info, net) in meta.modes.iter_mut().zip(&networks) {
         info.kernel = net.kernels();
     }
+    record_plans(&mut meta, &networks);
     check_finite_outputs(&bench, &mut networks)?;
-    record_agreement(&mut meta, &loaded, &bench, &mut networks, isa)?;
+    record_agreement(&mut meta, &loaded, &bench, &mut networks, target)?;
     let check: Vec<&[f32]> = (0..args.peers.check_images(args.images()))
         .map(|i| bench.inputs.image(i))
         .collect();
@@ -196,7 +206,7 @@ pub fn run(args: &ReproduceArgs, isa: Isa, blas: &BlasInfo) -> Result<()> {
     peers.record(&mut meta);
     // Python peers measure their memory in their own worker, asked after every repeat; a peer
     // that runs in this process (tract) is probed in a child process like our modes.
-    peak_rss.extend(memory_probes(args, isa, &peers.in_process(), &mut meta)?);
+    peak_rss.extend(memory_probes(args, target, &peers.in_process(), &mut meta)?);
     let mut networks = peers.contenders(networks);
     let peak_rss: Vec<Option<u64>> = networks
         .iter()
@@ -270,11 +280,12 @@ fn load_inputs(args: &ReproduceArgs, loaded: &LoadedModel) -> Result<InputSet> {
 /// The run's provenance, written before anything is measured.
 fn plan(
     args: &ReproduceArgs,
-    isa: Isa,
+    machine: &Machine,
     blas: &BlasInfo,
     loaded: &LoadedModel,
     inputs: &InputSet,
 ) -> Result<Meta> {
+    let isa = machine.target.isa;
     let modes = args
         .modes
         .iter()
@@ -302,6 +313,7 @@ fn plan(
         blas.switched.to_string(),
     );
     meta.notes.insert("lookup_isa".into(), isa.name().into());
+    meta.target = Some(target_info(machine));
     meta.notes.insert(
         "isa_levels_available".into(),
         Isa::available()
@@ -311,6 +323,40 @@ fn plan(
             .join(","),
     );
     Ok(meta)
+}
+
+/// The caches the look-up plans were sized for, where they came from, and the CPU's SIMD
+/// features beside the level in use.
+fn target_info(machine: &Machine) -> qcnn_results::TargetInfo {
+    let t = machine.target;
+    qcnn_results::TargetInfo {
+        isa: t.isa.name().into(),
+        isa_features: t.isa.features().iter().map(|f| f.to_string()).collect(),
+        cpu_features: qcnn_kernels::isa::cpu_features()
+            .iter()
+            .map(|f| f.to_string())
+            .collect(),
+        l1d_bytes: t.caches.l1d as u64,
+        l2_bytes: t.caches.l2 as u64,
+        l3_bytes: t.caches.l3 as u64,
+        caches_from: machine.caches_from.to_string(),
+    }
+}
+
+/// Every mode's kernels and per-layer plans, into the run's mode list.
+fn record_plans(meta: &mut Meta, networks: &[Box<dyn Network>]) {
+    for (info, net) in meta.modes.iter_mut().zip(networks) {
+        info.kernel = net.kernels();
+        info.plans = net
+            .plans()
+            .into_iter()
+            .map(|(layer, kernel, plan)| qcnn_results::LayerPlan {
+                layer,
+                kernel,
+                plan,
+            })
+            .collect();
+    }
 }
 
 fn model_info(loaded: &LoadedModel) -> Result<qcnn_results::ModelInfo> {
@@ -338,7 +384,7 @@ fn model_info(loaded: &LoadedModel) -> Result<qcnn_results::ModelInfo> {
 /// classifying, by mode name, and its idle and load figures into `meta.modes`.
 fn memory_probes(
     args: &ReproduceArgs,
-    isa: Isa,
+    target: Target,
     modes: &[String],
     meta: &mut Meta,
 ) -> Result<Vec<(String, Option<u64>)>> {
@@ -348,7 +394,7 @@ fn memory_probes(
             peaks.push((mode.clone(), None));
             continue;
         }
-        let probed = memory::measure_in_child(mode, args, isa)?;
+        let probed = memory::measure_in_child(mode, args, target)?;
         if let Some(info) = meta.modes.iter_mut().find(|m| &m.mode == mode) {
             info.memory = Some(probed.process);
         }
@@ -361,12 +407,12 @@ fn prepare(
     args: &ReproduceArgs,
     loaded: &LoadedModel,
     inputs: InputSet,
-    isa: Isa,
+    target: Target,
 ) -> Result<(Vec<Box<dyn Network>>, Bench)> {
     let networks = args
         .modes
         .iter()
-        .map(|m| models::network(m, &loaded.model, isa))
+        .map(|m| models::network(m, &loaded.model, target))
         .collect::<Result<Vec<_>>>()?;
     let arch = &loaded.model.arch;
     let bench = Bench {
@@ -417,7 +463,7 @@ fn record_agreement(
     loaded: &LoadedModel,
     bench: &Bench,
     networks: &mut [Box<dyn Network>],
-    isa: Isa,
+    target: Target,
 ) -> Result<()> {
     let n = agreement::IMAGES.min(bench.images);
     let images: Vec<&[f32]> = (0..n).map(|i| bench.inputs.image(i)).collect();
@@ -428,7 +474,7 @@ fn record_agreement(
     let dense: &mut dyn Network = match own.pop() {
         Some(net) => net.as_mut(),
         None => {
-            built = models::network("dense", &loaded.model, isa)?;
+            built = models::network("dense", &loaded.model, target)?;
             built.as_mut()
         }
     };

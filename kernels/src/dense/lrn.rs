@@ -8,6 +8,7 @@
 //! AlexNet LRN) avoids `powf`: b^−0.75 = 1 / (√b · √√b).
 
 use crate::isa::Isa;
+use crate::simd::{self, Kernel, Simd, Vectorized};
 
 /// Caffe's LRN parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -64,13 +65,9 @@ impl LrnScratch {
     }
 }
 
-/// The kernel name of [`lrn`] at `isa`, for results' provenance.
-pub fn lrn_kernel_name(isa: Isa) -> &'static str {
-    match isa {
-        Isa::Scalar => "lrn-scalar",
-        Isa::Avx2 => "lrn-avx2",
-        Isa::Avx512 => "lrn-avx512",
-    }
+/// The kernel name of [`lrn`] at `isa`, for results' provenance: "lrn-<isa>".
+pub fn lrn_kernel_name(isa: Isa) -> String {
+    format!("lrn-{isa}")
 }
 
 /// Applies LRN to `input` (Layout (C, H · W), C = `channels`, H · W = `pixels`) into
@@ -100,30 +97,40 @@ pub fn lrn(
         scratch.sum.resize(pixels, 0.0);
     }
     let sum = &mut scratch.sum[..pixels];
-    match isa {
-        Isa::Scalar => lrn_planes(params, pixels, input, output, sum),
-        // SAFETY: the CPU has AVX2 + FMA (asserted above); the function is plain safe code
-        // compiled with those features, with no unchecked access.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { lrn_avx2(params, pixels, input, output, sum) },
-        // SAFETY: the CPU has AVX-512 F/BW/VL (asserted above); as above.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { lrn_avx512(params, pixels, input, output, sum) },
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => unreachable!("only Scalar is available off x86-64"),
+    simd::run(
+        isa,
+        Lrn {
+            params,
+            pixels,
+            input,
+            output,
+            sum,
+        },
+    );
+}
+
+/// The op as a unit of work for [`simd::run`]: the same safe loops at every level, compiled
+/// for that level's vector width.
+struct Lrn<'a> {
+    params: &'a LrnParams,
+    pixels: usize,
+    input: &'a [f32],
+    output: &'a mut [f32],
+    sum: &'a mut [f32],
+}
+
+impl Kernel for Lrn<'_> {
+    fn scalar(self) {
+        lrn_planes(self.params, self.pixels, self.input, self.output, self.sum)
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn lrn_avx2(p: &LrnParams, pixels: usize, x: &[f32], y: &mut [f32], sum: &mut [f32]) {
-    lrn_planes(p, pixels, x, y, sum)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-unsafe fn lrn_avx512(p: &LrnParams, pixels: usize, x: &[f32], y: &mut [f32], sum: &mut [f32]) {
-    lrn_planes(p, pixels, x, y, sum)
+impl Vectorized for Lrn<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn simd<S: Simd>(self, _: S) {
+        lrn_planes(self.params, self.pixels, self.input, self.output, self.sum)
+    }
 }
 
 /// The whole op over (C, P) planes; inlined into each ISA's wrapper so that every loop below

@@ -1,14 +1,18 @@
-//! The Q-CNN look-up-table kernels (METHOD.md, KERNELS.md).
+//! The Q-CNN look-up-table kernels (docs/METHOD.md, docs/KERNELS.md).
 //!
 //! Every layer runs in two phases: (1) a table of inner products of the input sub-vectors
 //! with every codeword, (2) accumulation of looked-up table values into the outputs.
-//! Each kernel family has a plain reference twin that follows the formula (the oracle).
+//! Three families: exact f32 conv ([`conv`]), exact f32 fc ([`fc`]), int8-table conv
+//! ([`int8`]). Each has a reference twin that follows the formula (the tests' oracle), a
+//! scalar twin over its own layout (the fallback), and one vector body per phase, generic
+//! over the ISA (`crate::simd`).
 
 use crate::shape::{ConvShape, FcShape};
 
 pub mod conv;
 pub mod fc;
 pub mod int8;
+pub(crate) mod schedule;
 
 /// Product-quantization settings of one layer as the kernels see them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -148,4 +152,47 @@ pub fn check_spec(spec: PqSpec) -> Result<(), LutError> {
         )));
     }
     Ok(())
+}
+
+/// Cache-line alignment of the scratch buffers: rows that start on a multiple of 64 bytes
+/// are then whole cache lines (and whole AVX-512 vectors).
+const ALIGN_BYTES: usize = 64;
+
+/// A buffer whose usable part starts on a 64-byte boundary (recomputed on every access, so
+/// clones and reallocations stay correct). New elements are `T::default()`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AlignedBuf<T> {
+    raw: Vec<T>,
+}
+
+impl<T: Copy + Default> AlignedBuf<T> {
+    fn spare() -> usize {
+        ALIGN_BYTES / std::mem::size_of::<T>()
+    }
+
+    /// Makes the usable part at least `len` elements.
+    pub fn reserve(&mut self, len: usize) {
+        if self.raw.len() < len + Self::spare() {
+            self.raw.resize(len + Self::spare(), T::default());
+        }
+    }
+
+    fn start(&self) -> usize {
+        // An offset below ALIGN_BYTES / size_of::<T>() always exists for T's alignment; an
+        // empty (never reserved) buffer has none.
+        self.raw
+            .as_ptr()
+            .align_offset(ALIGN_BYTES)
+            .min(Self::spare())
+            .min(self.raw.len())
+    }
+
+    pub fn as_slice(&self) -> &[T] {
+        &self.raw[self.start()..]
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        let start = self.start();
+        &mut self.raw[start..]
+    }
 }

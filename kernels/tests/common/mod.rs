@@ -1,21 +1,15 @@
 //! Which instruction-set levels a kernel suite must test (STYLE.md 7: never test fewer levels
 //! silently). `.ci/run` reads the levels this CPU has from `/proc/cpuinfo` (independently of
 //! the code under test) and sets:
-//! - `QCNN_REQUIRE_ISA`: comma-separated levels every dense and look-up kernel suite must run
-//!   (e.g. `scalar,avx2,avx512`);
-//! - `QCNN_REQUIRE_INT8_ISA`: the levels the int8-table kernels must run (AVX-512 needs VNNI
-//!   on top, so a CPU without it requires `scalar` only, and `.ci/run` says so).
+//! `QCNN_REQUIRE_ISA`: comma-separated levels every dense and look-up kernel suite must run
+//! (e.g. `scalar,avx2,avx512`; every family, the int8 one included, has a kernel per level).
 //!
 //! A suite tests every level the code detects; [`tested_levels`] fails when a required level
 //! is not among them and prints what ran (CI shows it with `--nocapture`).
-#![allow(dead_code)]
-
 use qcnn_kernels::Isa;
 
-/// The dense and look-up kernels' requirement.
+/// The kernel suites' requirement.
 pub const REQUIRE: &str = "QCNN_REQUIRE_ISA";
-/// The int8-table kernels' requirement.
-pub const REQUIRE_INT8: &str = "QCNN_REQUIRE_INT8_ISA";
 
 /// The levels `var` requires; None when it is not set (a developer's machine).
 pub fn required(var: &str) -> Option<Vec<Isa>> {

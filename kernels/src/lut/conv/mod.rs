@@ -1,4 +1,4 @@
-//! Look-up-table convolution (METHOD.md "Convolutional layer", KERNELS.md "Layout 1").
+//! Look-up-table convolution (docs/METHOD.md "Convolutional layer", docs/KERNELS.md "conv").
 //!
 //! Per group g and subspace m, the table holds `T[m][k][p] = < x_p^(m), D^(m)_k >` with the
 //! column of the input pixel p innermost, so that for one output channel t, kernel tap (i, j)
@@ -20,14 +20,15 @@
 //! reuses), and output row r + 1 reuses two of them. Padding pixels have zero entries, and
 //! lanes beyond W_t (discarded) may read into the next codeword: no bounds checks remain.
 //!
-//! Schedule ([`ConvPlan`]): the output rows are cut into bands; per band, per group, per
-//! subspace, per chunk (P_c phase planes × K_c codewords), one table is built (a small GEMM:
-//! D_m (K_c × d) times the band's input rows (d × P) per phase plane), then every output
-//! channel of the group adds its taps that index that chunk into accumulators, a register
-//! block of output rows at a time, all channels per block so the block's table slice stays
-//! in cache. The AlexNet layers conv2–conv5 use one table
-//! per (group, subspace) for the whole map; conv1 (128 × 227² entries) uses bands of rows and
-//! chunks of phase planes with every codeword (P_c = 2 of its 16 planes, 458 KB). Chunking
+//! Schedule ([`ConvPlan`], sized from the target's caches in [`plan`]): the output rows are
+//! cut into bands; per band, per group, per subspace, per chunk (P_c phase planes × K_c
+//! codewords), one table is built (a small GEMM: D_m (K_c × d) times the band's input rows
+//! (d × P) per phase plane), then every output channel of the group adds its taps that index
+//! that chunk into accumulators, a register block of output rows at a time, all channels per
+//! block so the block's table slice stays in cache. With a 1 MB L2 the AlexNet layers
+//! conv2–conv5 use one table per (group, subspace) for the whole map; conv1 (128 × 227²
+//! entries) uses bands of rows and chunks of phase planes with every codeword (P_c = 2 of its
+//! 16 planes, 458 KB). Chunking
 //! phase planes rather than codewords keeps each (channel, column offset) tap list the same
 //! length for every channel (a plane's taps are fixed by the kernel's geometry, a codeword
 //! chunk's are random), so the tap loops' exits are predicted, and each table row is one GEMM
@@ -37,63 +38,36 @@
 //! per-block slice was half as large, the same kernel did the look-ups in 0.65 ms.
 //!
 //! Alignment: tap (i, j) reads its table rows from column j div s. The assignments are re-laid
-//! as per-channel lists grouped by that column offset, so the AVX-512 kernel can load every
-//! table row aligned into one accumulator set per offset and shift the sets into place once
-//! per block (see avx512.rs): on this project's Zen 5 machine a misaligned 64-byte load costs
-//! about as much as two aligned ones.
+//! as per-channel lists grouped by that column offset, so a level where misaligned loads are
+//! dear (AVX-512) can load every table row aligned into one accumulator set per offset and
+//! shift the sets into place once per block (see lookup.rs): on this project's Zen 5 machine
+//! a misaligned 64-byte load costs about as much as two aligned ones.
 //!
-//! Kernel names (the ID in results): "conv-lut-f32-scalar", "conv-lut-f32-avx2",
-//! "conv-lut-f32-avx512" (exact f32, summation order differs from [`conv_reference`]).
+//! Kernel names (the ID in results): "conv-lut-f32-<isa>" (exact f32, summation order
+//! differs from [`conv_reference`]).
 
-#[cfg(target_arch = "x86_64")]
-mod avx2;
-#[cfg(target_arch = "x86_64")]
-mod avx512;
+mod lookup;
+pub mod plan;
 mod reference;
-mod scalar;
 mod table;
 
+pub use plan::{default_plan, ConvPlan};
 pub use reference::conv_reference;
 
 use crate::isa::Isa;
-use crate::lut::{check_conv_buffers, check_conv_shape, LutError, Phase, PqSpec};
+use crate::lut::schedule::{self, Source};
+use crate::lut::{check_conv_buffers, check_conv_shape, AlignedBuf, LutError, Phase, PqSpec};
 use crate::shape::ConvShape;
+use crate::simd::{self, Kernel, Simd, Vectorized};
+use crate::target::Target;
 
 /// Table rows are a whole number of AVX-512 registers (16 f32): every row starts a new,
 /// 64-byte aligned vector.
 const ROW_ALIGN: usize = 16;
 
-/// Largest table (bytes) the default plan builds for a whole map: it stays in the L2 cache
-/// (1 MB here) while every output channel reads it (conv2: 508 KB per subspace).
-const WHOLE_TABLE_BUDGET_BYTES: usize = 640 * 1024;
-
-/// Largest table chunk (bytes) when the default plan must band and chunk (conv1: 2 phase
-/// planes × 128 codewords × 5 output rows = 458 KB; 1 plane, bands of 5–14 rows, measured
-/// within noise of it).
-const CHUNK_BUDGET_BYTES: usize = 460 * 1024;
-
-/// Default most output rows per register block (conv3: 4 rows read a 6-row, 48 KB table
-/// slice; measured flat from 3 to 6).
-const DEFAULT_BLOCK_ROWS: usize = 4;
-
-/// How the work is scheduled; any plan computes the same function (up to summation order).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ConvPlan {
-    /// R_b: output rows per table band (H_t: one table covers the whole map).
-    pub band_rows: usize,
-    /// K_c: codewords per table chunk (K: every codeword at once).
-    pub chunk_k: usize,
-    /// P_c: phase planes per table chunk (s²: all at once). Chunks are P_c planes × K_c
-    /// codewords.
-    pub chunk_phases: usize,
-    /// Most output rows per register block of the look-ups (the ISA's register count may
-    /// cap it lower). Fewer rows keep the rows of the table they read in L1 across channels.
-    pub block_rows: usize,
-}
-
 /// Where the table, its input and the accumulators put each value, for one shape and plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Geometry {
+pub(crate) struct Geometry {
     stride: usize,
     kernel: usize,
     pad: usize,
@@ -130,7 +104,7 @@ struct Geometry {
 }
 
 impl Geometry {
-    fn new(shape: ConvShape, spec: PqSpec, plan: ConvPlan) -> Geometry {
+    pub(crate) fn new(shape: ConvShape, spec: PqSpec, plan: ConvPlan) -> Geometry {
         let s = shape.stride;
         let reach = (shape.kernel - 1) / s;
         let (h_out, w_out) = (shape.h_out(), shape.w_out());
@@ -209,67 +183,10 @@ impl Geometry {
     }
 }
 
-/// The default plan: one table for the whole map and every codeword when it fits
-/// [`WHOLE_TABLE_BUDGET_BYTES`]; otherwise bands of rows (the tallest whose whole table fits,
-/// at least 2·(kh−1)/s + 1 rows so that at most about half the rows are computed twice) and,
-/// if even those do not fit, chunks within [`CHUNK_BUDGET_BYTES`]: of phase planes with every
-/// codeword (predictable tap lists, see the module docs) when one plane fits, else of
-/// codewords.
-pub fn default_plan(shape: ConvShape, spec: PqSpec) -> ConvPlan {
-    let block_rows = DEFAULT_BLOCK_ROWS;
-    let phases = shape.stride * shape.stride;
-    let bytes = |band_rows, chunk_k, chunk_phases| {
-        Geometry::new(
-            shape,
-            spec,
-            ConvPlan {
-                band_rows,
-                chunk_k,
-                chunk_phases,
-                block_rows,
-            },
-        )
-        .table_len
-            * 4
-    };
-    let h_out = shape.h_out();
-    let reach = (shape.kernel - 1) / shape.stride;
-    let min_band = (2 * reach + 1).min(h_out);
-    let fits = |band| bytes(band, spec.k, phases) <= WHOLE_TABLE_BUDGET_BYTES;
-    if let Some(band_rows) = (min_band..=h_out).rev().find(|&band| fits(band)) {
-        return ConvPlan {
-            band_rows,
-            chunk_k: spec.k,
-            chunk_phases: phases,
-            block_rows,
-        };
-    }
-    let chunk_phases = (1..=phases)
-        .rev()
-        .find(|&p| bytes(min_band, spec.k, p) <= CHUNK_BUDGET_BYTES);
-    if let Some(chunk_phases) = chunk_phases {
-        return ConvPlan {
-            band_rows: min_band,
-            chunk_k: spec.k,
-            chunk_phases,
-            block_rows,
-        };
-    }
-    let chunk_k = (1..=spec.k)
-        .rev()
-        .find(|&c| bytes(min_band, c, 1) <= CHUNK_BUDGET_BYTES)
-        .unwrap_or(1);
-    ConvPlan {
-        band_rows: min_band,
-        chunk_k,
-        chunk_phases: 1,
-        block_rows,
-    }
-}
-
-/// A quantized conv layer, ready for look-ups.
+/// A quantized conv layer, prepared for one [`Target`].
 #[derive(Clone, Debug)]
 pub struct ConvLut {
+    target: Target,
     shape: ConvShape,
     spec: PqSpec,
     plan: ConvPlan,
@@ -289,12 +206,13 @@ pub struct ConvLut {
 
 impl ConvLut {
     /// Validates lengths, shape (ConvShape::is_valid) and every index < K; re-lays the
-    /// assignments for the kernel's access pattern, with [`default_plan`].
+    /// assignments for the kernel's access pattern, with [`default_plan`] for `target`.
     ///
     /// - `centroids`: Layout (M, K, d), M = ceil((C_s/groups) / d), shared by all groups.
     /// - `assignments`: Layout (C_t, kh, kw, M).
     /// - `bias`: Layout (C_t).
     pub fn new(
+        target: Target,
         shape: ConvShape,
         spec: PqSpec,
         centroids: &[f32],
@@ -302,13 +220,14 @@ impl ConvLut {
         bias: &[f32],
     ) -> Result<Self, LutError> {
         check_conv_shape(shape, spec)?;
-        let plan = default_plan(shape, spec);
-        Self::with_plan(shape, spec, plan, centroids, assignments, bias)
+        let plan = default_plan(target, shape, spec);
+        Self::with_plan(target, shape, spec, plan, centroids, assignments, bias)
     }
 
     /// As [`ConvLut::new`] with an explicit schedule (for tuning; any plan gives the same
     /// result up to summation order).
     pub fn with_plan(
+        target: Target,
         shape: ConvShape,
         spec: PqSpec,
         plan: ConvPlan,
@@ -316,8 +235,12 @@ impl ConvLut {
         assignments: &[u8],
         bias: &[f32],
     ) -> Result<Self, LutError> {
+        target
+            .isa
+            .require()
+            .map_err(|e| LutError::Spec(e.to_string()))?;
         check_conv_shape(shape, spec)?;
-        check_conv_buffers(shape, spec, centroids, assignments, bias)?;
+        let m_count = check_conv_buffers(shape, spec, centroids, assignments, bias)?;
         let geo = Geometry::new(shape, spec, plan);
         // Table offsets and list bounds are u32, BLAS dimensions i32.
         let x_plane_set = geo.phases * geo.x_rows * geo.pitch;
@@ -329,10 +252,18 @@ impl ConvLut {
                 "conv shape {shape:?} is too large for 32-bit table offsets"
             )));
         }
-        let (starts, taps) = relay(shape, spec, &geo, assignments);
-        // The invariant every unchecked load relies on (see avx512.rs / avx2.rs): a block of
-        // up to R_b rows × pitch floats read from any tap + column offset stays inside the
-        // table, and the lists are well-formed.
+        let ctg = shape.c_out_group();
+        let lists = geo.chunks * ctg * geo.shifts;
+        let (starts, taps) = schedule::relay(shape, m_count, lists, assignments, |t, i, j, b| {
+            let (offset, shift) = geo.tap_offset(i, j, b);
+            (
+                (geo.tap_chunk(i, j, b) * ctg + t) * geo.shifts + shift,
+                offset as u32,
+            )
+        });
+        // The invariant every unchecked load relies on (see lookup.rs): a block of up to R_b
+        // rows × pitch floats read from any tap + column offset stays inside the table, and
+        // the lists are well-formed.
         let last_read = (geo.band_rows - 1) * geo.row_stride + geo.pitch + geo.shifts - 1;
         assert!(
             starts.windows(2).all(|w| w[0] <= w[1])
@@ -348,6 +279,7 @@ impl ConvLut {
             block_rows: plan.block_rows.max(1),
         };
         Ok(ConvLut {
+            target,
             shape,
             spec,
             plan,
@@ -367,35 +299,46 @@ impl ConvLut {
         self.spec
     }
 
+    pub fn target(&self) -> Target {
+        self.target
+    }
+
     /// The schedule in use (clamped to the shape).
     pub fn plan(&self) -> ConvPlan {
         self.plan
     }
 
-    /// The kernel family's name for `isa`: the ID in results and the CLI.
-    pub fn kernel_name(isa: Isa) -> &'static str {
-        match isa {
-            Isa::Scalar => "conv-lut-f32-scalar",
-            Isa::Avx2 => "conv-lut-f32-avx2",
-            Isa::Avx512 => "conv-lut-f32-avx512",
-        }
+    /// The schedule in words, recorded with every run.
+    pub fn plan_summary(&self) -> String {
+        let (p, g) = (self.plan, &self.geo);
+        format!(
+            "{} band(s) of {} rows, chunks of {}/{} phase planes × {}/{} codewords, blocks of ≤ {} rows",
+            g.bands, p.band_rows, p.chunk_phases, g.phases, p.chunk_k, self.spec.k, p.block_rows
+        )
+    }
+
+    /// The kernel's ID in results and on the command line: "conv-lut-f32-<isa>".
+    pub fn kernel_name(&self) -> String {
+        Self::name(self.target.isa)
+    }
+
+    /// The kernel family's name at `isa`.
+    pub fn name(isa: Isa) -> String {
+        format!("conv-lut-f32-{isa}")
     }
 
     /// x: (C_s, H_s, W_s); y: (C_t, H_t, W_t), fully overwritten. Calls phase(Phase::Table)
     /// when a table (or a band of it) is built and phase(Phase::Lookup) when its look-ups are
     /// done (repeats per band, group, subspace and chunk).
     ///
-    /// Panics if a length disagrees with the shape or `isa` is not available on this CPU
-    /// (callers check it once with [`Isa::require`]).
+    /// Panics if a length disagrees with the shape.
     pub fn forward(
         &self,
-        isa: Isa,
         x: &[f32],
         y: &mut [f32],
         scratch: &mut ConvScratch,
         phase: &mut dyn FnMut(Phase),
     ) {
-        assert!(isa.is_available(), "ISA {isa} is not available on this CPU");
         assert_eq!(
             x.len(),
             self.shape.input_len(),
@@ -408,46 +351,35 @@ impl ConvLut {
         );
         let geo = &self.geo;
         scratch.reserve(geo, self.shape);
-        table::pad_input(geo, isa, self.shape.c_in, x, scratch.xpad.as_mut_slice());
+        let isa = self.target.isa;
+        let xpad = scratch.xpad.as_mut_slice();
+        simd::run(
+            isa,
+            table::PadInput {
+                geo,
+                c_in: self.shape.c_in,
+                x,
+                xpad,
+            },
+        );
         let m_count = self.spec.subspaces(self.shape.c_in_group());
-        for band in 0..geo.bands {
-            for g in 0..self.shape.groups {
-                for m in 0..m_count {
-                    for chunk in 0..geo.chunks {
-                        let source = table::Source {
-                            band,
-                            group: g,
-                            subspace: m,
-                            chunk,
-                        };
-                        table::build(
-                            self,
-                            isa,
-                            source,
-                            scratch.xpad.as_slice(),
-                            scratch.table.as_mut_slice(),
-                        );
-                        phase(Phase::Table);
-                        let pass =
-                            self.pass(source, scratch.table.as_slice(), scratch.acc.as_mut_slice());
-                        run_pass(isa, pass);
-                        // The band's last look-ups end after its output is written.
-                        let last = g + 1 == self.shape.groups
-                            && m + 1 == m_count
-                            && chunk + 1 == geo.chunks;
-                        if !last {
-                            phase(Phase::Lookup);
-                        }
-                    }
-                }
-            }
-            write_band(geo, band, self.shape.c_out, scratch.acc.as_slice(), y);
-            phase(Phase::Lookup);
-        }
+        let mut steps = Steps {
+            lut: self,
+            scratch,
+            y,
+        };
+        schedule::run(
+            &mut steps,
+            geo.bands,
+            self.shape.groups,
+            m_count,
+            geo.chunks,
+            phase,
+        );
     }
 
     /// The look-ups of one table: group g's output channels, one band.
-    fn pass<'a>(&'a self, src: table::Source, table: &'a [f32], acc: &'a mut [f32]) -> Pass<'a> {
+    fn pass<'a>(&'a self, src: Source, table: &'a [f32], acc: &'a mut [f32]) -> Pass<'a> {
         let geo = &self.geo;
         let ctg = self.shape.c_out_group();
         let m_count = self.spec.subspaces(self.shape.c_in_group());
@@ -473,48 +405,34 @@ impl ConvLut {
     }
 }
 
-/// Re-lays the assignments (C_t, kh, kw, M) as per-(group, subspace, chunk, channel, column
-/// offset) lists of table offsets (see [`ConvLut::taps`]).
-fn relay(
-    shape: ConvShape,
-    spec: PqSpec,
-    geo: &Geometry,
-    assignments: &[u8],
-) -> (Vec<u32>, Vec<u32>) {
-    let m_count = spec.subspaces(shape.c_in_group());
-    let kk = shape.kernel;
-    let ctg = shape.c_out_group();
-    let lists_per_subspace = geo.chunks * ctg * geo.shifts;
-    let mut starts = Vec::with_capacity(shape.groups * m_count * lists_per_subspace + 1);
-    let mut taps = Vec::with_capacity(assignments.len());
-    starts.push(0u32);
-    for g in 0..shape.groups {
-        for m in 0..m_count {
-            // (list within the subspace, table offset) for every tap of the group's channels.
-            let mut entries = Vec::with_capacity(ctg * kk * kk);
-            for t_local in 0..ctg {
-                let t = g * ctg + t_local;
-                for i in 0..kk {
-                    for j in 0..kk {
-                        let b = assignments[((t * kk + i) * kk + j) * m_count + m] as usize;
-                        let chunk = geo.tap_chunk(i, j, b);
-                        let (offset, shift) = geo.tap_offset(i, j, b);
-                        let list = (chunk * ctg + t_local) * geo.shifts + shift;
-                        entries.push((list, offset as u32));
-                    }
-                }
-            }
-            entries.sort_unstable();
-            let mut next = entries.iter().peekable();
-            for list in 0..lists_per_subspace {
-                while let Some(&(_, offset)) = next.next_if(|e| e.0 == list) {
-                    taps.push(offset);
-                }
-                starts.push(taps.len() as u32);
-            }
-        }
+/// One forward pass's steps (see [`schedule::run`]).
+struct Steps<'a> {
+    lut: &'a ConvLut,
+    scratch: &'a mut ConvScratch,
+    y: &'a mut [f32],
+}
+
+impl schedule::Steps for Steps<'_> {
+    fn build(&mut self, src: Source) {
+        let build = table::BuildTable {
+            lut: self.lut,
+            src,
+            xpad: self.scratch.xpad.as_slice(),
+            table: self.scratch.table.as_mut_slice(),
+        };
+        simd::run(self.lut.target.isa, build);
     }
-    (starts, taps)
+
+    fn lookups(&mut self, src: Source) {
+        let ConvScratch { table, acc, .. } = &mut *self.scratch;
+        let pass = self.lut.pass(src, table.as_slice(), acc.as_mut_slice());
+        simd::run(self.lut.target.isa, Lookups(pass));
+    }
+
+    fn band_end(&mut self, band: usize) {
+        let (geo, c_out) = (&self.lut.geo, self.lut.shape.c_out);
+        write_band(geo, band, c_out, self.scratch.acc.as_slice(), self.y);
+    }
 }
 
 /// Reusable buffers of [`ConvLut::forward`]: sized on first use, grown when a larger layer
@@ -522,11 +440,11 @@ fn relay(
 #[derive(Clone, Debug, Default)]
 pub struct ConvScratch {
     /// The zero-padded input split into phase planes: Layout (C_s, s², x_rows, pitch).
-    xpad: AlignedBuf,
+    xpad: AlignedBuf<f32>,
     /// One chunk of one band's table: Layout (P_c, R_b + (kh−1)/s, K_c, pitch) + slack.
-    table: AlignedBuf,
+    table: AlignedBuf<f32>,
     /// One band's accumulators: Layout (R_b, C_t, pitch).
-    acc: AlignedBuf,
+    acc: AlignedBuf<f32>,
 }
 
 impl ConvScratch {
@@ -534,42 +452,6 @@ impl ConvScratch {
         self.xpad.reserve(geo.xpad_len(shape.c_in));
         self.table.reserve(geo.table_len);
         self.acc.reserve(shape.c_out * geo.band_rows * geo.pitch);
-    }
-}
-
-/// Cache-line alignment of the scratch buffers: rows that start on a multiple of 16 floats
-/// are then whole 64-byte lines.
-const ALIGN_BYTES: usize = 64;
-
-/// An f32 buffer whose usable part starts on a 64-byte boundary (recomputed on every access,
-/// so a clone or a reallocation stays correct).
-#[derive(Clone, Debug, Default)]
-struct AlignedBuf {
-    raw: Vec<f32>,
-}
-
-impl AlignedBuf {
-    const SPARE: usize = ALIGN_BYTES / 4 - 1;
-
-    /// Makes the usable part at least `len` floats (new floats are 0).
-    fn reserve(&mut self, len: usize) {
-        if self.raw.len() < len + Self::SPARE {
-            self.raw.resize(len + Self::SPARE, 0.0);
-        }
-    }
-
-    fn start(&self) -> usize {
-        // Vec<f32> is 4-byte aligned, so an offset below 16 floats always exists.
-        self.raw.as_ptr().align_offset(ALIGN_BYTES).min(Self::SPARE)
-    }
-
-    fn as_slice(&self) -> &[f32] {
-        &self.raw[self.start()..]
-    }
-
-    fn as_mut_slice(&mut self) -> &mut [f32] {
-        let start = self.start();
-        &mut self.raw[start..]
     }
 }
 
@@ -611,23 +493,31 @@ impl Pass<'_> {
         row * self.acc_row_stride + (self.t0 + t_local) * self.pitch
     }
 
+    /// Floats the accumulators must hold: the band's rows of every channel.
+    fn acc_len(&self) -> usize {
+        self.rows.saturating_sub(1) * self.acc_row_stride + (self.t0 + self.channels()) * self.pitch
+    }
+
     /// Channels of the pass.
     fn channels(&self) -> usize {
         (self.starts.len() - 1) / self.shifts
     }
 }
 
-fn run_pass(isa: Isa, mut pass: Pass) {
-    match isa {
-        Isa::Scalar => scalar::run_pass(&mut pass),
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `forward` asserted the CPU has AVX2 + FMA.
-        Isa::Avx2 => unsafe { avx2::run_pass(&mut pass) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `forward` asserted the CPU has AVX-512 F/BW/VL/VBMI.
-        Isa::Avx512 => unsafe { avx512::run_pass(&mut pass) },
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => unreachable!("non-x86 ISAs are never available"),
+/// A pass as a unit of work for [`simd::run`].
+struct Lookups<'a>(Pass<'a>);
+
+impl Kernel for Lookups<'_> {
+    fn scalar(mut self) {
+        lookup::run_pass_scalar(&mut self.0);
+    }
+}
+
+impl Vectorized for Lookups<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn simd<S: Simd>(mut self, s: S) {
+        lookup::run_pass(s, &mut self.0);
     }
 }
 
@@ -768,6 +658,15 @@ mod tests {
     #[test]
     fn alexnet_geometry() {
         let spec = PqSpec { d: 8, k: 128 };
+        // A Zen 5 core: 48 KB L1d, 1 MB L2.
+        let target = Target::new(
+            Isa::Scalar,
+            crate::target::CacheSizes {
+                l1d: 48 << 10,
+                l2: 1 << 20,
+                l3: 32 << 20,
+            },
+        );
         let conv3 = ConvShape {
             c_in: 256,
             h_in: 13,
@@ -778,7 +677,7 @@ mod tests {
             pad: 1,
             groups: 1,
         };
-        let g = Geometry::new(conv3, spec, default_plan(conv3, spec));
+        let g = Geometry::new(conv3, spec, default_plan(target, conv3, spec));
         assert_eq!(
             (g.pitch, g.bands, g.band_plane_rows, g.chunks, g.shifts),
             (16, 1, 15, 1, 3)
@@ -793,7 +692,7 @@ mod tests {
             pad: 0,
             groups: 1,
         };
-        let g = Geometry::new(conv1, spec, default_plan(conv1, spec));
+        let g = Geometry::new(conv1, spec, default_plan(target, conv1, spec));
         assert_eq!((g.pitch, g.shifts, g.phases), (64, 3, 16));
         assert_eq!((g.band_rows, g.chunk_k, g.chunk_phases), (5, 128, 2));
         let conv2 = ConvShape {
@@ -806,7 +705,7 @@ mod tests {
             pad: 2,
             groups: 2,
         };
-        let g = Geometry::new(conv2, spec, default_plan(conv2, spec));
+        let g = Geometry::new(conv2, spec, default_plan(target, conv2, spec));
         assert_eq!((g.pitch, g.bands, g.chunks, g.shifts), (32, 1, 1, 5));
     }
 }

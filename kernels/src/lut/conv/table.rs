@@ -1,68 +1,114 @@
-//! Phase 1: the padded input in phase planes, and the table as one small GEMM per phase plane.
+//! Phase 1: the padded input in phase planes, and the table as one small GEMM per phase-plane
+//! row (`T (K_c × pitch) = D_m[chunk] (K_c × d_m) · X_m (d_m × pitch)`).
+//!
+//! Scalar: one `sgemm` per row. Vector levels: a register-blocked micro-kernel (the rows are
+//! too small for BLAS's per-call overhead): units of LANES columns of one row, a few units at
+//! a time holding their input channels in registers and sharing each broadcast codeword
+//! value.
 
 use cblas::{Layout, Transpose};
 
 use super::{ConvLut, Geometry};
-use crate::isa::Isa;
-
-/// Which table to build: output-row band, group, subspace and chunk (of phase planes and
-/// codewords).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Source {
-    pub band: usize,
-    pub group: usize,
-    pub subspace: usize,
-    pub chunk: usize,
-}
+use crate::lut::schedule::Source;
+use crate::simd::{Kernel, Simd, Vectorized};
 
 /// Writes the zero-padded input x (C_s, H_s, W_s) as phase planes, Layout
 /// (C_s, s², x_rows, pitch): plane (a, b) row y column x holds padded pixel (s·y + a, s·x + b),
 /// i.e. input pixel (s·y + a − pad, s·x + b − pad), or 0 outside the input.
-///
-/// AVX-512 copies the strided runs with masked gathers (the scalar strided loop cost about
-/// as much as conv1's table build).
-pub(super) fn pad_input(geo: &Geometry, isa: Isa, c_in: usize, x: &[f32], xpad: &mut [f32]) {
-    let s = geo.stride;
-    let plane_len = geo.x_rows * geo.pitch;
-    for c in 0..c_in {
-        let src = &x[c * geo.h_in * geo.w_in..(c + 1) * geo.h_in * geo.w_in];
-        for a in 0..s {
-            let (y_lo, y_hi) = inside(geo.pad, geo.h_in, a, s, geo.x_rows);
-            for b in 0..s {
-                let (x_lo, x_hi) = inside(geo.pad, geo.w_in, b, s, geo.pitch);
-                let plane_start = ((c * s + a) * s + b) * plane_len;
-                let plane = &mut xpad[plane_start..plane_start + plane_len];
-                plane[..y_lo * geo.pitch].fill(0.0);
-                plane[y_hi * geo.pitch..].fill(0.0);
-                for y in y_lo..y_hi {
-                    let row = &mut plane[y * geo.pitch..(y + 1) * geo.pitch];
-                    let r = s * y + a - geo.pad;
-                    let input = &src[r * geo.w_in..(r + 1) * geo.w_in];
-                    row[..x_lo].fill(0.0);
-                    row[x_hi..].fill(0.0);
-                    if x_lo < x_hi {
-                        let first = s * x_lo + b - geo.pad;
-                        if s == 1 {
-                            row[x_lo..x_hi].copy_from_slice(&input[first..first + (x_hi - x_lo)]);
-                        } else {
-                            copy_strided(isa, &input[first..], s, &mut row[x_lo..x_hi]);
-                        }
-                    }
-                }
-            }
-        }
+pub(super) struct PadInput<'a> {
+    pub geo: &'a Geometry,
+    pub c_in: usize,
+    pub x: &'a [f32],
+    pub xpad: &'a mut [f32],
+}
+
+impl Kernel for PadInput<'_> {
+    fn scalar(self) {
+        self.pad(Plain);
     }
 }
 
-/// `out[x] = src[s·x]` for x < out.len(); `src` holds at least s·(out.len() − 1) + 1 floats.
-fn copy_strided(isa: Isa, src: &[f32], s: usize, out: &mut [f32]) {
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `forward` asserted the CPU has AVX-512F.
-        Isa::Avx512 => unsafe { super::avx512::copy_strided(src, s, out) },
-        _ => {
-            for (o, v) in out.iter_mut().zip(src.iter().step_by(s)) {
-                *o = *v;
+impl Vectorized for PadInput<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn simd<S: Simd>(self, s: S) {
+        self.pad(Vector(s));
+    }
+}
+
+/// How a level computes the pieces of phase 1 (a trait, not closures: a closure body is a
+/// function of its own, compiled without the level's target features).
+trait Level: Copy {
+    /// `out[x] = src[s·x]` for x < out.len().
+    fn copy_strided(self, src: &[f32], s: usize, out: &mut [f32]);
+    /// Consecutive table rows (see [`Rows`]).
+    fn table_rows(self, op: Rows, out: &mut [f32]);
+}
+
+/// The scalar level: plain loops and one `sgemm` per table row.
+#[derive(Clone, Copy)]
+struct Plain;
+
+impl Level for Plain {
+    fn copy_strided(self, src: &[f32], s: usize, out: &mut [f32]) {
+        for (o, v) in out.iter_mut().zip(src.iter().step_by(s)) {
+            *o = *v;
+        }
+    }
+    fn table_rows(self, op: Rows, out: &mut [f32]) {
+        sgemm_rows(op, out)
+    }
+}
+
+/// A vector level.
+#[derive(Clone, Copy)]
+struct Vector<S>(S);
+
+impl<S: Simd> Level for Vector<S> {
+    #[inline(always)]
+    fn copy_strided(self, src: &[f32], s: usize, out: &mut [f32]) {
+        self.0.copy_strided(src, s, out)
+    }
+    #[inline(always)]
+    fn table_rows(self, op: Rows, out: &mut [f32]) {
+        table_rows(self.0, op, out)
+    }
+}
+
+impl PadInput<'_> {
+    /// The planes, copying strided runs with the level's `copy_strided`.
+    #[inline(always)]
+    fn pad(self, level: impl Level) {
+        let geo = self.geo;
+        let s = geo.stride;
+        let plane_len = geo.x_rows * geo.pitch;
+        for c in 0..self.c_in {
+            let src = &self.x[c * geo.h_in * geo.w_in..(c + 1) * geo.h_in * geo.w_in];
+            for a in 0..s {
+                let (y_lo, y_hi) = inside(geo.pad, geo.h_in, a, s, geo.x_rows);
+                for b in 0..s {
+                    let (x_lo, x_hi) = inside(geo.pad, geo.w_in, b, s, geo.pitch);
+                    let plane_start = ((c * s + a) * s + b) * plane_len;
+                    let plane = &mut self.xpad[plane_start..plane_start + plane_len];
+                    plane[..y_lo * geo.pitch].fill(0.0);
+                    plane[y_hi * geo.pitch..].fill(0.0);
+                    for y in y_lo..y_hi {
+                        let row = &mut plane[y * geo.pitch..(y + 1) * geo.pitch];
+                        let r = s * y + a - geo.pad;
+                        let input = &src[r * geo.w_in..(r + 1) * geo.w_in];
+                        row[..x_lo].fill(0.0);
+                        row[x_hi..].fill(0.0);
+                        if x_lo < x_hi {
+                            let first = s * x_lo + b - geo.pad;
+                            if s == 1 {
+                                row[x_lo..x_hi]
+                                    .copy_from_slice(&input[first..first + (x_hi - x_lo)]);
+                            } else {
+                                level.copy_strided(&input[first..], s, &mut row[x_lo..x_hi]);
+                            }
+                        }
+                    }
+                }
             }
         }
     }
@@ -77,63 +123,79 @@ fn inside(pad: usize, size: usize, phase: usize, s: usize, len: usize) -> (usize
 }
 
 /// Builds one chunk of one band's table, Layout (P_c, R_b + (kh−1)/s, K_c, pitch): for every
-/// phase-plane row of the band in the chunk's P_c planes, `T (K_c × pitch) = D_m[chunk] (K_c × d_m) · X_m (d_m × pitch)`,
-/// d_m being the dims subspace m has. Rows of padding only are zero-filled.
-///
-/// Scalar: one `sgemm` per row. AVX2 / AVX-512: a register-blocked micro-kernel (the rows are
-/// too small for BLAS's per-call overhead).
-pub(super) fn build(lut: &ConvLut, isa: Isa, src: Source, xpad: &[f32], table: &mut [f32]) {
-    let geo = &lut.geo;
-    let (d, k) = (lut.spec.d, lut.spec.k);
-    let c_group = lut.shape.c_in_group();
-    let dims = d.min(c_group - src.subspace * d);
-    let code0 = src.chunk % geo.code_chunks * geo.chunk_k;
-    let phase0 = src.chunk / geo.code_chunks * geo.chunk_phases;
-    let phases = phase0..(phase0 + geo.chunk_phases).min(geo.phases);
-    let codes = geo.chunk_k.min(k - code0);
-    let channel0 = src.group * c_group + src.subspace * d;
-    let ldx = geo.phases * geo.x_rows * geo.pitch;
-    let r0 = src.band * geo.band_rows;
-    let cw = &lut.centroids[(src.subspace * k + code0) * d..][..(codes - 1) * d + dims];
-    for (local, phase) in phases.enumerate() {
-        let plane = &mut table[local * geo.band_plane_rows * geo.row_stride..]
-            [..geo.band_plane_rows * geo.row_stride];
-        // The band's rows of this phase plane that hold input pixels: one run, padding around.
-        let data = geo.data_rows(phase / geo.stride, src.band);
-        for (row, out) in plane.chunks_exact_mut(geo.row_stride).enumerate() {
-            if !data.contains(&row) {
-                out[..codes * geo.pitch].fill(0.0);
+/// phase-plane row of the band in the chunk's P_c planes, `T (K_c × pitch) = D_m[chunk]
+/// (K_c × d_m) · X_m (d_m × pitch)`, d_m being the dims subspace m has. Rows of padding only
+/// are zero-filled.
+pub(super) struct BuildTable<'a> {
+    pub lut: &'a ConvLut,
+    pub src: Source,
+    pub xpad: &'a [f32],
+    pub table: &'a mut [f32],
+}
+
+impl Kernel for BuildTable<'_> {
+    fn scalar(self) {
+        self.build(Plain);
+    }
+}
+
+impl Vectorized for BuildTable<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn simd<S: Simd>(self, s: S) {
+        self.build(Vector(s));
+    }
+}
+
+impl BuildTable<'_> {
+    /// The table, computing each run of data rows with the level's `table_rows`.
+    #[inline(always)]
+    fn build(self, level: impl Level) {
+        let (lut, src) = (self.lut, self.src);
+        let geo = &lut.geo;
+        let (d, k) = (lut.spec.d, lut.spec.k);
+        let c_group = lut.shape.c_in_group();
+        let dims = d.min(c_group - src.subspace * d);
+        let code0 = src.chunk % geo.code_chunks * geo.chunk_k;
+        let phase0 = src.chunk / geo.code_chunks * geo.chunk_phases;
+        let phases = phase0..(phase0 + geo.chunk_phases).min(geo.phases);
+        let codes = geo.chunk_k.min(k - code0);
+        let channel0 = src.group * c_group + src.subspace * d;
+        let ldx = geo.phases * geo.x_rows * geo.pitch;
+        let r0 = src.band * geo.band_rows;
+        let cw = &lut.centroids[(src.subspace * k + code0) * d..][..(codes - 1) * d + dims];
+        for (local, phase) in phases.enumerate() {
+            let plane = &mut self.table[local * geo.band_plane_rows * geo.row_stride..]
+                [..geo.band_plane_rows * geo.row_stride];
+            // The band's rows of this phase plane that hold input pixels: one run, padding
+            // around.
+            let data = geo.data_rows(phase / geo.stride, src.band);
+            for (row, out) in plane.chunks_exact_mut(geo.row_stride).enumerate() {
+                if !data.contains(&row) {
+                    out[..codes * geo.pitch].fill(0.0);
+                }
             }
-        }
-        if data.is_empty() {
-            continue;
-        }
-        let x_start = ((channel0 * geo.phases + phase) * geo.x_rows + r0 + data.start) * geo.pitch;
-        let rows = data.len();
-        let x = &xpad[x_start..x_start + (dims - 1) * ldx + rows * geo.pitch];
-        let out = &mut plane
-            [data.start * geo.row_stride..(data.end - 1) * geo.row_stride + codes * geo.pitch];
-        let op = Rows {
-            cw,
-            d,
-            dims,
-            codes,
-            x,
-            ldx,
-            pitch: geo.pitch,
-            rows,
-            row_stride: geo.row_stride,
-        };
-        match isa {
-            Isa::Scalar => sgemm_rows(op, out),
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `forward` asserted the CPU has AVX2 + FMA.
-            Isa::Avx2 => unsafe { super::avx2::table_rows(op, out) },
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `forward` asserted the CPU has AVX-512F.
-            Isa::Avx512 => unsafe { super::avx512::table_rows(op, out) },
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => unreachable!("non-x86 ISAs are never available"),
+            if data.is_empty() {
+                continue;
+            }
+            let x_start =
+                ((channel0 * geo.phases + phase) * geo.x_rows + r0 + data.start) * geo.pitch;
+            let rows = data.len();
+            let x = &self.xpad[x_start..x_start + (dims - 1) * ldx + rows * geo.pitch];
+            let out = &mut plane
+                [data.start * geo.row_stride..(data.end - 1) * geo.row_stride + codes * geo.pitch];
+            let op = Rows {
+                cw,
+                d,
+                dims,
+                codes,
+                x,
+                ldx,
+                pitch: geo.pitch,
+                rows,
+                row_stride: geo.row_stride,
+            };
+            level.table_rows(op, out);
         }
     }
 }
@@ -156,7 +218,7 @@ pub(super) struct Rows<'a> {
 }
 
 impl Rows<'_> {
-    /// Whether the slices are as documented (the SIMD kernels rely on it).
+    /// Whether the slices are as documented (the vector kernels rely on it).
     pub fn is_consistent(&self, out_len: usize) -> bool {
         self.rows > 0
             && self.dims > 0
@@ -169,6 +231,7 @@ impl Rows<'_> {
     }
 }
 
+/// The scalar level: one `sgemm` per table row.
 fn sgemm_rows(r: Rows, out: &mut [f32]) {
     assert!(r.is_consistent(out.len()), "table rows operands");
     for row in 0..r.rows {
@@ -193,6 +256,122 @@ fn sgemm_rows(r: Rows, out: &mut [f32]) {
                 c,
                 r.pitch as i32,
             );
+        }
+    }
+}
+
+/// Consecutive table rows at a vector level: the work is cut into units of LANES columns of
+/// one row (x is contiguous across rows), processed 8 input channels at a time.
+#[inline(always)]
+fn table_rows<S: Simd>(s: S, op: Rows, out: &mut [f32]) {
+    assert!(
+        op.is_consistent(out.len()) && op.pitch.is_multiple_of(S::LANES),
+        "table rows operands"
+    );
+    for c0 in (0..op.dims).step_by(8) {
+        let accumulate = c0 > 0;
+        match (op.dims - c0).min(8) {
+            1 => table_dims::<S, 1>(s, op, c0, accumulate, out),
+            2 => table_dims::<S, 2>(s, op, c0, accumulate, out),
+            3 => table_dims::<S, 3>(s, op, c0, accumulate, out),
+            4 => table_dims::<S, 4>(s, op, c0, accumulate, out),
+            5 => table_dims::<S, 5>(s, op, c0, accumulate, out),
+            6 => table_dims::<S, 6>(s, op, c0, accumulate, out),
+            7 => table_dims::<S, 7>(s, op, c0, accumulate, out),
+            _ => table_dims::<S, 8>(s, op, c0, accumulate, out),
+        }
+    }
+}
+
+/// Units per step for N channels: AVX-512 (32 registers) as measured (4 for N ≤ 4, else 2);
+/// otherwise as many as fit N input registers + 2 sums per unit + the broadcast.
+fn units_per_step<S: Simd>(n: usize) -> usize {
+    if S::REGISTERS >= 32 {
+        if n <= 4 {
+            4
+        } else {
+            2
+        }
+    } else {
+        ((S::REGISTERS - 1) / (n + 2)).clamp(1, 4)
+    }
+}
+
+/// Channels c0 .. c0 + N of consecutive table rows, added to `out` if `accumulate`.
+#[inline(always)]
+fn table_dims<S: Simd, const N: usize>(
+    s: S,
+    op: Rows,
+    c0: usize,
+    accumulate: bool,
+    out: &mut [f32],
+) {
+    let units = op.rows * (op.pitch / S::LANES);
+    let step = units_per_step::<S>(N);
+    let mut u = 0;
+    while u + step <= units {
+        match step {
+            4 => table_units::<S, N, 4>(s, op, c0, accumulate, u, out),
+            3 => table_units::<S, N, 3>(s, op, c0, accumulate, u, out),
+            2 => table_units::<S, N, 2>(s, op, c0, accumulate, u, out),
+            _ => table_units::<S, N, 1>(s, op, c0, accumulate, u, out),
+        }
+        u += step;
+    }
+    while u < units {
+        table_units::<S, N, 1>(s, op, c0, accumulate, u, out);
+        u += 1;
+    }
+}
+
+/// U units from unit `u0` on, channels c0 .. c0 + N.
+#[inline(always)]
+fn table_units<S: Simd, const N: usize, const U: usize>(
+    s: S,
+    op: Rows,
+    c0: usize,
+    accumulate: bool,
+    u0: usize,
+    out: &mut [f32],
+) {
+    let (lanes, vecs) = (S::LANES, op.pitch / S::LANES);
+    // SAFETY: `table_rows` asserted `op` is consistent: unit u (row u / vecs, vector u % vecs)
+    // reads x[c·ldx + u·LANES ..][..LANES] for c < dims and writes
+    // out[(u / vecs)·row_stride + code·pitch + (u % vecs)·LANES ..][..LANES] for code < codes,
+    // all inside the slices; c0 + N ≤ dims and u0 + U ≤ rows·vecs.
+    unsafe {
+        let x = op.x.as_ptr().add(c0 * op.ldx);
+        let cw = op.cw.as_ptr().add(c0);
+        let mut xs = [[s.zero(); N]; U];
+        let mut dst = [out.as_mut_ptr(); U];
+        for (k, (regs, d)) in xs.iter_mut().zip(dst.iter_mut()).enumerate() {
+            let u = u0 + k;
+            for (c, reg) in regs.iter_mut().enumerate() {
+                *reg = s.load(x.add(c * op.ldx + u * lanes));
+            }
+            *d = d.add((u / vecs) * op.row_stride + (u % vecs) * lanes);
+        }
+        for code in 0..op.codes {
+            let w = cw.add(code * op.d);
+            // Two partial sums per unit (even and odd channels) halve the FMA dependency
+            // chain.
+            let mut even = [s.zero(); U];
+            let mut odd = [s.zero(); U];
+            if accumulate {
+                for (a, d) in even.iter_mut().zip(&dst) {
+                    *a = s.load(d.add(code * op.pitch));
+                }
+            }
+            for c in 0..N {
+                let b = s.splat(*w.add(c));
+                let acc = if c % 2 == 0 { &mut even } else { &mut odd };
+                for (a, regs) in acc.iter_mut().zip(&xs) {
+                    *a = s.fma(b, regs[c], *a);
+                }
+            }
+            for ((e, o), d) in even.iter().zip(&odd).zip(&dst) {
+                s.store(d.add(code * op.pitch), s.add(*e, *o));
+            }
         }
     }
 }

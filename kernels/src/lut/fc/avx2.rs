@@ -1,207 +1,146 @@
-//! "fc-lut-f32-avx2": 8 look-ups per `vpermps` on 8-float pieces of the table row, merged
-//! by blends on the higher index bits (K ≤ 32), or gathers (K > 32). A tile of 16 outputs
-//! is two ymm registers; 2 tiles (4 accumulators) run at a time, which with 16 registers
-//! leaves room for the row and the index words.
+//! "fc-lut-f32-avx2": byte planes for K ≤ 32 (`vpshufb` looks up 32 outputs' bytes of one
+//! plane per 16-entry half; 4 planes, an OR per plane and 8 unpacks rebuild 32 exact f32
+//! entries), packed words with gathers for K > 32.
+//!
+//! Why not the f32 permutes of AVX-512: `vpermps` holds 8 entries, so K = 32 takes 4
+//! permutes and 3 blends per 8 look-ups, all on the one lane-crossing shuffle port (and the
+//! 4 row registers, 4 index registers and 4 sums overflow the 16 registers). The byte-plane
+//! form needs 16 in-lane shuffles per 32 look-ups, which recent cores issue on two ports.
 
 use std::arch::x86_64::*;
 
-use super::{store_tiles, FcLut, BLOCK_TILES, TILE};
+use super::packed::{self, PackedSelect};
+use super::planes::{self, BytePlanes};
+use super::{FcIndices, FcLayout, Lookups};
+use crate::simd::avx2::Avx2;
+use crate::simd::Simd;
 
-/// Lanes per ymm register.
-const LANES: usize = 8;
-/// Tiles per run in full blocks (register budget, see the module comment).
-const RUN_TILES: usize = 2;
-const _: () = assert!(BLOCK_TILES.is_multiple_of(RUN_TILES));
-
-/// T[m][0..Kp] = Σ_j x[m·d + j] · D^T[m][j][0..Kp], 8 codewords per FMA; rows m ≥ M zero.
-///
-/// # Safety
-/// The CPU has AVX2 and FMA. (Memory accesses are bounds-checked slices.)
-#[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn build_table(lut: &FcLut, x: &[f32], table: &mut [f32]) {
-    let (d, kp) = (lut.spec.d, lut.k_pitch);
-    for (m, row) in table.chunks_exact_mut(kp).enumerate() {
-        if m >= lut.subspaces {
-            row.fill(0.0);
-            continue;
+/// The layout this level looks up fastest for K codewords.
+pub(crate) fn layout(k: usize) -> FcLayout {
+    if k <= planes::ROW {
+        FcLayout::Planes {
+            group: 4 * Avx2::LANES,
+            order: Avx2::byte_order(),
         }
-        let dims = lut.dims(m);
-        for (c, out) in row.chunks_exact_mut(LANES).enumerate() {
-            let mut acc = _mm256_setzero_ps();
-            for j in 0..dims {
-                let column = &lut.codebooks_t[(m * d + j) * kp + c * LANES..][..LANES];
-                let xj = _mm256_set1_ps(x[m * d + j]);
-                acc = _mm256_fmadd_ps(xj, _mm256_loadu_ps(column.as_ptr()), acc);
-            }
-            _mm256_storeu_ps(out.as_mut_ptr(), acc);
-        }
+    } else {
+        FcLayout::Packed
     }
 }
 
-/// y_t = bias_t + Σ_m T[m][b_t^(m)] for every output.
-///
-/// # Safety
-/// The CPU has AVX2 and FMA; `table` holds G·P rows of Kp floats (built by
-/// [`build_table`]); y holds C_t floats. `lut`'s layout invariants come from `FcLut::new`.
-#[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn lookups(lut: &FcLut, table: &[f32], y: &mut [f32]) {
-    assert!(table.len() >= lut.table_len() && y.len() == lut.shape.c_out);
-    match lut.packing.bits {
-        4 => lookups_for::<4>(lut, table, y),
-        5 => lookups_for::<5>(lut, table, y),
-        6 => lookups_for::<6>(lut, table, y),
-        7 => lookups_for::<7>(lut, table, y),
-        8 => lookups_for::<8>(lut, table, y),
-        bits => unreachable!("no packing has {bits} bits"),
-    }
-}
-
-/// Full blocks run [`RUN_TILES`] tiles at a time, the last partial block one tile at a
-/// time. Tiles that reach past C_t are written to a spill buffer and copied.
-#[target_feature(enable = "avx2,fma")]
-unsafe fn lookups_for<const BITS: i32>(lut: &FcLut, table: &[f32], y: &mut [f32]) {
-    let mut spill = [0.0f32; RUN_TILES * TILE];
-    for (t0, n) in lut.blocks() {
-        // SAFETY (all pointer arithmetic below): FcLut::new sized `words` as tiles·TILE·G
-        // with block t0 at block_offset(t0) and layout (G, n, TILE), so block t0's words are
-        // [block_offset(t0), block_offset(t0) + G·n·TILE); `bias` holds tiles·TILE floats;
-        // `out` is y where the nt tiles lie inside C_t, else the spill buffer.
-        let words = lut.words.as_ptr().add(lut.block_offset(t0));
-        let stride = n * TILE;
-        let nt = if n == BLOCK_TILES { RUN_TILES } else { 1 };
-        for a in (0..n).step_by(nt) {
-            let tile = t0 + a;
-            let inside = (tile + nt) * TILE <= y.len();
-            let out = if inside {
-                y.as_mut_ptr().add(tile * TILE)
-            } else {
-                spill.as_mut_ptr()
-            };
-            let block = Block {
-                table: table.as_ptr(),
-                k_pitch: lut.k_pitch,
-                words: words.add(a * TILE),
-                stride,
-                groups: lut.groups,
-                per_word: lut.packing.per_word(),
-                bias: lut.bias.as_ptr().add(tile * TILE),
-                out,
-            };
-            if nt == RUN_TILES {
-                tiles::<BITS, { 2 * RUN_TILES }>(&block);
-            } else {
-                tiles::<BITS, 2>(&block);
-            }
-            if !inside {
-                store_tiles(y, tile, &spill[..nt * TILE]);
-            }
-        }
-    }
-}
-
-/// Pointers for a run of consecutive tiles of one block.
-struct Block {
-    /// The table, (G·P, Kp).
-    table: *const f32,
-    k_pitch: usize,
-    /// Word (g, a, lane) of the run's tile a is at words + g·stride + a·TILE + lane.
-    words: *const u32,
-    stride: usize,
-    groups: usize,
-    /// P, indices per word (32 / BITS).
-    per_word: usize,
-    /// Biases in, outputs out: one float per lane of the run.
-    bias: *const f32,
-    out: *mut f32,
-}
-
-/// (`BITS` is i32 here because the AVX2 shift intrinsics take an i32 count.)
-/// A run of NV / 2 tiles (NV ymm accumulators), every subspace streamed once.
-///
-/// # Safety
-/// AVX2+FMA; `b`'s pointers valid as documented on [`Block`]; every packed index < K ≤ Kp
-/// (checked by FcLut::new), so the gathers of [`Row::select`] stay inside the row.
 #[inline(always)]
-unsafe fn tiles<const BITS: i32, const NV: usize>(b: &Block) {
-    // A runtime count on purpose: with the constant P, LLVM unrolls the loop and hoists
-    // the permutes above their adds, spilling them to the stack.
-    let per_word = b.per_word;
-    // Half-tiles are contiguous (lanes 0..8 then 8..16), so vector v sits at v·LANES.
-    let mut acc = [_mm256_setzero_ps(); NV];
-    for (v, acc) in acc.iter_mut().enumerate() {
-        *acc = _mm256_loadu_ps(b.bias.add(v * LANES));
-    }
-    for g in 0..b.groups {
-        let group = b.words.add(g * b.stride);
-        let mut idx = [_mm256_setzero_si256(); NV];
-        for (v, idx) in idx.iter_mut().enumerate() {
-            *idx = _mm256_loadu_si256(group.add(v * LANES).cast());
-        }
-        for j in 0..per_word {
-            let row = Row::<BITS>::load(b.table.add((g * per_word + j) * b.k_pitch));
-            for v in 0..NV {
-                acc[v] = _mm256_add_ps(acc[v], row.select(idx[v]));
-                idx[v] = _mm256_srli_epi32::<BITS>(idx[v]);
-            }
-        }
-    }
-    for (v, acc) in acc.iter().enumerate() {
-        _mm256_storeu_ps(b.out.add(v * LANES), *acc);
+pub(crate) fn lookups(s: Avx2, op: Lookups<'_>) {
+    match op.lut.indices {
+        FcIndices::Planes(_) => planes::lookups(s, op),
+        FcIndices::Packed(_) => packed::lookups(s, op),
     }
 }
 
-/// One table row T[m]: 2 (K ≤ 16) or 4 (K ≤ 32) ymm registers, or a pointer for gathers.
-struct Row<const BITS: i32> {
-    regs: [__m256; 4],
-    ptr: *const f32,
-}
+// SAFETY (every intrinsic below): the token proves the CPU has AVX2 + FMA; pointer methods
+// leave validity to their callers, as documented on the traits.
+impl BytePlanes for Avx2 {
+    type U8 = __m256i;
+    /// The plane's entries 0..16 and 16..32, each broadcast to both 128-bit halves.
+    type Plane = (__m256i, __m256i);
+    /// (idx + 0x70, idx + 0xF0): `vpshufb` zeroes a byte whose index has bit 7 set, so the
+    /// first picks entries < 16 from the low half (entries ≥ 16 get bit 7) and the second
+    /// entries ≥ 16 from the high half (entries < 16 wrap to ≥ 0xF0).
+    type Index = (__m256i, __m256i);
 
-impl<const BITS: i32> Row<BITS> {
-    /// # Safety
-    /// AVX2; `ptr` points to a row of Kp floats, Kp = 2^BITS for BITS ≤ 5.
     #[inline(always)]
-    unsafe fn load(ptr: *const f32) -> Self {
-        let count = match BITS {
-            4 => 2,
-            5 => 4,
-            _ => 0,
+    unsafe fn load_u8(self, p: *const u8) -> __m256i {
+        _mm256_loadu_si256(p.cast())
+    }
+    #[inline(always)]
+    unsafe fn load_plane<const WIDE: bool>(self, p: *const u8) -> (__m256i, __m256i) {
+        let lo = _mm256_broadcastsi128_si256(_mm_loadu_si128(p.cast()));
+        let hi = if WIDE {
+            _mm256_broadcastsi128_si256(_mm_loadu_si128(p.add(16).cast()))
+        } else {
+            lo
         };
-        let mut regs = [_mm256_setzero_ps(); 4];
-        for (r, reg) in regs.iter_mut().enumerate().take(count) {
-            *reg = _mm256_loadu_ps(ptr.add(r * LANES));
-        }
-        Row { regs, ptr }
+        (lo, hi)
     }
-
-    /// T[m][idx_l] for the 8 lanes, reading the low BITS bits of each lane.
-    ///
-    /// # Safety
-    /// AVX2; the low BITS bits of every lane are < K (the row's length).
     #[inline(always)]
-    unsafe fn select(&self, idx: __m256i) -> __m256 {
-        let t = &self.regs;
-        // `blendv` picks by each lane's sign bit: shift the deciding index bit up to it.
-        let bit3 = _mm256_castsi256_ps(_mm256_slli_epi32::<28>(idx));
-        match BITS {
-            4 => {
-                let lo = _mm256_permutevar8x32_ps(t[0], idx);
-                let hi = _mm256_permutevar8x32_ps(t[1], idx);
-                _mm256_blendv_ps(lo, hi, bit3)
-            }
-            5 => {
-                let bit4 = _mm256_castsi256_ps(_mm256_slli_epi32::<27>(idx));
-                let q0 = _mm256_permutevar8x32_ps(t[0], idx);
-                let q1 = _mm256_permutevar8x32_ps(t[1], idx);
-                let q2 = _mm256_permutevar8x32_ps(t[2], idx);
-                let q3 = _mm256_permutevar8x32_ps(t[3], idx);
-                let lo = _mm256_blendv_ps(q0, q1, bit3);
-                let hi = _mm256_blendv_ps(q2, q3, bit3);
-                _mm256_blendv_ps(lo, hi, bit4)
-            }
-            _ => {
-                let low = _mm256_and_si256(idx, _mm256_set1_epi32((1 << BITS) - 1));
-                _mm256_i32gather_ps::<4>(self.ptr, low)
+    fn prepare<const WIDE: bool>(self, idx: __m256i) -> (__m256i, __m256i) {
+        unsafe {
+            if WIDE {
+                (
+                    _mm256_add_epi8(idx, _mm256_set1_epi8(0x70)),
+                    _mm256_add_epi8(idx, _mm256_set1_epi8(0xF0u8 as i8)),
+                )
+            } else {
+                (idx, idx)
             }
         }
+    }
+    #[inline(always)]
+    fn lookup<const WIDE: bool>(
+        self,
+        plane: (__m256i, __m256i),
+        idx: (__m256i, __m256i),
+    ) -> __m256i {
+        unsafe {
+            let lo = _mm256_shuffle_epi8(plane.0, idx.0);
+            if WIDE {
+                _mm256_or_si256(lo, _mm256_shuffle_epi8(plane.1, idx.1))
+            } else {
+                lo
+            }
+        }
+    }
+    #[inline(always)]
+    fn split_nibbles(self, v: __m256i) -> (__m256i, __m256i) {
+        unsafe {
+            let low = _mm256_set1_epi8(0x0F);
+            (
+                _mm256_and_si256(v, low),
+                _mm256_and_si256(_mm256_srli_epi16::<4>(v), low),
+            )
+        }
+    }
+    #[inline(always)]
+    fn interleave(self, b: [__m256i; 4]) -> [__m256; 4] {
+        unsafe {
+            // Per 128-bit half: bytes (0,1) of entries 0..8 and 8..16, then (2,3); then
+            // whole entries 0..4, 4..8, 8..12, 12..16 of each half.
+            let b01_lo = _mm256_unpacklo_epi8(b[0], b[1]);
+            let b01_hi = _mm256_unpackhi_epi8(b[0], b[1]);
+            let b23_lo = _mm256_unpacklo_epi8(b[2], b[3]);
+            let b23_hi = _mm256_unpackhi_epi8(b[2], b[3]);
+            [
+                _mm256_castsi256_ps(_mm256_unpacklo_epi16(b01_lo, b23_lo)),
+                _mm256_castsi256_ps(_mm256_unpackhi_epi16(b01_lo, b23_lo)),
+                _mm256_castsi256_ps(_mm256_unpacklo_epi16(b01_hi, b23_hi)),
+                _mm256_castsi256_ps(_mm256_unpackhi_epi16(b01_hi, b23_hi)),
+            ]
+        }
+    }
+    /// [`interleave`]'s vector v holds bytes 4v .. 4v + 3 (lanes 0..4) and 16 + 4v ..
+    /// 16 + 4v + 3 (lanes 4..8): output 8v + l comes from byte 4v + l or 16 + 4v + l − 4.
+    fn byte_order() -> [u8; 32] {
+        std::array::from_fn(|j| {
+            let (v, l) = (j / 8, j % 8);
+            (if l < 4 { 4 * v + l } else { 16 + 4 * v + l - 4 }) as u8
+        })
+    }
+}
+
+/// Rows are read through memory by gathers (K > 32 only; K ≤ 32 uses byte planes).
+impl PackedSelect for Avx2 {
+    const RUN_TILES: usize = 2;
+    type Row = *const f32;
+
+    #[inline(always)]
+    unsafe fn load_row<const BITS: u32>(self, p: *const f32) -> *const f32 {
+        p
+    }
+    #[inline(always)]
+    unsafe fn select<const BITS: u32>(self, row: &*const f32, idx: __m256i) -> __m256 {
+        let low = _mm256_and_si256(idx, _mm256_set1_epi32((1 << BITS) - 1));
+        _mm256_i32gather_ps::<4>(*row, low)
+    }
+    #[inline(always)]
+    fn shift_right<const BITS: u32>(self, idx: __m256i) -> __m256i {
+        unsafe { _mm256_srl_epi32(idx, _mm_cvtsi32_si128(BITS as i32)) }
     }
 }

@@ -1,146 +1,146 @@
-//! Look-up-table fully-connected kernels (METHOD.md "Fully-connected layer", KERNELS.md
-//! "Layout 2"): y_t = bias_t + Σ_m T[m][b_t^(m)] with T[m][k] = < x^(m), D^(m)_k >.
+//! Look-up-table fully-connected kernels (docs/METHOD.md "Fully-connected layer",
+//! docs/KERNELS.md "fc"): y_t = bias_t + Σ_m T[m][b_t^(m)] with T[m][k] = < x^(m), D^(m)_k >.
 //!
 //! Glossary: C_s = `shape.c_in`, C_t = `shape.c_out`, d = `spec.d`, K = `spec.k`,
 //! M = ceil(C_s / d) subspaces, T the table (one row of K inner products per subspace).
 //!
-//! How the look-ups are vectorised: a table row T[m] (K ≤ 32 floats) lives in one or two
-//! registers and one permute (`vpermps`/`vpermt2ps`) looks up 16 outputs' entries at once,
-//! the 16 indices being the low bits of the 16 lanes of an index register. The permutes read
-//! only the low log2(K) bits of each 32-bit lane, so several subspaces' indices are packed
-//! into one 32-bit word per output and a lane shift moves to the next subspace: for K = 32,
-//! six 5-bit indices per word; fc6 + fc7 + fc8 stream 11 MB of indices instead of 18 MB as
-//! bytes. Measured (AVX-512): ≈ 0.85 permutes per cycle, the index stream read at ≈ 32 GB/s
-//! from DRAM with a software prefetch (≈ 40 GB/s is one core's plain-read ceiling here).
+//! A look-up selects, for many outputs at once, each output's entry of one table row. How
+//! one instruction does that depends on the ISA, and so does the index layout
+//! ([`FcLayout`], chosen per level and K when the layer is prepared):
+//! - [`FcLayout::Packed`] ([`packed`]): the row lives in registers as f32 and one permute
+//!   selects 16 outputs' entries (AVX-512 `vpermt2ps`); indices are bit-packed per output,
+//!   several subspaces per 32-bit word. Also the layout of the scalar twin, and of the other
+//!   levels for K > 32 (gathers or per-lane loads).
+//! - [`FcLayout::Planes`] ([`planes`]): the f32 row is split into 4 byte planes (byte j of
+//!   every entry) and a byte shuffle selects 32 (AVX2 `vpshufb`) or 16 (NEON `tbl`) outputs'
+//!   bytes per instruction; 4 shuffles and an interleave rebuild the exact f32 values.
+//!   Indices are one byte per output and subspace. On AVX2, where a cross-lane f32 permute
+//!   handles 8 entries, this halves the shuffle work for K ≤ 32.
 //!
-//! Kernel names (the ID in results): "fc-lut-f32-scalar", "fc-lut-f32-avx2",
-//! "fc-lut-f32-avx512" (exact f32).
+//! Kernel names (the ID in results): "fc-lut-f32-<isa>" (exact f32).
 
 #[cfg(target_arch = "x86_64")]
-mod avx2;
+pub(crate) mod avx2;
 #[cfg(target_arch = "x86_64")]
-mod avx512;
+pub(crate) mod avx512;
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod neon;
+pub(crate) mod packed;
+pub(crate) mod planes;
 mod reference;
-mod scalar;
 
 pub use reference::fc_reference;
 
 use crate::isa::Isa;
-use crate::lut::{check_fc, LutError, Phase, PqSpec};
+use crate::lut::{check_fc, AlignedBuf, LutError, Phase, PqSpec};
 use crate::shape::FcShape;
+use crate::simd::{self, Kernel, Simd, Vectorized};
+use crate::target::Target;
 
-/// Outputs per tile: the lanes of one AVX-512 register of f32 (two AVX2 registers).
-const TILE: usize = 16;
-/// Tiles per block: the accumulators a kernel keeps in registers while it streams every
-/// subspace of the block's indices (12 × 16 = 192 outputs). Measured on fc6/fc7: 12 is
-/// ≈ 6% faster than 8; with K ≤ 64 the AVX-512 loop still needs no spills.
-const BLOCK_TILES: usize = 12;
-/// Table rows are a whole number of 16-float (AVX-512) registers.
-const ROW_ALIGN: usize = 16;
-
-/// How the assignments are packed into 32-bit words: `bits` per index, subspace order from
-/// the low bits up, so index j of a word is (word >> j·bits) & (2^bits − 1).
-///
-/// `bits` depends on K only, chosen by the register family that looks it up:
-/// K ≤ 16: 4 (one 16-float register), ≤ 32: 5 (two), ≤ 64: 6 (four), ≤ 128: 7 (eight),
-/// ≤ 256: 8 (gathers).
+/// How a prepared layer's indices and table are laid out for its ISA.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Packing {
-    bits: u32,
+pub(crate) enum FcLayout {
+    /// Bit-packed index words, f32 table rows ([`packed`]).
+    Packed,
+    /// Byte indices, byte-plane tables ([`planes`]); `group` outputs per index vector
+    /// (4·lanes), output j of a group stored at byte `order[j]`.
+    Planes { group: usize, order: [u8; 32] },
 }
 
-impl Packing {
-    fn for_k(k: usize) -> Packing {
-        let bits = match k {
-            0..=16 => 4,
-            17..=32 => 5,
-            33..=64 => 6,
-            65..=128 => 7,
-            _ => 8,
-        };
-        Packing { bits }
-    }
+/// The index layout a level wants for K codewords (each level's choice, see the module doc).
+struct ChooseLayout {
+    k: usize,
+}
 
-    /// P: indices per 32-bit word.
-    fn per_word(self) -> usize {
-        (32 / self.bits) as usize
-    }
-
-    /// Kp, the table's row pitch: the floats of the registers that hold one row (2^bits),
-    /// or for gathers (K > 128) K rounded up to [`ROW_ALIGN`].
-    fn row_pitch(self, k: usize) -> usize {
-        if self.bits <= 7 {
-            1 << self.bits
-        } else {
-            k.next_multiple_of(ROW_ALIGN)
-        }
-    }
-
-    fn mask(self) -> u32 {
-        (1 << self.bits) - 1
+impl Kernel for ChooseLayout {
+    fn scalar(self) -> FcLayout {
+        FcLayout::Packed
     }
 }
 
-/// One product-quantized fully-connected layer, prepared for the look-up kernels.
+impl Vectorized for ChooseLayout {
+    type Output = FcLayout;
+    #[inline(always)]
+    fn simd<S: Simd>(self, simd: S) -> FcLayout {
+        simd.fc_layout(self.k)
+    }
+}
+
+/// The re-laid assignments of one layer.
+#[derive(Clone, Debug)]
+pub(crate) enum FcIndices {
+    Packed(packed::PackedIndices),
+    Planes(planes::PlaneIndices),
+}
+
+/// One product-quantized fully-connected layer, prepared for one [`Target`].
 #[derive(Clone, Debug)]
 pub struct FcLut {
+    target: Target,
     shape: FcShape,
     spec: PqSpec,
     /// M = ceil(C_s / d).
     subspaces: usize,
-    packing: Packing,
-    /// G = ceil(M / P): index words per output. The table has G·P rows; rows M.. are zero,
-    /// and the padded index slots hold 0, so they add nothing.
-    groups: usize,
-    /// Kp ≥ K: the table's row pitch, see [`Packing::row_pitch`].
+    /// Kp ≥ K: floats per row of the f32 table (the layout's choice).
     k_pitch: usize,
     /// The codebooks transposed per subspace, layout (M, d, Kp): dim j of codeword k of
-    /// subspace m at (m·d + j)·Kp + k; zero for k ≥ K. A table row is then d K-wide FMAs.
+    /// subspace m at (m·d + j)·Kp + k; zero for k ≥ K. A table row is then d Kp-wide FMAs.
     codebooks_t: Vec<f32>,
-    /// The assignments re-laid for the kernels. Outputs are grouped into tiles of [`TILE`]
-    /// and tiles into blocks of [`BLOCK_TILES`] (the last block may hold fewer, n). The block
-    /// starting at tile t0 begins at word t0·G·TILE and has layout (G, n, TILE): word
-    /// (g, a, l) packs b_t^(m) for output t = (t0 + a)·TILE + l and subspaces
-    /// m = g·P .. g·P + P − 1 (see [`Packing`]). Outputs t ≥ C_t hold index 0.
-    words: Vec<u32>,
-    /// Layout (tiles·TILE): bias_t, zero for t ≥ C_t.
+    indices: FcIndices,
+    /// Layout (C_t rounded up to the layout's tile): bias_t, zero beyond C_t.
     bias: Vec<f32>,
 }
 
 impl FcLut {
-    /// Validates lengths and every index < K (LutError), then re-lays the assignments for
-    /// the kernels' access pattern (see the `words` field: per block of 192 outputs, the
-    /// indices of every subspace in one sequential stream, bit-packed).
+    /// Validates lengths and every index < K (LutError), then re-lays the assignments in the
+    /// layout `target.isa` looks up fastest.
     ///
     /// Buffers: `centroids` (M, K, d); `assignments` (C_t, M); `bias` (C_t).
     pub fn new(
+        target: Target,
         shape: FcShape,
         spec: PqSpec,
         centroids: &[f32],
         assignments: &[u8],
         bias: &[f32],
     ) -> Result<Self, LutError> {
+        target
+            .isa
+            .require()
+            .map_err(|e| LutError::Spec(e.to_string()))?;
         let m_count = check_fc(shape, spec, centroids, assignments, bias)?;
-
-        let packing = Packing::for_k(spec.k);
-        let groups = m_count.div_ceil(packing.per_word());
-        let k_pitch = packing.row_pitch(spec.k);
-        let tiles = shape.c_out.div_ceil(TILE);
+        let (indices, k_pitch, tile) = match simd::run(target.isa, ChooseLayout { k: spec.k }) {
+            FcLayout::Packed => {
+                let p = packed::PackedIndices::new(shape, spec, m_count, assignments);
+                let pitch = p.row_pitch(spec.k);
+                (FcIndices::Packed(p), pitch, packed::TILE)
+            }
+            FcLayout::Planes { group, order } => {
+                let p = planes::PlaneIndices::new(
+                    target.caches,
+                    shape,
+                    spec.k,
+                    m_count,
+                    group,
+                    &order[..group],
+                    assignments,
+                );
+                let tile = p.tile_outputs();
+                (FcIndices::Planes(p), planes::ROW, tile)
+            }
+        };
         let mut padded_bias = bias.to_vec();
-        padded_bias.resize(tiles * TILE, 0.0);
-        let mut lut = FcLut {
+        padded_bias.resize(shape.c_out.next_multiple_of(tile), 0.0);
+        Ok(FcLut {
+            target,
             shape,
             spec,
             subspaces: m_count,
-            packing,
-            groups,
             k_pitch,
             codebooks_t: transpose_codebooks(spec, m_count, k_pitch, centroids),
-            words: Vec::new(),
+            indices,
             bias: padded_bias,
-        };
-        lut.words = lut.pack(assignments);
-        Ok(lut)
+        })
     }
 
     pub fn shape(&self) -> FcShape {
@@ -151,122 +151,242 @@ impl FcLut {
         self.spec
     }
 
+    pub fn target(&self) -> Target {
+        self.target
+    }
+
+    /// The kernel's ID in results and on the command line: "fc-lut-f32-<isa>".
+    pub fn kernel_name(&self) -> String {
+        Self::name(self.target.isa)
+    }
+
+    /// The kernel family's name at `isa`.
+    pub fn name(isa: Isa) -> String {
+        format!("fc-lut-f32-{isa}")
+    }
+
+    /// A short description of the layout and schedule, recorded with every run.
+    pub fn plan_summary(&self) -> String {
+        match &self.indices {
+            FcIndices::Packed(p) => format!("packed {}-bit indices", p.packing.bits),
+            FcIndices::Planes(p) => format!(
+                "byte planes, {} outputs per vector, {} indices per byte, {} subspaces per table chunk",
+                p.group,
+                if p.nibbles { 2 } else { 1 },
+                p.chunk
+            ),
+        }
+    }
+
     /// Bytes of re-laid indices one forward pass streams.
     pub fn index_bytes(&self) -> usize {
-        self.words.len() * 4
+        match &self.indices {
+            FcIndices::Packed(p) => p.words.len() * 4,
+            FcIndices::Planes(p) => p.bytes.len(),
+        }
     }
 
-    /// Floats of table scratch one forward pass needs: G·P rows of Kp.
-    pub fn table_len(&self) -> usize {
-        self.table_rows() * self.k_pitch
-    }
-
-    /// x: (C_s); y: (C_t), every element overwritten. `scratch` holds the table, layout
-    /// (G·P, Kp): T[m][k] at m·Kp + k; it grows on the first call only.
-    /// Calls `phase(Phase::Table)` once the table is built and `phase(Phase::Lookup)` at the
-    /// end.
+    /// x: (C_s); y: (C_t), every element overwritten. Calls `phase(Phase::Table)` once the
+    /// table is built and `phase(Phase::Lookup)` at the end. `scratch` grows on the first
+    /// call only.
     ///
-    /// Panics if `isa` is not available on this CPU (callers check [`Isa::require`] first)
-    /// or if x or y has the wrong length: the SIMD kernels rely on both.
+    /// Panics if x or y has the wrong length: the SIMD kernels rely on both.
     pub fn forward(
         &self,
-        isa: Isa,
         x: &[f32],
         y: &mut [f32],
-        scratch: &mut Vec<f32>,
+        scratch: &mut FcScratch,
         phase: &mut dyn FnMut(Phase),
     ) {
-        assert!(isa.is_available(), "ISA {isa} is not available on this CPU");
         assert_eq!(x.len(), self.shape.c_in, "x must hold C_s floats");
         assert_eq!(y.len(), self.shape.c_out, "y must hold C_t floats");
-        scratch.resize(self.table_len(), 0.0);
-        let table = &mut scratch[..];
-        match isa {
-            Isa::Scalar => scalar::build_table(self, x, table),
-            // SAFETY: the CPU has AVX2+FMA (asserted above).
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe { avx2::build_table(self, x, table) },
-            // SAFETY: the CPU has AVX-512F (asserted above).
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => unsafe { avx512::build_table(self, x, table) },
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => unreachable!("only the scalar ISA is available off x86_64"),
-        }
+        scratch.reserve(self);
+        let isa = self.target.isa;
+        simd::run(
+            isa,
+            BuildTable {
+                lut: self,
+                x,
+                scratch,
+            },
+        );
         phase(Phase::Table);
-        let table = &scratch[..];
-        match isa {
-            Isa::Scalar => scalar::lookups(self, table, y),
-            // SAFETY: as above; lengths of x, y and the table were checked above.
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe { avx2::lookups(self, table, y) },
-            // SAFETY: as above.
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => unsafe { avx512::lookups(self, table, y) },
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => unreachable!("only the scalar ISA is available off x86_64"),
-        }
+        simd::run(
+            isa,
+            RunLookups {
+                lut: self,
+                scratch,
+                y,
+            },
+        );
         phase(Phase::Lookup);
     }
 
-    /// The kernel's ID in results and on the command line.
-    pub fn kernel_name(isa: Isa) -> &'static str {
-        match isa {
-            Isa::Scalar => "fc-lut-f32-scalar",
-            Isa::Avx2 => "fc-lut-f32-avx2",
-            Isa::Avx512 => "fc-lut-f32-avx512",
-        }
-    }
-
+    /// Rows of the f32 table: M, or G·P for packed words (the padding rows are zero).
     fn table_rows(&self) -> usize {
-        self.groups * self.packing.per_word()
+        match &self.indices {
+            FcIndices::Packed(p) => p.table_rows(),
+            FcIndices::Planes(_) => self.subspaces,
+        }
     }
 
     /// Dims of subspace m that exist in x: d, or fewer for a partial last subspace.
     fn dims(&self, m: usize) -> usize {
         self.spec.d.min(self.shape.c_in - m * self.spec.d)
     }
+}
 
-    fn tiles(&self) -> usize {
-        self.shape.c_out.div_ceil(TILE)
+/// Reusable buffers of [`FcLut::forward`]: grown on first use, never shrunk. One scratch
+/// may serve several layers (not concurrently).
+#[derive(Clone, Debug, Default)]
+pub struct FcScratch {
+    /// The f32 table, Layout (rows, Kp) (see [`FcLut::table_rows`]).
+    table: AlignedBuf<f32>,
+    /// Planes layout: the table as byte planes, Layout (M, 4, 32).
+    planes: AlignedBuf<u8>,
+    /// Planes layout: partial sums between subspace chunks, Layout (C_t rounded to a tile).
+    acc: AlignedBuf<f32>,
+}
+
+impl FcScratch {
+    fn reserve(&mut self, lut: &FcLut) {
+        self.table.reserve(lut.table_rows() * lut.k_pitch);
+        if let FcIndices::Planes(_) = lut.indices {
+            self.planes.reserve(lut.subspaces * planes::ROW_BYTES);
+            self.acc.reserve(lut.bias.len());
+        }
     }
+}
 
-    /// (first tile, tile count) of every block, in memory order.
-    fn blocks(&self) -> impl Iterator<Item = (usize, usize)> {
-        let tiles = self.tiles();
-        (0..tiles)
-            .step_by(BLOCK_TILES)
-            .map(move |t0| (t0, BLOCK_TILES.min(tiles - t0)))
-    }
+/// Phase 1: T[m][0..Kp] = Σ_j x[m·d + j] · D^T[m][j][0..Kp]; rows m ≥ M zero; for the planes
+/// layout, each row is then split into its byte planes.
+struct BuildTable<'a> {
+    lut: &'a FcLut,
+    x: &'a [f32],
+    scratch: &'a mut FcScratch,
+}
 
-    /// First word of the block starting at tile t0.
-    fn block_offset(&self, t0: usize) -> usize {
-        t0 * self.groups * TILE
-    }
-
-    /// Packs (C_t, M) byte assignments into the `words` layout.
-    fn pack(&self, assignments: &[u8]) -> Vec<u32> {
-        let (m_count, per_word, bits) =
-            (self.subspaces, self.packing.per_word(), self.packing.bits);
-        let mut words = vec![0u32; self.tiles() * TILE * self.groups];
-        for (t0, n) in self.blocks() {
-            let base = self.block_offset(t0);
-            for g in 0..self.groups {
-                for a in 0..n {
-                    for l in 0..TILE {
-                        let t = (t0 + a) * TILE + l;
-                        if t >= self.shape.c_out {
-                            continue;
-                        }
-                        let row = &assignments[t * m_count..(t + 1) * m_count];
-                        let subspaces = g * per_word..((g + 1) * per_word).min(m_count);
-                        words[base + (g * n + a) * TILE + l] = subspaces
-                            .enumerate()
-                            .fold(0, |w, (j, m)| w | u32::from(row[m]) << (j as u32 * bits));
-                    }
+impl Kernel for BuildTable<'_> {
+    fn scalar(self) {
+        let (lut, x) = (self.lut, self.x);
+        let (d, kp) = (lut.spec.d, lut.k_pitch);
+        let rows = lut.table_rows();
+        let table = &mut self.scratch.table.as_mut_slice()[..rows * kp];
+        for (m, row) in table.chunks_exact_mut(kp).enumerate() {
+            row.fill(0.0);
+            if m >= lut.subspaces {
+                continue;
+            }
+            for j in 0..lut.dims(m) {
+                let xj = x[m * d + j];
+                let column = &lut.codebooks_t[(m * d + j) * kp..(m * d + j + 1) * kp];
+                for (t, w) in row.iter_mut().zip(column) {
+                    *t += xj * w;
                 }
             }
         }
-        words
+        self.split_planes();
+    }
+}
+
+impl Vectorized for BuildTable<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn simd<S: Simd>(self, s: S) {
+        let (lut, x) = (self.lut, self.x);
+        let (d, kp, m_count) = (lut.spec.d, lut.k_pitch, lut.subspaces);
+        let rows = lut.table_rows();
+        let table = &mut self.scratch.table.as_mut_slice()[..rows * kp];
+        assert!(x.len() == lut.shape.c_in && kp.is_multiple_of(S::LANES));
+        assert!(lut.codebooks_t.len() == m_count * d * kp);
+        let (xs, codebooks, out) = (x.as_ptr(), lut.codebooks_t.as_ptr(), table.as_mut_ptr());
+        for m in 0..m_count {
+            let dims = lut.dims(m);
+            for c in (0..kp).step_by(S::LANES) {
+                let mut acc = s.zero();
+                for j in 0..dims {
+                    // SAFETY: m·d + j < C_s (dims(m) ≤ C_s − m·d), (m·d + j)·Kp + c + LANES ≤
+                    // M·d·Kp and m·Kp + c + LANES ≤ rows·Kp, all asserted above.
+                    unsafe {
+                        let column = s.load(codebooks.add((m * d + j) * kp + c));
+                        acc = s.fma(s.splat(*xs.add(m * d + j)), column, acc);
+                    }
+                }
+                // SAFETY: as above.
+                unsafe { s.store(out.add(m * kp + c), acc) };
+            }
+        }
+        table[m_count * kp..].fill(0.0);
+        self.split_planes();
+    }
+}
+
+impl BuildTable<'_> {
+    /// Planes layout: byte j of T[m][k] to planes[m][j][k] (little-endian bytes).
+    #[inline(always)]
+    fn split_planes(self) {
+        if let FcIndices::Planes(_) = self.lut.indices {
+            let m_count = self.lut.subspaces;
+            let table = &self.scratch.table.as_slice()[..m_count * planes::ROW];
+            let out = &mut self.scratch.planes.as_mut_slice()[..m_count * planes::ROW_BYTES];
+            planes::split(table, out);
+        }
+    }
+}
+
+/// Phase 2: the look-ups of the layout, into y.
+struct RunLookups<'a> {
+    lut: &'a FcLut,
+    scratch: &'a mut FcScratch,
+    y: &'a mut [f32],
+}
+
+/// What a level's fc look-up primitive gets: the layer, its table and the output.
+pub(crate) struct Lookups<'a> {
+    pub lut: &'a FcLut,
+    /// Packed: the f32 table, Layout (G·P, Kp).
+    pub table: &'a [f32],
+    /// Planes: Layout (M, 4, 32).
+    pub planes: &'a [u8],
+    /// Planes: partial sums, Layout (C_t rounded to a tile).
+    pub acc: &'a mut [f32],
+    /// (C_t).
+    pub y: &'a mut [f32],
+}
+
+impl Kernel for RunLookups<'_> {
+    fn scalar(self) {
+        match &self.lut.indices {
+            FcIndices::Packed(p) => p.lookups_scalar(
+                &self.lut.bias,
+                self.lut.k_pitch,
+                self.scratch.table.as_slice(),
+                self.y,
+            ),
+            FcIndices::Planes(p) => p.lookups_scalar(
+                &self.lut.bias,
+                self.scratch.planes.as_slice(),
+                self.scratch.acc.as_mut_slice(),
+                self.y,
+            ),
+        }
+    }
+}
+
+impl Vectorized for RunLookups<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn simd<S: Simd>(self, s: S) {
+        let FcScratch { table, planes, acc } = self.scratch;
+        s.fc_lookups(Lookups {
+            lut: self.lut,
+            table: table.as_slice(),
+            planes: planes.as_slice(),
+            acc: acc.as_mut_slice(),
+            y: self.y,
+        });
     }
 }
 
@@ -287,12 +407,4 @@ fn transpose_codebooks(
         }
     }
     out
-}
-
-/// Copies the valid outputs of `tiles` consecutive tiles starting at `tile` from `acc`
-/// (tiles·TILE floats) into y, dropping outputs t ≥ C_t.
-fn store_tiles(y: &mut [f32], tile: usize, acc: &[f32]) {
-    let start = tile * TILE;
-    let n = acc.len().min(y.len().saturating_sub(start));
-    y[start..start + n].copy_from_slice(&acc[..n]);
 }

@@ -1,0 +1,150 @@
+//! Schedules of the int8-table conv and where each value lives (docs/KERNELS.md
+//! "int8 conv"), sized from the target's caches like the f32 plans (`conv::plan`): a
+//! whole-map table (i16, half the size of the f32 one) within [`WHOLE_TABLE_L2_SHARE`] of
+//! L2 (1 MB: 512 KB, conv2's 254 KB table whole), else bands of [`DEFAULT_BAND_ROWS`] rows
+//! and codeword chunks within [`CHUNK_L2_SHARE`] (1 MB: 384 KB).
+
+use super::LANES;
+use crate::lut::PqSpec;
+use crate::shape::ConvShape;
+use crate::target::Target;
+
+/// Share of L2 a whole-map i16 table may take.
+const WHOLE_TABLE_L2_SHARE: f64 = 0.5;
+
+/// Share of L2 a table chunk may take when the layer must be cut into bands and chunks.
+const CHUNK_L2_SHARE: f64 = 0.375;
+
+/// Output rows per band when the whole map's table does not fit (conv1: see the bench).
+const DEFAULT_BAND_ROWS: usize = 11;
+
+/// How the work is scheduled. Plans with the same [`ConvLutI8::q_range`] give bit-identical
+/// outputs; the codeword chunk sets the look-ups per pass, hence Q, so other plans may differ
+/// within the error bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConvI8Plan {
+    /// R_b: output rows per band.
+    pub band_rows: usize,
+    /// K_c: codewords per table chunk.
+    pub chunk_k: usize,
+}
+
+/// Where each value lives, for one shape and plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    pub stride: usize,
+    pub kernel: usize,
+    pub pad: usize,
+    pub h_in: usize,
+    pub w_in: usize,
+    pub h_out: usize,
+    pub w_out: usize,
+    /// (kw − 1) / s: the largest row / column offset of a tap inside its phase plane.
+    pub reach: usize,
+    /// s².
+    pub phases: usize,
+    /// pw = W_t + reach: positions per flattened plane row.
+    pub pw: usize,
+    pub band_rows: usize,
+    pub bands: usize,
+    /// Plane rows one band reads: R_b + reach.
+    pub band_plane_rows: usize,
+    /// Rows of each padded plane: bands · R_b + reach.
+    pub x_rows: usize,
+    /// Floats per (channel, phase) plane of the padded input: x_rows·pw + slack.
+    pub x_plane: usize,
+    /// Qv: accumulator lanes per channel and band, R_b·pw rounded up to [`LANES`].
+    pub out_lanes: usize,
+    /// Positions a table row must hold: (R_b + reach)·pw.
+    pub row_len: usize,
+    /// Positions the table builder writes per row: row_len rounded up to [`LANES`].
+    pub build_len: usize,
+    /// i16 between consecutive table rows (a multiple of [`LANES`]).
+    pub row_stride: usize,
+    pub chunk_k: usize,
+    pub chunks: usize,
+    /// i16 of the table: s² · K_c · row_stride.
+    pub table_len: usize,
+}
+
+impl Geometry {
+    pub(crate) fn new(shape: ConvShape, spec: PqSpec, plan: ConvI8Plan) -> Geometry {
+        let s = shape.stride;
+        let reach = (shape.kernel - 1) / s;
+        let (h_out, w_out) = (shape.h_out(), shape.w_out());
+        let pw = w_out + reach;
+        let band_rows = plan.band_rows.clamp(1, h_out);
+        let bands = h_out.div_ceil(band_rows);
+        let band_plane_rows = band_rows + reach;
+        let x_rows = bands * band_rows + reach;
+        let out_lanes = (band_rows * pw).next_multiple_of(LANES);
+        let row_len = band_plane_rows * pw;
+        let build_len = row_len.next_multiple_of(LANES);
+        // A look-up reads out_lanes positions from a tap's offset ≤ reach·pw + reach.
+        let row_stride = build_len
+            .max(reach * pw + reach + out_lanes)
+            .next_multiple_of(LANES);
+        let chunk_k = plan.chunk_k.clamp(1, spec.k);
+        Geometry {
+            stride: s,
+            kernel: shape.kernel,
+            pad: shape.pad,
+            h_in: shape.h_in,
+            w_in: shape.w_in,
+            h_out,
+            w_out,
+            reach,
+            phases: s * s,
+            pw,
+            band_rows,
+            bands,
+            band_plane_rows,
+            x_rows,
+            // The builder reads up to build_len − 1 ≥ row_len + 31 positions from a band's
+            // first row, the box sum up to reach·pw + reach past the band's lanes.
+            x_plane: x_rows * pw + LANES + reach,
+            out_lanes,
+            row_len,
+            build_len,
+            row_stride,
+            chunk_k,
+            chunks: spec.k.div_ceil(chunk_k),
+            table_len: s * s * chunk_k * row_stride,
+        }
+    }
+
+    /// Tap (i, j) reading codeword `code` of the chunk: its table offset for output lane 0.
+    pub(crate) fn tap_offset(&self, i: usize, j: usize, code: usize) -> usize {
+        let s = self.stride;
+        let phase = (i % s) * s + j % s;
+        (phase * self.chunk_k + code) * self.row_stride + (i / s) * self.pw + j / s
+    }
+
+    /// Output rows of band `band`.
+    pub fn rows(&self, band: usize) -> usize {
+        self.band_rows.min(self.h_out - band * self.band_rows)
+    }
+}
+
+/// The default plan for `target`: the whole map and every codeword if its table fits the
+/// whole-table budget; otherwise bands of [`DEFAULT_BAND_ROWS`] rows and the largest codeword
+/// chunk within the chunk budget.
+pub fn default_plan(target: Target, shape: ConvShape, spec: PqSpec) -> ConvI8Plan {
+    let l2 = target.caches.sane().l2 as f64;
+    let bytes = |band_rows, chunk_k| {
+        Geometry::new(shape, spec, ConvI8Plan { band_rows, chunk_k }).table_len * 2
+    };
+    let h_out = shape.h_out();
+    if bytes(h_out, spec.k) as f64 <= l2 * WHOLE_TABLE_L2_SHARE {
+        return ConvI8Plan {
+            band_rows: h_out,
+            chunk_k: spec.k,
+        };
+    }
+    let band_rows = DEFAULT_BAND_ROWS.min(h_out);
+    let chunk_k = (1..=spec.k)
+        .rev()
+        .find(|&c| bytes(band_rows, c) as f64 <= l2 * CHUNK_L2_SHARE)
+        .unwrap_or(1);
+    ConvI8Plan { band_rows, chunk_k }
+}

@@ -1,0 +1,239 @@
+//! The int8 tables' quantization maths, shared plain Rust (every ISA computes the same
+//! scale, offsets and box sums; see the `int8` module doc): codebook centres and radii, the
+//! per-image scale, the offsets and their box sums, the flush schedule that keeps every i16
+//! partial sum exact, and the padded input.
+
+use super::plan::Geometry;
+use super::ConvLutI8;
+use crate::lut::PqSpec;
+use crate::shape::ConvShape;
+
+/// Most taps per subspace (kh·kw): 258 look-ups of |q| ≤ 127 still fit an i16 sum
+/// (258 · 127 = 32766), so every layer within it gets a q range Q ≥ 127.
+pub const MAX_I16_TERMS: usize = 258;
+
+/// Largest |i16 partial sum| allowed before the flush to i32.
+const I16_SUM_MAX: usize = i16::MAX as usize;
+
+/// Look-ups per output between flushes that the q range is sized for: Q = ⌊32767 / this⌋
+/// = 1820 unless one pass (one subspace and codeword chunk) has more look-ups for some
+/// output channel, then Q = ⌊32767 / that count⌋. Consecutive passes are summed in i16 while
+/// their look-ups stay within ⌊32767 / Q⌋ for every channel, then flushed to i32. A wider Q
+/// gives a finer scale (smaller error) at the cost of more i16 → i32 flushes: 18 gives 3×3
+/// kernels a flush every 2 subspaces, 5×5 every subspace (Q = 1310), and conv1 (11×11, M =
+/// 1, codeword chunks) a flush after every chunk. Q = 127 (the first version) cost conv2–5
+/// 3–15 % relative error on real data; 1820 costs no measurable look-up time there.
+const TERMS_PER_FLUSH: usize = 18;
+
+/// The flush schedule and Q from the per-pass look-up counts `counts[pass][list]` (pass =
+/// m·chunks + chunk; list = group·C_t/groups + t_local): the passes after which the i16
+/// sums are flushed (the last pass always ends the sums), and Q.
+pub fn flush_schedule(counts: &[Vec<usize>]) -> (Vec<bool>, i32) {
+    let widest = counts
+        .iter()
+        .flat_map(|c| c.iter().copied())
+        .max()
+        .unwrap_or(0);
+    let q_max = I16_SUM_MAX / TERMS_PER_FLUSH.max(widest).max(1);
+    let limit = I16_SUM_MAX / q_max;
+    let mut ends = vec![false; counts.len()];
+    let mut sums = vec![0usize; counts.first().map_or(0, Vec::len)];
+    for (pass, c) in counts.iter().enumerate() {
+        if sums.iter().zip(c).any(|(a, b)| a + b > limit) {
+            ends[pass - 1] = true;
+            sums.fill(0);
+        }
+        sums.iter_mut().zip(c).for_each(|(a, b)| *a += b);
+    }
+    (ends, q_max as i32)
+}
+
+/// The scale is the bound on |entries| times this margin over Q, so that the f32 rounding
+/// of the dot products cannot push an entry past Q + 0.5 (the clamp is the backstop).
+const SCALE_MARGIN: f32 = 1.0 + 1e-4;
+
+impl ConvLutI8 {
+    /// s: the largest ‖x_p^(m)‖·R_m over groups, subspaces and pixels, with the margin, over
+    /// Q (1 if that is 0 or NaN). `work` is a buffer of s² · x_plane floats.
+    pub(super) fn scale(&self, xpad: &[f32], work: &mut Vec<f32>) -> f32 {
+        let geo = &self.geo;
+        let plane = geo.phases * geo.x_plane;
+        let c_group = self.shape.c_in_group();
+        let d = self.spec.d;
+        let mut bound2 = 0.0f32;
+        work.resize(plane, 0.0);
+        for g in 0..self.shape.groups {
+            for m in 0..self.m_count {
+                let norms = &mut work[..plane];
+                norms.fill(0.0);
+                for u in 0..d.min(c_group - m * d) {
+                    let c = g * c_group + m * d + u;
+                    for (n, v) in norms.iter_mut().zip(&xpad[c * plane..(c + 1) * plane]) {
+                        *n += v * v;
+                    }
+                }
+                let most = norms.iter().fold(0.0f32, |a, &b| a.max(b));
+                bound2 = bound2.max(most * self.radii2[m]);
+            }
+        }
+        let s = bound2.sqrt() * SCALE_MARGIN / self.q_max as f32;
+        if s > 0.0 {
+            s
+        } else {
+            1.0
+        }
+    }
+
+    /// D' = (D − c_m) / s, Layout (M, K, d) (0 beyond a partial subspace's dims).
+    pub(super) fn scaled_codebooks(&self, scale: f32, dq: &mut Vec<f32>) {
+        let (d, k) = (self.spec.d, self.spec.k);
+        let inv = 1.0 / scale;
+        dq.resize(self.centroids.len(), 0.0);
+        for m in 0..self.m_count {
+            let center = &self.centers[m * d..(m + 1) * d];
+            for code in 0..k {
+                let at = (m * k + code) * d;
+                for u in 0..d {
+                    dq[at + u] = (self.centroids[at + u] - center[u]) * inv;
+                }
+            }
+        }
+    }
+
+    /// O_g[phase][pos] = Σ_m Σ_u x[channel][phase][pos]·c_m[u], Layout (groups, s², x_plane).
+    pub(super) fn offsets(&self, xpad: &[f32], out: &mut Vec<f32>) {
+        let geo = &self.geo;
+        let plane = geo.phases * geo.x_plane;
+        let c_group = self.shape.c_in_group();
+        let d = self.spec.d;
+        out.resize(self.shape.groups * plane, 0.0);
+        for (g, o) in out.chunks_exact_mut(plane).enumerate() {
+            o.fill(0.0);
+            for m in 0..self.m_count {
+                for u in 0..d.min(c_group - m * d) {
+                    let c = g * c_group + m * d + u;
+                    let w = self.centers[m * d + u];
+                    for (acc, v) in o.iter_mut().zip(&xpad[c * plane..(c + 1) * plane]) {
+                        *acc += v * w;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// c_m (M, d) and R_m² (M) over each subspace's dims, in f64, R² rounded up a little.
+pub(super) fn centers_and_radii(
+    shape: ConvShape,
+    spec: PqSpec,
+    centroids: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
+    let (d, k) = (spec.d, spec.k);
+    let c_group = shape.c_in_group();
+    let m_count = spec.subspaces(c_group);
+    let mut centers = vec![0.0f32; m_count * d];
+    let mut radii2 = vec![0.0f32; m_count];
+    for m in 0..m_count {
+        let dims = d.min(c_group - m * d);
+        let word = |code: usize, u: usize| centroids[(m * k + code) * d + u] as f64;
+        let mean: Vec<f64> = (0..dims)
+            .map(|u| (0..k).map(|code| word(code, u)).sum::<f64>() / k as f64)
+            .collect();
+        for u in 0..dims {
+            centers[m * d + u] = mean[u] as f32;
+        }
+        let r2 = (0..k)
+            .map(|code| {
+                (0..dims)
+                    .map(|u| (word(code, u) - centers[m * d + u] as f64).powi(2))
+                    .sum::<f64>()
+            })
+            .fold(0.0f64, f64::max);
+        radii2[m] = (r2 * (1.0 + 1e-6)) as f32;
+    }
+    (centers, radii2)
+}
+
+/// round-half-to-even, as `cvtps2dq` under the default rounding mode, then clamped to
+/// [−Q, Q] as the SIMD builder does (the i16 sums rely on |q| ≤ Q, whatever the scale).
+pub(super) fn quantize(v: f32, q_max: i32) -> i16 {
+    // `as` saturates (NaN → 0); the SIMD cvtps2dq gives i32::MIN for NaN / overflow, which
+    // the clamp maps to −Q: outputs for non-finite inputs are unspecified anyway.
+    (v.round_ties_even() as i32).clamp(-q_max, q_max) as i16
+}
+
+/// Writes the zero-padded input x (C_s, H_s, W_s) as flattened phase planes, Layout
+/// (C_s, s², x_plane): plane (a, b) position y·pw + z holds input pixel
+/// (s·y + a − pad, s·z + b − pad), 0 outside the input and in the slack.
+pub(super) fn pad_input(geo: &Geometry, c_in: usize, x: &[f32], xpad: &mut [f32]) {
+    let s = geo.stride;
+    let plane_len = geo.x_plane;
+    for c in 0..c_in {
+        let src = &x[c * geo.h_in * geo.w_in..(c + 1) * geo.h_in * geo.w_in];
+        for a in 0..s {
+            for b in 0..s {
+                let start = ((c * s + a) * s + b) * plane_len;
+                let plane = &mut xpad[start..start + plane_len];
+                plane.fill(0.0);
+                for y in 0..geo.x_rows {
+                    let Some(r) = (s * y + a).checked_sub(geo.pad) else {
+                        continue;
+                    };
+                    if r >= geo.h_in {
+                        continue;
+                    }
+                    let input = &src[r * geo.w_in..(r + 1) * geo.w_in];
+                    let row = &mut plane[y * geo.pw..(y + 1) * geo.pw];
+                    for (z, out) in row.iter_mut().enumerate() {
+                        if let Some(col) = (s * z + b).checked_sub(geo.pad) {
+                            if col < geo.w_in {
+                                *out = input[col];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// B[q] = Σ_(i,j) O[phase(i,j)][r0·pw + q + (i div s)·pw + j div s] for the band's lanes
+/// q < rows·pw, in (i, j) order; 0 for the lanes beyond. `offsets`: Layout (s², x_plane);
+/// `out`: Layout (Qv).
+pub(super) fn box_sum(geo: &Geometry, band: usize, offsets: &[f32], out: &mut [f32]) {
+    let s = geo.stride;
+    let lanes = geo.rows(band) * geo.pw;
+    let start = band * geo.band_rows * geo.pw;
+    out[..geo.out_lanes].fill(0.0);
+    for i in 0..geo.kernel {
+        for j in 0..geo.kernel {
+            let phase = (i % s) * s + j % s;
+            let from = phase * geo.x_plane + start + (i / s) * geo.pw + j / s;
+            for (acc, o) in out[..lanes].iter_mut().zip(&offsets[from..from + lanes]) {
+                *acc += o;
+            }
+        }
+    }
+}
+
+/// Look-ups per (pass, list): `counts[m·chunks + chunk][g·C_t/groups + t_local]`, from the
+/// re-laid lists.
+pub(super) fn pass_counts(
+    shape: ConvShape,
+    geo: &Geometry,
+    m_count: usize,
+    starts: &[u32],
+) -> Vec<Vec<usize>> {
+    let ctg = shape.c_out_group();
+    (0..m_count * geo.chunks)
+        .map(|pass| {
+            (0..shape.groups * ctg)
+                .map(|list| {
+                    let (g, t_local) = (list / ctg, list % ctg);
+                    let l = (g * m_count * geo.chunks + pass) * ctg + t_local;
+                    (starts[l + 1] - starts[l]) as usize
+                })
+                .collect()
+        })
+        .collect()
+}

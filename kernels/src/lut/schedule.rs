@@ -1,0 +1,108 @@
+//! What the two conv look-up families (exact f32 and int8 tables) share: the re-layout of
+//! the assignments into per-channel tap lists, and the table-by-table schedule of a forward
+//! pass (docs/KERNELS.md "conv: schedule").
+
+use crate::lut::Phase;
+use crate::shape::ConvShape;
+
+/// Which table to build: output-row band, group, subspace and chunk (of phase planes and
+/// codewords).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Source {
+    pub band: usize,
+    pub group: usize,
+    pub subspace: usize,
+    pub chunk: usize,
+}
+
+/// Re-lays (C_t, kh, kw, M) assignments as tap lists: for every group g and subspace m,
+/// `lists` lists, each holding table offsets in ascending order. `place(t_local, i, j, b)`
+/// names the list (within the subspace) and the offset of output channel g·C_t/groups +
+/// t_local's tap (i, j) with index b. List l of (g, m) is
+/// `taps[starts[(g·M + m)·lists + l] .. starts[(g·M + m)·lists + l + 1]]`.
+pub(crate) fn relay(
+    shape: ConvShape,
+    m_count: usize,
+    lists: usize,
+    assignments: &[u8],
+    place: impl Fn(usize, usize, usize, usize) -> (usize, u32),
+) -> (Vec<u32>, Vec<u32>) {
+    let kk = shape.kernel;
+    let ctg = shape.c_out_group();
+    let mut starts = Vec::with_capacity(shape.groups * m_count * lists + 1);
+    let mut taps = Vec::with_capacity(assignments.len());
+    starts.push(0u32);
+    for g in 0..shape.groups {
+        for m in 0..m_count {
+            let mut entries = Vec::with_capacity(ctg * kk * kk);
+            for t_local in 0..ctg {
+                let t = g * ctg + t_local;
+                for i in 0..kk {
+                    for j in 0..kk {
+                        let b = assignments[((t * kk + i) * kk + j) * m_count + m] as usize;
+                        entries.push(place(t_local, i, j, b));
+                    }
+                }
+            }
+            entries.sort_unstable();
+            let mut next = entries.iter().peekable();
+            for list in 0..lists {
+                while let Some(&(_, offset)) = next.next_if(|e| e.0 == list) {
+                    taps.push(offset);
+                }
+                starts.push(taps.len() as u32);
+            }
+        }
+    }
+    (starts, taps)
+}
+
+/// The steps of a conv forward pass, in the order [`run`] calls them.
+pub(crate) trait Steps {
+    /// Before the first table of group g in a band (int8: the band's offset box sums).
+    fn group_start(&mut self, _band: usize, _group: usize) {}
+    /// Builds one table (a chunk of one band's, for one group and subspace).
+    fn build(&mut self, src: Source);
+    /// Adds that table's look-ups into the group's sums.
+    fn lookups(&mut self, src: Source);
+    /// Copies the band's outputs into y.
+    fn band_end(&mut self, band: usize);
+}
+
+/// Band by band, group by group, subspace by subspace, chunk by chunk: one table, then its
+/// look-ups. Reports `Phase::Table` after each build and `Phase::Lookup` after each pass's
+/// look-ups (the band's last pass ends when its outputs are written).
+pub(crate) fn run(
+    steps: &mut impl Steps,
+    bands: usize,
+    groups: usize,
+    m_count: usize,
+    chunks: usize,
+    phase: &mut dyn FnMut(Phase),
+) {
+    for band in 0..bands {
+        for group in 0..groups {
+            steps.group_start(band, group);
+            for subspace in 0..m_count {
+                for chunk in 0..chunks {
+                    let src = Source {
+                        band,
+                        group,
+                        subspace,
+                        chunk,
+                    };
+                    steps.build(src);
+                    phase(Phase::Table);
+                    steps.lookups(src);
+                    let last =
+                        group + 1 == groups && subspace + 1 == m_count && chunk + 1 == chunks;
+                    if !last {
+                        phase(Phase::Lookup);
+                    }
+                }
+            }
+        }
+        steps.band_end(band);
+        phase(Phase::Lookup);
+    }
+}

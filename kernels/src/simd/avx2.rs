@@ -1,0 +1,159 @@
+//! The AVX2 level: 8 f32 lanes, 16 registers; misaligned loads cost little (a 32-byte load
+//! crosses a cache line only for some offsets), so conv kernels load at any offset.
+
+use std::arch::x86_64::*;
+
+use super::{Simd, Vectorized};
+use crate::isa::Isa;
+use crate::lut::fc::{FcLayout, Lookups};
+
+/// Proof that the CPU has AVX2 and FMA (see [`Isa::features`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Avx2(());
+
+impl Avx2 {
+    /// The token, after checking the CPU.
+    pub(crate) fn detected() -> Avx2 {
+        assert!(Isa::Avx2.is_available(), "this CPU lacks AVX2 + FMA");
+        Avx2(())
+    }
+}
+
+impl Simd for Avx2 {
+    const LANES: usize = 8;
+    const REGISTERS: usize = 16;
+    const PREFERS_ALIGNED_LOADS: bool = false;
+
+    type F32 = __m256;
+    type I32 = __m256i;
+    type I16 = __m256i;
+
+    #[inline(always)]
+    fn vectorize<K: Vectorized>(self, kernel: K) -> K::Output {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn entry<K: Vectorized>(simd: Avx2, kernel: K) -> K::Output {
+            kernel.simd(simd)
+        }
+        // SAFETY: the token exists only on a CPU with AVX2 + FMA.
+        unsafe { entry(self, kernel) }
+    }
+
+    // SAFETY (every intrinsic below): the token proves the CPU has AVX2 + FMA; pointer
+    // methods leave validity to their callers, as documented on the trait.
+    #[inline(always)]
+    fn zero(self) -> __m256 {
+        unsafe { _mm256_setzero_ps() }
+    }
+    #[inline(always)]
+    fn splat(self, v: f32) -> __m256 {
+        unsafe { _mm256_set1_ps(v) }
+    }
+    #[inline(always)]
+    unsafe fn load(self, p: *const f32) -> __m256 {
+        _mm256_loadu_ps(p)
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32, v: __m256) {
+        _mm256_storeu_ps(p, v)
+    }
+    #[inline(always)]
+    fn add(self, a: __m256, b: __m256) -> __m256 {
+        unsafe { _mm256_add_ps(a, b) }
+    }
+    #[inline(always)]
+    fn mul(self, a: __m256, b: __m256) -> __m256 {
+        unsafe { _mm256_mul_ps(a, b) }
+    }
+    #[inline(always)]
+    fn fma(self, a: __m256, b: __m256, c: __m256) -> __m256 {
+        unsafe { _mm256_fmadd_ps(a, b, c) }
+    }
+    #[inline(always)]
+    fn shift_down(self, lo: __m256, hi: __m256, n: usize) -> __m256 {
+        unsafe {
+            // (lo's upper half, hi's lower half), then a byte shift within each 128-bit half.
+            let mid = _mm256_castps_si256(_mm256_permute2f128_ps::<0x21>(lo, hi));
+            let lo = _mm256_castps_si256(lo);
+            _mm256_castsi256_ps(match n {
+                0 => lo,
+                1 => _mm256_alignr_epi8::<4>(mid, lo),
+                2 => _mm256_alignr_epi8::<8>(mid, lo),
+                3 => _mm256_alignr_epi8::<12>(mid, lo),
+                4 => mid,
+                _ => unreachable!("shift {n} > 4"),
+            })
+        }
+    }
+
+    #[inline(always)]
+    fn prefetch(self, p: *const u8) {
+        // SAFETY: a prefetch never faults, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
+    }
+
+    #[inline(always)]
+    fn zero_i32(self) -> __m256i {
+        unsafe { _mm256_setzero_si256() }
+    }
+    #[inline(always)]
+    unsafe fn load_i32(self, p: *const i32) -> __m256i {
+        _mm256_loadu_si256(p.cast())
+    }
+    #[inline(always)]
+    unsafe fn store_i32(self, p: *mut i32, v: __m256i) {
+        _mm256_storeu_si256(p.cast(), v)
+    }
+    #[inline(always)]
+    fn add_i32(self, a: __m256i, b: __m256i) -> __m256i {
+        unsafe { _mm256_add_epi32(a, b) }
+    }
+    #[inline(always)]
+    fn i32_to_f32(self, v: __m256i) -> __m256 {
+        unsafe { _mm256_cvtepi32_ps(v) }
+    }
+
+    #[inline(always)]
+    fn zero_i16(self) -> __m256i {
+        unsafe { _mm256_setzero_si256() }
+    }
+    #[inline(always)]
+    unsafe fn load_i16(self, p: *const i16) -> __m256i {
+        _mm256_loadu_si256(p.cast())
+    }
+    #[inline(always)]
+    unsafe fn store_i16(self, p: *mut i16, v: __m256i) {
+        _mm256_storeu_si256(p.cast(), v)
+    }
+    #[inline(always)]
+    fn add_i16(self, a: __m256i, b: __m256i) -> __m256i {
+        unsafe { _mm256_add_epi16(a, b) }
+    }
+    #[inline(always)]
+    fn widen_i16(self, v: __m256i) -> (__m256i, __m256i) {
+        unsafe {
+            (
+                _mm256_cvtepi16_epi32(_mm256_castsi256_si128(v)),
+                _mm256_cvtepi16_epi32(_mm256_extracti128_si256::<1>(v)),
+            )
+        }
+    }
+    #[inline(always)]
+    fn quantize_i16(self, a: __m256, b: __m256, q: i32) -> __m256i {
+        unsafe {
+            let (hi, lo) = (_mm256_set1_epi32(q), _mm256_set1_epi32(-q));
+            let a = _mm256_max_epi32(_mm256_min_epi32(_mm256_cvtps_epi32(a), hi), lo);
+            let b = _mm256_max_epi32(_mm256_min_epi32(_mm256_cvtps_epi32(b), hi), lo);
+            // packs works per 128-bit half: (a0..3, b0..3, a4..7, b4..7); reorder the quarters.
+            let packed = _mm256_packs_epi32(a, b);
+            _mm256_permute4x64_epi64::<0b11_01_10_00>(packed)
+        }
+    }
+
+    fn fc_layout(self, k: usize) -> FcLayout {
+        crate::lut::fc::avx2::layout(k)
+    }
+    #[inline(always)]
+    fn fc_lookups(self, op: Lookups<'_>) {
+        crate::lut::fc::avx2::lookups(self, op)
+    }
+}

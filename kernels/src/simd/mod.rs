@@ -1,0 +1,142 @@
+//! The vector instruction sets behind one small trait (docs/KERNELS.md "One body per
+//! family").
+//!
+//! Each look-up family writes its inner loops once, generic over [`Simd`]: loads, adds,
+//! fused multiply-adds, a register shift, 16-bit integer adds, widening and quantization.
+//! An ISA is one file here that implements the trait for a zero-sized token (which only
+//! [`run`] creates, after checking the CPU), plus its fc look-up primitive (the one
+//! operation whose best form differs by instruction set: see `lut::fc`). [`run`] is the only
+//! place that matches on [`Isa`]; the tests run every kernel at every level
+//! [`Isa::available`] lists, so a new level is tested without edits.
+//!
+//! Why a token and `#[inline(always)]`: every method is a thin wrapper over an intrinsic
+//! that is sound only on a CPU with the level's features. Holding the token proves the check
+//! was made; the generic bodies are `#[inline(always)]` so that they are compiled inside the
+//! level's `#[target_feature]` entry ([`Simd::vectorize`]), where the intrinsics inline.
+
+use crate::isa::Isa;
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512;
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod neon;
+
+/// A unit of work with a vector body, generic over the level.
+pub(crate) trait Vectorized {
+    type Output;
+    /// The vector body. Implementations are `#[inline(always)]`: they are compiled inside
+    /// the level's `#[target_feature]` entry ([`Simd::vectorize`]).
+    fn simd<S: Simd>(self, simd: S) -> Self::Output;
+}
+
+/// A unit of work with a plain twin and a vector body: what [`run`] dispatches.
+pub(crate) trait Kernel: Vectorized {
+    /// The plain twin (the `*-scalar` kernel): safe indexing, the fallback everywhere.
+    fn scalar(self) -> Self::Output;
+}
+
+/// Runs `kernel` at `isa`.
+///
+/// Panics if this CPU lacks `isa`: callers check once with [`Isa::require`], and every
+/// kernel's `forward` asserts it before any work.
+pub(crate) fn run<K: Kernel>(isa: Isa, kernel: K) -> K::Output {
+    assert!(isa.is_available(), "ISA {isa} is not available on this CPU");
+    match isa {
+        Isa::Scalar => kernel.scalar(),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => avx2::Avx2::detected().vectorize(kernel),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => avx512::Avx512::detected().vectorize(kernel),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => neon::Neon::detected().vectorize(kernel),
+        #[cfg(not(target_arch = "x86_64"))]
+        Isa::Avx2 | Isa::Avx512 => unreachable!("x86 levels are never available here"),
+        #[cfg(not(target_arch = "aarch64"))]
+        Isa::Neon => unreachable!("NEON is never available here"),
+    }
+}
+
+/// One vector ISA. Implemented by zero-sized tokens that exist only on a CPU with the
+/// level's features ([`run`] checks before it creates one), so the methods are safe to call
+/// with a token in hand; raw-pointer methods are `unsafe` for their memory accesses only.
+///
+/// Lane counts: `F32` and `I32` hold [`Simd::LANES`] lanes, `I16` twice as many.
+pub(crate) trait Simd: Copy + 'static {
+    /// f32 (and i32) lanes per vector.
+    const LANES: usize;
+    /// Vector registers a kernel may plan its register blocks for.
+    const REGISTERS: usize;
+    /// Whether a misaligned vector load costs about two aligned ones (AVX-512 here): conv
+    /// kernels then load table rows aligned and shift sums in registers instead.
+    const PREFERS_ALIGNED_LOADS: bool;
+
+    type F32: Copy;
+    type I32: Copy;
+    type I16: Copy;
+
+    /// Runs `kernel.simd(self)` compiled with this level's target features, as a function
+    /// of its own (one per kernel type: large bodies stay separate functions).
+    fn vectorize<K: Vectorized>(self, kernel: K) -> K::Output;
+
+    // f32 lanes.
+    fn zero(self) -> Self::F32;
+    fn splat(self, v: f32) -> Self::F32;
+    /// # Safety
+    /// `p` is valid for reading [`Simd::LANES`] floats (no alignment needed).
+    unsafe fn load(self, p: *const f32) -> Self::F32;
+    /// # Safety
+    /// `p` is valid for writing [`Simd::LANES`] floats (no alignment needed).
+    unsafe fn store(self, p: *mut f32, v: Self::F32);
+    fn add(self, a: Self::F32, b: Self::F32) -> Self::F32;
+    fn mul(self, a: Self::F32, b: Self::F32) -> Self::F32;
+    /// a·b + c with one rounding.
+    fn fma(self, a: Self::F32, b: Self::F32, c: Self::F32) -> Self::F32;
+    /// Lanes `n ..` of `lo` followed by the first `n` lanes of `hi` (lane c of the result is
+    /// lane c + n of the 2·LANES-lane vector (hi, lo)); 0 ≤ n ≤ 4 and n < LANES.
+    fn shift_down(self, lo: Self::F32, hi: Self::F32, n: usize) -> Self::F32;
+
+    // i32 lanes.
+    fn zero_i32(self) -> Self::I32;
+    /// # Safety
+    /// As [`Simd::load`], for i32.
+    unsafe fn load_i32(self, p: *const i32) -> Self::I32;
+    /// # Safety
+    /// As [`Simd::store`], for i32.
+    unsafe fn store_i32(self, p: *mut i32, v: Self::I32);
+    fn add_i32(self, a: Self::I32, b: Self::I32) -> Self::I32;
+    fn i32_to_f32(self, v: Self::I32) -> Self::F32;
+
+    // i16 lanes (2·LANES).
+    fn zero_i16(self) -> Self::I16;
+    /// # Safety
+    /// `p` is valid for reading 2·[`Simd::LANES`] i16.
+    unsafe fn load_i16(self, p: *const i16) -> Self::I16;
+    /// # Safety
+    /// `p` is valid for writing 2·[`Simd::LANES`] i16.
+    unsafe fn store_i16(self, p: *mut i16, v: Self::I16);
+    /// Wrapping 16-bit add (callers bound their sums so that it never wraps).
+    fn add_i16(self, a: Self::I16, b: Self::I16) -> Self::I16;
+    /// The i16 lanes as i32: (lanes 0..LANES, lanes LANES..2·LANES).
+    fn widen_i16(self, v: Self::I16) -> (Self::I32, Self::I32);
+    /// round(a), round(b) (half to even), clamped to [−q, q], as one i16 vector in lane
+    /// order (a's lanes first). q ≤ 32767.
+    fn quantize_i16(self, a: Self::F32, b: Self::F32, q: i32) -> Self::I16;
+
+    /// Hints that the cache line at `p` will be read soon (never faults, whatever `p`).
+    fn prefetch(self, _p: *const u8) {}
+
+    /// `out[x] = src[s·x]` for x < out.len(); `src` holds at least s·(out.len() − 1) + 1
+    /// floats. A level with gathers overrides it.
+    fn copy_strided(self, src: &[f32], s: usize, out: &mut [f32]) {
+        for (o, v) in out.iter_mut().zip(src.iter().step_by(s)) {
+            *o = *v;
+        }
+    }
+
+    /// The fc index layout this level looks up fastest for K codewords (`lut::fc`).
+    fn fc_layout(self, k: usize) -> crate::lut::fc::FcLayout;
+    /// The fc look-ups of a layer prepared with [`Simd::fc_layout`] (`lut::fc`).
+    fn fc_lookups(self, op: crate::lut::fc::Lookups<'_>);
+}
