@@ -146,11 +146,7 @@ struct ConvI8Case {
 impl ConvI8Case {
     fn run(&mut self) {
         let ConvI8Case {
-            lut,
-            x,
-            y,
-            scratch,
-            ..
+            lut, x, y, scratch, ..
         } = self;
         lut.forward(black_box(x), y, scratch, &mut |_| {});
     }
@@ -166,8 +162,8 @@ fn conv_i8_case(layer: &str, isa: Isa) -> ConvI8Case {
         codebooks(&mut rng, spec, m, shape.c_out * shape.kernel * shape.kernel);
     let bias = uniform(&mut rng, shape.c_out, 1.0);
     let target = Target::for_isa(isa);
-    let lut = ConvLutI8::new(target, shape, spec, &centroids, &assignments, &bias)
-        .expect("valid layer");
+    let lut =
+        ConvLutI8::new(target, shape, spec, &centroids, &assignments, &bias).expect("valid layer");
     let mut case = ConvI8Case {
         repeats: repeats(&format!("{layer}/{}", lut.kernel_name())),
         lut,
@@ -406,8 +402,8 @@ impl ForwardCase {
 fn forward_case(isa: Isa, tables: TableKind) -> ForwardCase {
     let isa = forced(isa);
     let model = synthetic_model(DEFAULT_SEED);
-    let net = QuantizedNetwork::new(&model, Target::for_isa(isa), tables)
-        .expect("the synthetic model");
+    let net =
+        QuantizedNetwork::new(&model, Target::for_isa(isa), tables).expect("the synthetic model");
     let mut case = ForwardCase {
         net,
         image: synthetic_image(DEFAULT_SEED, 0),
