@@ -9,7 +9,7 @@ use qcnn_kernels::dense::reference::max_relative_error;
 use qcnn_model::format::read_bin_f32;
 use qcnn_model::{folder, Network};
 
-/// The golden README: a correct implementation agrees to about 1e-5 relative
+/// docs/METHOD.md "Agreement with the authors' outputs": about 1e-5 relative
 /// (max |a − b| / max |b| per layer); summation order explains the rest.
 const GOLDEN_TOL: f32 = 1e-5;
 

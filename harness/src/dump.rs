@@ -1,5 +1,5 @@
 //! `--dump-layers DIR`: every layer's output as the authors' `.bin` arrays, named as in
-//! shared/golden/README.md (conv and fc before their ReLU; ReLU and dropout not written).
+//! docs/FORMAT.md "Layer dumps" (conv and fc before their ReLU; ReLU and dropout not written).
 
 use std::path::{Path, PathBuf};
 

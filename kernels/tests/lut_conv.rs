@@ -480,7 +480,7 @@ fn required_isa_levels_are_tested() {
 
 // ---------------------------------------------------------------- authors' golden outputs
 
-/// Agreement with the authors' own quantized-mode outputs (golden/README.md: ≈ 1e-5,
+/// Agreement with the authors' own quantized-mode outputs (docs/METHOD.md: ≈ 1e-5,
 /// max |a − b| / max |b| per layer, summation order explains the rest).
 const GOLDEN_TOL: f32 = 1e-5;
 

@@ -1,5 +1,5 @@
 //! Image preprocessing, exactly as the authors' `BmpImgIO` does it for AlexNet
-//! (resize type "Strict", mean type "Full"; golden/README.md):
+//! (resize type "Strict", mean type "Full"; docs/METHOD.md "Caffe conventions"):
 //!
 //! 1. decode the image into channels B, G, R (f32 pixel values 0..=255);
 //! 2. bilinear resize to 256 × 256 with corner-aligned scale (H_src − 1) / (256 − 1);

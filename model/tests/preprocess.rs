@@ -10,7 +10,7 @@ use qcnn_model::preprocess::{
 };
 use qcnn_model::ModelError;
 
-/// Agreement with the authors' preprocessed input: max |a − b| / max |b| (golden/README.md
+/// Agreement with the authors' preprocessed input: max |a − b| / max |b| (docs/METHOD.md
 /// expects about 1e-5 for a correct implementation; the resize repeats their arithmetic).
 const GOLDEN_INPUT_TOLERANCE: f32 = 1e-5;
 

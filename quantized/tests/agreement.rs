@@ -9,7 +9,7 @@ use qcnn_model::{folder, synthetic, Model, Network};
 use qcnn_quantized::{QuantizedNetwork, TableKind};
 
 /// Same function, different summation order: every layer within 1e-5 relative
-/// (max |a − b| / max |b|), as the golden README expects of a correct implementation.
+/// (max |a − b| / max |b|), as docs/METHOD.md "Agreement with the authors' outputs" expects.
 const LAYER_TOL: f32 = 1e-5;
 
 const GOLDEN_IMAGE: &str = "golden/ILSVRC2012_val_00000001";
