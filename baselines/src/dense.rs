@@ -3,9 +3,10 @@
 use qcnn_kernels::dense::{conv, fc, ConvScratch, CONV_KERNEL, FC_KERNEL};
 use qcnn_kernels::{ConvShape, FcShape, Isa};
 use qcnn_model::arch::ParamKind;
-use qcnn_model::{LayerParams, Model, Network, Observer};
+use qcnn_model::{LayerParams, Model};
+use qcnn_runner::{Network, Observer};
 
-use crate::pipeline::{conv_shape, fc_shape, Pipeline, WeightedOp};
+use qcnn_runner::{conv_shape, fc_shape, Pipeline, WeightedOp};
 
 /// A dense conv layer with its weights and im2col scratch, prepared once.
 pub struct DenseConv {

@@ -7,7 +7,7 @@ use qcnn_kernels::dense::reference::{
 };
 use qcnn_model::{Architecture, LayerKind};
 
-use crate::pipeline::{conv_shape, fc_shape, lrn_params, pool_shape};
+use qcnn_runner::{conv_shape, fc_shape, lrn_params, pool_shape};
 
 /// Layer `index` of `arch` on `input` (the previous layer's output) by its twin. `params`
 /// holds one (weights, bias) per conv/fc layer, in layer order, Caffe layout.

@@ -6,8 +6,9 @@ use common::{shared_dir, Recorder};
 use qcnn_baselines::DenseNetwork;
 use qcnn_kernels::blas;
 use qcnn_kernels::dense::reference::max_relative_error;
+use qcnn_model::folder;
 use qcnn_model::format::read_bin_f32;
-use qcnn_model::{folder, Network};
+use qcnn_runner::Network;
 
 /// docs/METHOD.md "Agreement with the authors' outputs": about 1e-5 relative
 /// (max |a − b| / max |b| per layer); summation order explains the rest.

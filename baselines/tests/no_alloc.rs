@@ -7,9 +7,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use common::{dense_ops, random_params, tiny_alexnet, values};
-use qcnn_baselines::{DenseNetwork, Pipeline};
+use qcnn_baselines::DenseNetwork;
 use qcnn_model::synthetic::{synthetic_image, synthetic_model};
-use qcnn_model::{Network, NoObserver};
+use qcnn_runner::Pipeline;
+use qcnn_runner::{Network, NoObserver};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 

@@ -21,7 +21,8 @@ use qcnn_baselines::peers::{
 };
 use qcnn_baselines::DenseNetwork;
 use qcnn_model::synthetic::{synthetic_image, synthetic_model, DEFAULT_SEED};
-use qcnn_model::{LayerParams, Model, ModelSource, Network, Observer};
+use qcnn_model::{LayerParams, Model, ModelSource};
+use qcnn_runner::{Network, Observer};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -113,7 +114,7 @@ fn peer_matches_dense(name: &str) {
         "{name} synthetic: {}",
         agreement.describe()
     );
-    let probs = peer.forward(refs[0], &mut qcnn_model::NoObserver).to_vec();
+    let probs = peer.forward(refs[0], &mut qcnn_runner::NoObserver).to_vec();
     assert_eq!(probs.len(), 1000);
     assert!((probs.iter().sum::<f32>() - 1.0).abs() < 1e-4);
     match peer.info().timing {
@@ -547,7 +548,7 @@ fn worker_dies_mid_run(name: &str) {
         .expect("the fake worker loads");
     assert_eq!(peer.info().version, "9.9");
     let input = vec![0.5; model.arch.input.len()];
-    let out = peer.forward(&input, &mut qcnn_model::NoObserver).to_vec();
+    let out = peer.forward(&input, &mut qcnn_runner::NoObserver).to_vec();
     assert!(out.iter().all(|v| v.is_nan()));
     let fault = peer.fault().expect("a fault").to_string();
     assert!(fault.starts_with(&format!("{name}: ")), "{fault}");
@@ -559,7 +560,7 @@ fn worker_dies_mid_run(name: &str) {
     assert_eq!(peer.memory(), None, "{name}: a dead worker has no figures");
     // Later images do not talk to the dead worker and stay NaN.
     assert!(peer
-        .forward(&input, &mut qcnn_model::NoObserver)
+        .forward(&input, &mut qcnn_runner::NoObserver)
         .iter()
         .all(|v| v.is_nan()));
     let mut dense = DenseNetwork::new(&model);
@@ -591,7 +592,7 @@ fn short_reply_is_a_fault() {
         .open("openvino")
         .expect("the fake worker loads");
     let input = vec![0.5; model.arch.input.len()];
-    peer.forward(&input, &mut qcnn_model::NoObserver);
+    peer.forward(&input, &mut qcnn_runner::NoObserver);
     let fault = peer.fault().expect("a fault");
     // Probabilities and logits, f32 each.
     let expected = 2 * model.arch.shapes().last().unwrap().len() * 4;
@@ -685,7 +686,7 @@ fn a_peer_off_in_the_logits_is_wrong_even_when_probabilities_agree() {
     assert!(a.holds(), "{}", a.describe());
     // A uniform shift of every logit leaves the softmax unchanged: only the logits tell.
     let mut off = Skewed::new(&model, 1e-2);
-    off.forward(refs[0], &mut qcnn_model::NoObserver);
+    off.forward(refs[0], &mut qcnn_runner::NoObserver);
     let a = check_agreement(&mut off, &mut dense, &refs);
     assert!(!a.holds(), "{}", a.describe());
     assert!(a.logits_error.unwrap() > AGREEMENT_TOLERANCE);

@@ -3,10 +3,11 @@
 mod common;
 
 use common::{dense_ops, random_params, tiny_alexnet, values, Recorder};
-use qcnn_baselines::Pipeline;
 use qcnn_kernels::dense::reference::{max_relative_error, relu_reference};
 use qcnn_kernels::Isa;
-use qcnn_model::{Architecture, Layer, LayerKind, NoObserver, Shape};
+use qcnn_model::{Architecture, Layer, LayerKind, Shape};
+use qcnn_runner::NoObserver;
+use qcnn_runner::Pipeline;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 

@@ -3,7 +3,8 @@
 
 use qcnn_baselines::DenseNetwork;
 use qcnn_model::synthetic::{synthetic_image, synthetic_model, DEFAULT_SEED};
-use qcnn_model::{Layer, LayerKind, Network, Observer};
+use qcnn_model::{Layer, LayerKind};
+use qcnn_runner::{Network, Observer};
 
 /// Records, per layer, whether every value is finite, the fraction of values > 0, and whether
 /// the values are not all equal.

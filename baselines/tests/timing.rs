@@ -11,7 +11,8 @@ use common::shared_dir;
 use qcnn_baselines::DenseNetwork;
 use qcnn_kernels::blas;
 use qcnn_model::synthetic::{synthetic_image, synthetic_model, DEFAULT_SEED};
-use qcnn_model::{folder, Layer, Network, Observer};
+use qcnn_model::{folder, Layer};
+use qcnn_runner::{Network, Observer};
 
 const WARM_UP: usize = 3;
 const IMAGES: usize = 20;

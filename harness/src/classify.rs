@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use qcnn_kernels::Target;
 use qcnn_model::preprocess::{self, MeanImage};
-use qcnn_model::{synthetic, FiniteWatch, Network};
+use qcnn_model::synthetic;
+use qcnn_runner::{FiniteWatch, Network};
 
 use crate::dump::LayerDumper;
 use crate::labels::{read_class_names, read_image_labels, stem};
@@ -123,7 +124,9 @@ fn forward(
     dump: Option<&Path>,
 ) -> Result<Vec<f32>> {
     let Some(dir) = dump else {
-        return Ok(network.forward(input, &mut qcnn_model::NoObserver).to_vec());
+        return Ok(network
+            .forward(input, &mut qcnn_runner::NoObserver)
+            .to_vec());
     };
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let arch = &loaded.model.arch;

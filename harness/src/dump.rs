@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use qcnn_model::format::write_bin_f32;
-use qcnn_model::{Layer, LayerKind, Observer, Shape};
+use qcnn_model::{Layer, LayerKind, Shape};
+use qcnn_runner::Observer;
 
 pub struct LayerDumper {
     dir: PathBuf,

@@ -21,11 +21,12 @@ use cpu_time::ProcessTime;
 use indicatif::{ProgressBar, ProgressStyle};
 use qcnn_model::format::BinF32Reader;
 use qcnn_model::preprocess::{self, MeanImage};
-use qcnn_model::{NoObserver, Shape};
+use qcnn_model::Shape;
 use qcnn_results::{
     write_evaluation, EvaluationRow, ImageRow, Meta, ModeInfo, PredictionRow, PredictionsWriter,
     RepeatRecord, RepeatRow, RunWriter,
 };
+use qcnn_runner::NoObserver;
 
 use crate::blas_core::BlasInfo;
 use crate::classify::{mean_image_or_channel_means, top_k};

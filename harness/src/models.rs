@@ -7,7 +7,8 @@ use anyhow::{bail, Context, Result};
 use qcnn_kernels::Target;
 use qcnn_model::folder::{self, ModelFolder};
 use qcnn_model::import::{ForeignNet, MAX_MODEL_BYTES};
-use qcnn_model::{synthetic, Architecture, Model, ModelSource, Network, NetworkKind, Shape};
+use qcnn_model::{synthetic, Architecture, Model, ModelSource, NetworkKind, Shape};
+use qcnn_runner::Network;
 
 /// Every mode this build offers, in the order tables show them.
 pub const MODES: &[&str] = &["dense", "qcnn", "qcnn-int8"];

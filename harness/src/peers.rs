@@ -22,8 +22,9 @@ use qcnn_baselines::peers::{
     Timing, PEERS,
 };
 use qcnn_baselines::DenseNetwork;
-use qcnn_model::{Model, Network};
+use qcnn_model::Model;
 use qcnn_results::{Meta, ModeInfo, ProcessMemory};
+use qcnn_runner::Network;
 
 /// What `ModeInfo::isa` says for a peer: each engine picks its own instruction set.
 pub const PEER_ISA: &str = "engine's choice";

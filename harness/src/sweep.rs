@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use cpu_time::ProcessTime;
 use indicatif::{ProgressBar, ProgressStyle};
-use qcnn_baselines::{conv_shape, fc_shape, DenseConv, DenseFc, WeightedOp};
+use qcnn_baselines::{DenseConv, DenseFc};
 use qcnn_kernels::dense::{CONV_KERNEL, FC_KERNEL};
 use qcnn_kernels::lut::conv::{ConvLut, ConvScratch};
 use qcnn_kernels::lut::fc::FcLut;
@@ -20,7 +20,7 @@ use qcnn_kernels::lut::fc::FcScratch;
 use qcnn_kernels::{CacheSizes, Isa, Phase, PqSpec, Target};
 use qcnn_model::arch::{ParamKind, ParamShape, QuantSpec};
 use qcnn_model::format::bits_for;
-use qcnn_model::{Architecture, Codebooks, LayerParams, NoObserver};
+use qcnn_model::{Architecture, Codebooks, LayerParams};
 use qcnn_quantizer::{
     check_spec, dense_inputs, layer_response_error, quantize_layer, LayerInputs, LayerReport,
 };
@@ -28,6 +28,8 @@ use qcnn_results::{
     write_sweep, ImageRow, LayerRow, Meta, ModeInfo, RepeatRecord, RepeatRow, RunWriter, Summary,
     SweepRow, SWEEP_FILE,
 };
+use qcnn_runner::NoObserver;
+use qcnn_runner::{conv_shape, fc_shape, WeightedOp};
 
 use crate::blas_core::BlasInfo;
 use crate::models::{self, LoadedModel};

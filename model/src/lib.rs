@@ -8,7 +8,6 @@ pub mod error;
 pub mod folder;
 pub mod format;
 pub mod import;
-pub mod network;
 pub mod preprocess;
 pub mod synthetic;
 pub mod testdata;
@@ -16,7 +15,6 @@ pub mod weights;
 
 pub use arch::{alexnet, Architecture, Layer, LayerKind, NetworkKind, QuantSpec, Shape};
 pub use error::{ModelError, Result};
-pub use network::{FiniteWatch, Network, NoObserver, NonFinite, Observer, Phase};
 pub use weights::{Codebooks, LayerParams};
 
 /// Where a model came from, for the results' provenance.

@@ -1,4 +1,4 @@
-//! Test support shared by every crate: where the authors' files are, and a layer recorder.
+//! Test support shared by every crate: where the authors' files are, and a tiny AlexNet.
 //!
 //! The authors' model and golden outputs are never committed; tests read them from
 //! `shared/` beside the checkout (`$QCNN_SHARED` overrides) and skip visibly without them.
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 pub use qcnn_kernels::dense::reference::max_relative_error;
 
 use crate::arch::{conv, LrnSpec, PoolSpec};
-use crate::{Architecture, Layer, LayerKind, Observer, Shape};
+use crate::{Architecture, Layer, LayerKind, Shape};
 
 /// `$QCNN_SHARED`, else `shared/` beside the workspace, if it exists.
 pub fn shared_dir() -> Option<PathBuf> {
@@ -27,29 +27,6 @@ pub fn shared_or_skip(test: &str, relative: &str) -> Option<PathBuf> {
         eprintln!("SKIPPED: {test}: shared data '{relative}' not found (set QCNN_SHARED)");
     }
     path
-}
-
-/// Keeps a copy of every layer's output of a forward pass.
-#[derive(Default)]
-pub struct LayerRecorder {
-    /// (layer index, layer name, output).
-    pub outputs: Vec<(usize, &'static str, Vec<f32>)>,
-}
-
-impl Observer for LayerRecorder {
-    fn after_layer(&mut self, index: usize, layer: &Layer, output: &[f32]) {
-        self.outputs.push((index, layer.name, output.to_vec()));
-    }
-}
-
-impl LayerRecorder {
-    /// The output of the layer called `name`.
-    pub fn get(&self, name: &str) -> Option<&[f32]> {
-        self.outputs
-            .iter()
-            .find(|(_, n, _)| *n == name)
-            .map(|(_, _, o)| o.as_slice())
-    }
 }
 
 /// A small AlexNet for tests: every layer kind, conv1 on 3 channels (a partial subspace for

@@ -1,13 +1,14 @@
 //! The Q-CNN forward pass: the dense network's layer list, with every conv and fc layer
 //! computed from codebooks and assignments by table look-ups (METHOD.md).
 
-use qcnn_baselines::{conv_shape, fc_shape, Pipeline, WeightedOp};
 use qcnn_kernels::lut::conv::{ConvLut, ConvScratch};
 use qcnn_kernels::lut::fc::{FcLut, FcScratch};
 use qcnn_kernels::lut::int8::{ConvI8Scratch, ConvLutI8};
 use qcnn_kernels::{LutError, Phase, PqSpec, Target};
 use qcnn_model::arch::ParamKind;
-use qcnn_model::{Codebooks, LayerParams, Model, Network, Observer};
+use qcnn_model::{Codebooks, LayerParams, Model};
+use qcnn_runner::{conv_shape, fc_shape, Pipeline, WeightedOp};
+use qcnn_runner::{Network, Observer};
 
 /// How look-up tables hold their values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,12 +5,12 @@
 use std::str::FromStr;
 use std::time::Instant;
 
-use qcnn_baselines::{
-    conv_shape, fc_shape, DenseConv, DenseFc, DenseNetwork, Pipeline, WeightedOp,
-};
+use qcnn_baselines::{DenseConv, DenseFc, DenseNetwork};
 use qcnn_model::arch::{Architecture, ParamKind, ParamShape, QuantSpec};
 use qcnn_model::weights::rebuild_dense;
-use qcnn_model::{Codebooks, Layer, LayerParams, Model, Network, NoObserver, Observer};
+use qcnn_model::{Codebooks, Layer, LayerParams, Model};
+use qcnn_runner::{conv_shape, fc_shape, Pipeline, WeightedOp};
+use qcnn_runner::{Network, NoObserver, Observer};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 

@@ -7,13 +7,14 @@ use common::{param, random_calibration, random_dense_model, tiny_alexnet, tiny_s
 use qcnn_baselines::DenseNetwork;
 use qcnn_kernels::Isa;
 use qcnn_model::arch::{alexnet, authors_quantization, QuantSpec};
+use qcnn_model::folder;
 use qcnn_model::synthetic::synthetic_model;
-use qcnn_model::{folder, Network, NoObserver};
 use qcnn_quantized::{QuantizedNetwork, TableKind};
 use qcnn_quantizer::{
     check_spec, pq_codebooks, quantize_layer, quantize_model, Calibration, EcParams, KMeansParams,
     LayerInputs, Method, NoProgress, QuantizeError, Settings,
 };
+use qcnn_runner::{Network, NoObserver};
 
 /// Relative L2 error of weights that are exactly codebook[assignment] after re-quantizing
 /// them with the same d and K (f32 means of identical values are exact).

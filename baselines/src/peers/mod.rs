@@ -35,7 +35,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use qcnn_kernels::dense::reference::max_relative_error;
-use qcnn_model::{Layer, Model, Network, Observer};
+use qcnn_model::{Layer, Model};
+use qcnn_runner::{Network, Observer};
 
 /// Every peer this code knows, in the order tables show them.
 pub const PEERS: &[&str] = &["tract", "onnxruntime", "openvino", "ncnn", "ncnn-default"];
@@ -474,7 +475,7 @@ pub fn check_agreement(
     };
     let mut worst = 0.0f32;
     for (i, image) in images.iter().enumerate() {
-        let probs = peer.forward(image, &mut qcnn_model::NoObserver).to_vec();
+        let probs = peer.forward(image, &mut qcnn_runner::NoObserver).to_vec();
         if let Some(fault) = peer.fault() {
             agreement.fault = Some(fault.to_string());
             return agreement;

@@ -16,8 +16,8 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use qcnn_model::{Network, Observer};
 use qcnn_onnx::Interface;
+use qcnn_runner::{Network, Observer};
 use serde_json::{json, Value};
 
 use super::{Cause, Peer, PeerInfo, PeerMemory, PeerOptions, Timing, Unavailable};

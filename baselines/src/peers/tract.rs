@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use qcnn_model::{Network, Observer};
 use qcnn_onnx::Interface;
+use qcnn_runner::{Network, Observer};
 use tract_onnx::prelude::tract_data::internal::ensure;
 use tract_onnx::prelude::*;
 

@@ -1,13 +1,15 @@
 //! Helpers shared by the baselines tests.
 #![allow(dead_code, unused_imports)]
 
-use qcnn_baselines::{conv_shape, fc_shape, DenseConv, DenseFc, WeightedOp};
+use qcnn_baselines::{DenseConv, DenseFc};
 use qcnn_model::arch::ParamKind;
 use qcnn_model::Architecture;
+use qcnn_runner::{conv_shape, fc_shape, WeightedOp};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-pub use qcnn_model::testdata::{shared_dir, tiny_alexnet, LayerRecorder as Recorder};
+pub use qcnn_model::testdata::{shared_dir, tiny_alexnet};
+pub use qcnn_runner::LayerRecorder as Recorder;
 
 pub fn values(rng: &mut ChaCha8Rng, len: usize) -> Vec<f32> {
     (0..len).map(|_| rng.random_range(-1.0..1.0)).collect()

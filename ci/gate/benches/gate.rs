@@ -26,7 +26,6 @@ use std::hint::black_box;
 use gungraun::{
     library_benchmark, library_benchmark_group, main, Callgrind, LibraryBenchmarkConfig,
 };
-use qcnn_baselines::{conv_shape, fc_shape, lrn_params, pool_shape};
 use qcnn_kernels::dense::{self, LrnParams, LrnScratch, PoolScratch, PoolShape};
 use qcnn_kernels::lut::conv::{ConvLut, ConvScratch};
 use qcnn_kernels::lut::fc::{FcLut, FcScratch};
@@ -34,8 +33,10 @@ use qcnn_kernels::lut::int8::{ConvI8Scratch, ConvLutI8};
 use qcnn_kernels::{blas, ConvShape, FcShape, Isa, PqSpec, Target};
 use qcnn_model::arch::{alexnet, authors_quantization, ParamShape};
 use qcnn_model::synthetic::{synthetic_image, synthetic_model, DEFAULT_SEED};
-use qcnn_model::{Architecture, LayerKind, NoObserver};
+use qcnn_model::{Architecture, LayerKind};
 use qcnn_quantized::{QuantizedNetwork, TableKind};
+use qcnn_runner::NoObserver;
+use qcnn_runner::{conv_shape, fc_shape, lrn_params, pool_shape};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -394,7 +395,7 @@ struct ForwardCase {
 
 impl ForwardCase {
     fn run(&mut self) {
-        use qcnn_model::Network;
+        use qcnn_runner::Network;
         black_box(self.net.forward(black_box(&self.image), &mut NoObserver));
     }
 }

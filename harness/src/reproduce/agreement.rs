@@ -1,8 +1,8 @@
 //! How far a mode's outputs are from the dense network's: the accuracy cost that goes next
 //! to its speed (exact Q-CNN: summation order only; int8 tables: quantization error).
 
-use qcnn_model::testdata::{max_relative_error, LayerRecorder};
-use qcnn_model::Network;
+use qcnn_kernels::dense::reference::max_relative_error;
+use qcnn_runner::{LayerRecorder, Network};
 
 use crate::classify::top_k;
 

@@ -2,7 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use qcnn_model::{Layer, Observer, Phase};
+use qcnn_model::Layer;
+use qcnn_runner::{Observer, Phase};
 
 /// Accumulates, over every image of a repeat, each layer's time and, inside quantized layers,
 /// the time of each phase (table build, look-ups).

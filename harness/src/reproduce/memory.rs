@@ -12,8 +12,8 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use qcnn_baselines::peers::{PeerLauncher, PeerOptions, PEERS};
 use qcnn_kernels::Target;
-use qcnn_model::Network;
 use qcnn_results::ProcessMemory;
+use qcnn_runner::Network;
 
 use crate::models;
 use crate::validate::{self, Validate};
@@ -64,7 +64,7 @@ pub fn probe(args: &ProbeArgs, target: Target) -> Result<()> {
     reset_peak().context("resetting the peak-RSS mark (/proc/self/clear_refs)")?;
     for i in 0..PROBE_IMAGES {
         let image = qcnn_model::synthetic::synthetic_input(input, args.seed, i);
-        network.forward(&image, &mut qcnn_model::NoObserver);
+        network.forward(&image, &mut qcnn_runner::NoObserver);
     }
     let peak = peak_rss_bytes().context("reading VmHWM from /proc/self/status")?;
     println!("idle_peak_rss_bytes {idle}");
@@ -113,7 +113,7 @@ impl Network for PeerNetwork {
     fn kernels(&self) -> String {
         self.0.kernels()
     }
-    fn forward(&mut self, input: &[f32], observer: &mut dyn qcnn_model::Observer) -> &[f32] {
+    fn forward(&mut self, input: &[f32], observer: &mut dyn qcnn_runner::Observer) -> &[f32] {
         self.0.as_network().forward(input, observer)
     }
 }

@@ -17,10 +17,11 @@ use qcnn_kernels::{Isa, Target};
 
 use crate::machine::Machine;
 use qcnn_model::preprocess::MeanImage;
-use qcnn_model::{Architecture, FiniteWatch, LayerKind, Network, NetworkKind};
+use qcnn_model::{Architecture, LayerKind, NetworkKind};
 use qcnn_results::{
     ImageRow, LayerRow, Meta, ModeInfo, RepeatRecord, RepeatRow, RunWriter, Summary,
 };
+use qcnn_runner::{FiniteWatch, Network};
 
 use crate::blas_core::BlasInfo;
 use crate::classify::{mean_image_or_channel_means, top_k};
@@ -489,7 +490,7 @@ fn warm_up(networks: &mut [Contender], bench: &Bench, images: usize) {
     for net in networks {
         for i in 0..images {
             net.network()
-                .forward(bench.inputs.image(i), &mut qcnn_model::NoObserver);
+                .forward(bench.inputs.image(i), &mut qcnn_runner::NoObserver);
         }
     }
 }

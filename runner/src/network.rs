@@ -1,7 +1,7 @@
 //! What every forward pass (dense, quantized, peers) offers the harness.
 
-use crate::arch::Layer;
 pub use qcnn_kernels::Phase;
+use qcnn_model::Layer;
 
 /// Watches a forward pass layer by layer. The harness implements it with clocks; `--dump-layers`
 /// with a file writer. Networks call it; they never read clocks themselves.
@@ -74,5 +74,28 @@ impl Observer for FiniteWatch {
                 value: output[position],
             });
         }
+    }
+}
+
+/// Keeps a copy of every layer's output of a forward pass.
+#[derive(Default)]
+pub struct LayerRecorder {
+    /// (layer index, layer name, output).
+    pub outputs: Vec<(usize, &'static str, Vec<f32>)>,
+}
+
+impl Observer for LayerRecorder {
+    fn after_layer(&mut self, index: usize, layer: &Layer, output: &[f32]) {
+        self.outputs.push((index, layer.name, output.to_vec()));
+    }
+}
+
+impl LayerRecorder {
+    /// The output of the layer called `name`.
+    pub fn get(&self, name: &str) -> Option<&[f32]> {
+        self.outputs
+            .iter()
+            .find(|(_, n, _)| *n == name)
+            .map(|(_, _, o)| o.as_slice())
     }
 }

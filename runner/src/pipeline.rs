@@ -5,7 +5,9 @@ use qcnn_kernels::dense::{
 };
 use qcnn_kernels::{ConvShape, FcShape, Isa};
 use qcnn_model::arch::{LrnSpec, ParamKind, ParamShape, PoolSpec};
-use qcnn_model::{Architecture, LayerKind, Observer, Shape};
+use qcnn_model::{Architecture, LayerKind, Shape};
+
+use crate::Observer;
 
 /// A conv or fc layer's computation; dense (BLAS) and quantized (look-ups) implement it.
 pub trait WeightedOp {
