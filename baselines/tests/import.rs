@@ -15,9 +15,9 @@ use common::Recorder;
 use qcnn_baselines::DenseNetwork;
 use qcnn_model::import::map_onto;
 use qcnn_model::synthetic::{synthetic_image, synthetic_model, DEFAULT_SEED};
-use qcnn_model::testdata::max_relative_error;
 use qcnn_model::{alexnet, folder, Model};
 use qcnn_runner::{Network, NoObserver};
+use qcnn_testdata::max_relative_error;
 
 /// Layer outputs may differ by summation order at most (they are computed by the same code
 /// from the same weights, so in practice they are equal).

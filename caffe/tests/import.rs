@@ -11,7 +11,7 @@ use qcnn_caffe::proto::{
 };
 use qcnn_caffe::{parse, CaffeError};
 use qcnn_model::import::map_onto;
-use qcnn_model::testdata::tiny_alexnet;
+use qcnn_testdata::tiny_alexnet;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

@@ -527,7 +527,7 @@ fn bad_sizes_and_values_are_refused_before_any_work() {
 /// A dense ONNX file of the tests' tiny AlexNet (small weights), with a NaN at flat position
 /// `nan_at` of conv1's weights if given. Written by our exporter, which takes any value.
 fn tiny_onnx(path: &Path, nan_at: Option<usize>) {
-    let arch = qcnn_model::testdata::tiny_alexnet();
+    let arch = qcnn_testdata::tiny_alexnet();
     let params = arch
         .param_layers()
         .into_iter()

@@ -3,7 +3,7 @@
 use std::process::{Command, Output};
 
 use qcnn_model::format::read_bin_f32;
-use qcnn_model::testdata::{max_relative_error, shared_or_skip};
+use qcnn_testdata::{max_relative_error, shared_or_skip};
 
 fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_qcnn"))

@@ -10,7 +10,6 @@ pub mod format;
 pub mod import;
 pub mod preprocess;
 pub mod synthetic;
-pub mod testdata;
 pub mod weights;
 
 pub use arch::{alexnet, Architecture, Layer, LayerKind, NetworkKind, QuantSpec, Shape};

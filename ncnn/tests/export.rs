@@ -288,7 +288,7 @@ fn floats_read_back_exactly_through_ncnns_parser() {
 
 /// A small network with weights (dense, stored), as the peers tests use.
 fn tiny(seed: u64) -> Model {
-    let arch = qcnn_model::testdata::tiny_alexnet();
+    let arch = qcnn_testdata::tiny_alexnet();
     let params = arch
         .param_layers()
         .into_iter()
@@ -308,7 +308,7 @@ fn tiny(seed: u64) -> Model {
 
 #[test]
 fn tiny_network_ends_in_its_softmax_and_logits() {
-    let blobs = qcnn_ncnn::blobs(&qcnn_model::testdata::tiny_alexnet()).unwrap();
+    let blobs = qcnn_ncnn::blobs(&qcnn_testdata::tiny_alexnet()).unwrap();
     assert_eq!(blobs.output, "prob");
     assert_eq!(blobs.logits.as_deref(), Some("fc5"));
     assert_eq!(blobs.output_shape, Shape::new(10, 1, 1));

@@ -7,10 +7,10 @@ use std::path::Path;
 use prost::Message;
 use qcnn_model::import::{identify, map_onto};
 use qcnn_model::synthetic::synthetic_network;
-use qcnn_model::testdata::tiny_alexnet;
 use qcnn_model::{LayerParams, Model, ModelSource, NetworkKind};
 use qcnn_onnx::import::parse;
 use qcnn_onnx::proto::ModelProto;
+use qcnn_testdata::tiny_alexnet;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

@@ -4,10 +4,10 @@
 use qcnn_baselines::DenseNetwork;
 use qcnn_kernels::{blas, CacheSizes, Isa, Target};
 use qcnn_model::format::read_bin_f32;
-use qcnn_model::testdata::{max_relative_error, shared_or_skip};
 use qcnn_model::{folder, synthetic, Model};
 use qcnn_quantized::{QuantizedNetwork, TableKind};
 use qcnn_runner::{LayerRecorder, Network};
+use qcnn_testdata::{max_relative_error, shared_or_skip};
 
 /// Same function, different summation order: every layer within 1e-5 relative
 /// (max |a − b| / max |b|), as docs/METHOD.md "Agreement with the authors' outputs" expects.

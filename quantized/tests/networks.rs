@@ -6,10 +6,10 @@ use qcnn_baselines::reference::reference_layer;
 use qcnn_baselines::DenseNetwork;
 use qcnn_kernels::{blas, Isa};
 use qcnn_model::synthetic::{synthetic_input, synthetic_network, DEFAULT_SEED};
-use qcnn_model::testdata::max_relative_error;
 use qcnn_model::{Model, NetworkKind};
 use qcnn_quantized::{QuantizedNetwork, TableKind};
 use qcnn_runner::{LayerRecorder, Network};
+use qcnn_testdata::max_relative_error;
 
 /// Same function, different summation order (f32 vs f64 twins, look-ups vs sgemm).
 const LAYER_TOL: f32 = 1e-5;

@@ -8,8 +8,8 @@ use qcnn_runner::{conv_shape, fc_shape, WeightedOp};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-pub use qcnn_model::testdata::{shared_dir, tiny_alexnet};
 pub use qcnn_runner::LayerRecorder as Recorder;
+pub use qcnn_testdata::{shared_dir, tiny_alexnet};
 
 pub fn values(rng: &mut ChaCha8Rng, len: usize) -> Vec<f32> {
     (0..len).map(|_| rng.random_range(-1.0..1.0)).collect()

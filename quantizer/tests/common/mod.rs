@@ -9,7 +9,7 @@ use qcnn_quantizer::Calibration;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-pub use qcnn_model::testdata::tiny_alexnet;
+pub use qcnn_testdata::tiny_alexnet;
 
 /// /work/shared (or $QCNN_SHARED), if present; prints SKIPPED otherwise.
 pub fn shared_dir() -> Option<PathBuf> {

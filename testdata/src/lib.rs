@@ -1,4 +1,5 @@
-//! Test support shared by every crate: where the authors' files are, and a tiny AlexNet.
+//! Test support shared by every crate's tests (a dev-dependency only): where the authors'
+//! files are, a tiny AlexNet, and the relative error the tolerances are stated in.
 //!
 //! The authors' model and golden outputs are never committed; tests read them from
 //! `shared/` beside the checkout (`$QCNN_SHARED` overrides) and skip visibly without them.
@@ -7,8 +8,8 @@ use std::path::PathBuf;
 
 pub use qcnn_kernels::dense::reference::max_relative_error;
 
-use crate::arch::{conv, LrnSpec, PoolSpec};
-use crate::{Architecture, Layer, LayerKind, Shape};
+use qcnn_model::arch::{conv, LrnSpec, PoolSpec};
+use qcnn_model::{Architecture, Layer, LayerKind, Shape};
 
 /// `$QCNN_SHARED`, else `shared/` beside the workspace, if it exists.
 pub fn shared_dir() -> Option<PathBuf> {
