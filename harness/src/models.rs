@@ -264,7 +264,9 @@ fn map_foreign(foreign: &ForeignNet, network: NetworkArg) -> Result<Model> {
 pub fn network(mode: &str, model: &Model, target: Target) -> Result<Box<dyn Network>> {
     use qcnn_quantized::{QuantizedNetwork, TableKind};
     Ok(match mode {
-        "dense" => Box::new(qcnn_baselines::DenseNetwork::new(model)),
+        // LRN at the same level as the look-ups: `--isa avx2` then plays an AVX2 machine
+        // for both modes (BLAS follows `--blas-core`).
+        "dense" => Box::new(qcnn_baselines::DenseNetwork::with_isa(model, target.isa)),
         "qcnn" => Box::new(QuantizedNetwork::new(model, target, TableKind::F32)?),
         "qcnn-int8" => Box::new(QuantizedNetwork::new(model, target, TableKind::Int8)?),
         other => bail!(
