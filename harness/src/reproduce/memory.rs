@@ -52,6 +52,10 @@ impl Validate for ProbeArgs {
             .as_deref()
             .map(|m| validate::model("--model", m))
             .transpose()?;
+        if PEERS.contains(&self.mode.as_str()) {
+            // An in-process peer (tract); `probe` refuses a peer that measures itself.
+            return Ok(());
+        }
         models::check_modes_for("--mode", std::slice::from_ref(&self.mode), model.as_ref())
     }
 }
