@@ -326,7 +326,7 @@ impl Reader<'_> {
         };
         let w = trailing(w);
         let w = if p.transpose.unwrap_or(false) && w.dims.len() == 2 {
-            transpose(&w)
+            w.transposed()
         } else {
             w
         };
@@ -487,19 +487,4 @@ fn blob_tensor(b: &BlobProto) -> Result<Tensor, String> {
     let tensor = Tensor { dims, data };
     tensor.check_finite()?;
     Ok(tensor)
-}
-
-/// (C_s, C_t) → (C_t, C_s).
-fn transpose(t: &Tensor) -> Tensor {
-    let (rows, cols) = (t.dims[0], t.dims[1]);
-    let mut data = vec![0.0f32; rows * cols];
-    for r in 0..rows {
-        for c in 0..cols {
-            data[c * rows + r] = t.data[r * cols + c];
-        }
-    }
-    Tensor {
-        dims: vec![cols, rows],
-        data,
-    }
 }

@@ -39,6 +39,21 @@ pub struct Tensor {
 }
 
 impl Tensor {
+    /// A matrix (rows, cols) as (cols, rows): fc weights stored (C_s, C_t) become (C_t, C_s).
+    pub fn transposed(&self) -> Tensor {
+        let (rows, cols) = (self.dims[0], self.dims[1]);
+        let mut data = vec![0.0f32; rows * cols];
+        for r in 0..rows {
+            for c in 0..cols {
+                data[c * rows + r] = self.data[r * cols + c];
+            }
+        }
+        Tensor {
+            dims: vec![cols, rows],
+            data,
+        }
+    }
+
     /// Refuses the first NaN or infinity (`Err`: its flat position and index): a dense model
     /// with a non-finite weight is a load error, like a model file of the authors' format.
     pub fn check_finite(&self) -> Result<(), String> {

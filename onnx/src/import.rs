@@ -366,7 +366,7 @@ impl<'a> Reader<'a> {
         let b = self.weight(node, 1)?;
         let weights = match (int("transB"), b.dims.as_slice()) {
             (1, [_, _]) => b,
-            (0, [_, _]) => transpose(&b),
+            (0, [_, _]) => b.transposed(),
             (_, dims) => return Err(bad(&format!("B {dims:?}: expected a 2-D constant"))),
         };
         let bias = match node.input.get(2).filter(|n| !n.is_empty()) {
@@ -400,7 +400,7 @@ impl<'a> Reader<'a> {
             }
             None => None,
         };
-        Ok(fc_layer(node, transpose(&w), bias))
+        Ok(fc_layer(node, w.transposed(), bias))
     }
 
     fn softmax(&self, node: &NodeProto) -> Result<(), ImportError> {
@@ -599,19 +599,4 @@ fn int64_tensor(t: &TensorProto) -> Result<Vec<i64>, String> {
         return Err(format!("{} values for {count} elements", values.len()));
     }
     Ok(values)
-}
-
-/// (C_s, C_t) → (C_t, C_s).
-fn transpose(t: &Tensor) -> Tensor {
-    let (rows, cols) = (t.dims[0], t.dims[1]);
-    let mut data = vec![0.0f32; rows * cols];
-    for r in 0..rows {
-        for c in 0..cols {
-            data[c * rows + r] = t.data[r * cols + c];
-        }
-    }
-    Tensor {
-        dims: vec![cols, rows],
-        data,
-    }
 }
