@@ -9,8 +9,9 @@
 //! other work on a shared machine slows every series alike), with the table-build / look-up
 //! split timed from the kernels' phase callbacks. Env knobs:
 //! `QCNN_BENCH_SPLIT_ONLY=1` prints the table and skips criterion;
-//! `QCNN_CONV_PLAN=band_rows,chunk_k,block_rows[,chunk_phases]` overrides the default plan of
-//! every layer (chunk_phases defaults to all phase planes);
+//! `QCNN_CONV_PLAN=band_rows,chunk_k,block_rows[,chunk_phases[,table_subspaces]]` overrides
+//! the default plan of every layer (chunk_phases defaults to all phase planes,
+//! table_subspaces to 1);
 //! `QCNN_BENCH_LAYERS=2,3` restricts the layers (1-based); `QCNN_BENCH_ISAS=avx512,avx2` the
 //! ISAs of the split table (empty: dense only); `QCNN_CACHES=l1d=32K,l2=512K` the caches the
 //! default plans are sized for.
@@ -72,9 +73,9 @@ fn alexnet() -> Vec<Layer> {
         let v: Vec<usize> = s
             .split(',')
             .map(|n| {
-                n.trim()
-                    .parse()
-                    .expect("QCNN_CONV_PLAN: band_rows,chunk_k,block_rows[,chunk_phases]")
+                n.trim().parse().expect(
+                    "QCNN_CONV_PLAN: band_rows,chunk_k,block_rows[,chunk_phases[,table_subspaces]]",
+                )
             })
             .collect();
         ConvPlan {
@@ -82,6 +83,7 @@ fn alexnet() -> Vec<Layer> {
             chunk_k: v[1],
             block_rows: v[2],
             chunk_phases: v.get(3).copied().unwrap_or(usize::MAX),
+            table_subspaces: v.get(4).copied().unwrap_or(1),
         }
     });
     all.into_iter()
@@ -320,7 +322,7 @@ fn print_split(layers: &[Layer]) {
         "medians (and minima) of {SPLIT_RUNS} interleaved rounds; table/lookup: phase callbacks"
     );
     eprintln!(
-        "layer  kernel               R_b,K_c,Rblk,P_c total_ms  min_ms table_ms tbl_min lookup_ms lkp_min lookups/ns dense_ms dns_min speedup min_spd calib/ns"
+        "layer  kernel               R_b,K_c,Rblk,P_c,S_p total_ms  min_ms table_ms tbl_min lookup_ms lkp_min lookups/ns dense_ms dns_min speedup min_spd calib/ns"
     );
     let isas: Vec<Isa> = match std::env::var("QCNN_BENCH_ISAS") {
         Ok(list) => list
@@ -371,13 +373,14 @@ fn print_split(layers: &[Layer]) {
                 [1, 2].map(|k| min(&r.iter().map(|t| t[k]).collect::<Vec<_>>()));
             let plan = l.lut(*isa).plan();
             eprintln!(
-                "{:6} {:20} {:>3},{:>3},{:>2},{:<2} {:8.3} {:8.3} {:8.3} {:7.3} {:9.3} {:7.3} {:10.1} {:8.3} {:8.3} {:6.2}x {:6.2}x {:6.2}",
+                "{:6} {:20} {:>3},{:>3},{:>2},{:>2},{:<2} {:8.3} {:8.3} {:8.3} {:7.3} {:9.3} {:7.3} {:10.1} {:8.3} {:8.3} {:6.2}x {:6.2}x {:6.2}",
                 l.name,
                 ConvLut::name(*isa),
                 plan.band_rows,
                 plan.chunk_k,
                 plan.block_rows,
                 plan.chunk_phases,
+                plan.table_subspaces,
                 total,
                 total_min,
                 table,

@@ -221,13 +221,14 @@ proptest! {
         Problem::new(shape, spec, seed, false).check();
     }
 
-    /// Any band height, codeword chunk and phase-plane chunk computes the same function.
+    /// Any band height, codeword chunk, phase-plane chunk and number of subspaces per table
+    /// computes the same function.
     #[test]
     fn random_plans_match_reference(
-        shape in shapes(), spec in specs(), seed in any::<u64>(), band in 1usize..=12, chunk in 1usize..=256, block_rows in 1usize..=16, chunk_phases in 1usize..=20,
+        shape in shapes(), spec in specs(), seed in any::<u64>(), band in 1usize..=12, chunk in 1usize..=256, block_rows in 1usize..=16, chunk_phases in 1usize..=20, table_subspaces in 1usize..=5,
     ) {
         blas::set_single_thread();
-        Problem::new(shape, spec, seed, false).with_plan(ConvPlan { band_rows: band, chunk_k: chunk, chunk_phases, block_rows }).check();
+        Problem::new(shape, spec, seed, false).with_plan(ConvPlan { band_rows: band, chunk_k: chunk, chunk_phases, block_rows, table_subspaces }).check();
     }
 
     /// Small integers: every sum is exact in f32, so any order gives the reference bit for bit.
@@ -237,7 +238,8 @@ proptest! {
         let chunk = spec.k / 3 + 1;
         let block_rows = band / 2 + 1;
         let chunk_phases = band % 3 + 1;
-        Problem::new(shape, spec, seed, true).with_plan(ConvPlan { band_rows: band, chunk_k: chunk, chunk_phases, block_rows }).check_exact();
+        let table_subspaces = band % 4 + 1;
+        Problem::new(shape, spec, seed, true).with_plan(ConvPlan { band_rows: band, chunk_k: chunk, chunk_phases, block_rows, table_subspaces }).check_exact();
     }
 }
 
@@ -274,6 +276,7 @@ fn kernel_11_stride_4_like_conv1() {
                 chunk_k,
                 chunk_phases,
                 block_rows: 1,
+                table_subspaces: 1,
             })
             .check();
     }
@@ -378,6 +381,7 @@ fn phases_alternate_and_end_with_lookup() {
         chunk_k: 8,
         chunk_phases: 1,
         block_rows: 2,
+        table_subspaces: 1,
     });
     let lut = p.lut(Isa::Scalar).unwrap();
     let mut phases = Vec::new();

@@ -5,42 +5,51 @@
 use crate::lut::Phase;
 use crate::shape::ConvShape;
 
-/// Which table to build: output-row band, group, subspace and chunk (of phase planes and
-/// codewords).
+/// Which table to build: output-row band, group, table of subspaces (one subspace, or a few
+/// side by side, as the family's plan says) and chunk (of phase planes and codewords).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Source {
     pub band: usize,
     pub group: usize,
-    pub subspace: usize,
+    /// The int8 family: the subspace. The f32 family: the table of subspaces
+    /// table·S_p .. (its plan's S_p subspaces per table).
+    pub table: usize,
     pub chunk: usize,
 }
 
-/// Re-lays (C_t, kh, kw, M) assignments as tap lists: for every group g and subspace m,
-/// `lists` lists, each holding table offsets in ascending order. `place(t_local, i, j, b)`
-/// names the list (within the subspace) and the offset of output channel g·C_t/groups +
-/// t_local's tap (i, j) with index b. List l of (g, m) is
-/// `taps[starts[(g·M + m)·lists + l] .. starts[(g·M + m)·lists + l + 1]]`.
+/// Re-lays (C_t, kh, kw, M) assignments as tap lists: for every group g and table t (the
+/// subspaces t·per_table .. (t + 1)·per_table, fewer in the last), `lists` lists, each
+/// holding table offsets in ascending order. `place(t_local, i, j, m_local, b)` names the
+/// list (within the table) and the offset of output channel g·C_t/groups + t_local's tap
+/// (i, j) in the table's subspace m_local, with index b. List l of (g, t) is
+/// `taps[starts[(g·T + t)·lists + l] .. starts[(g·T + t)·lists + l + 1]]`, T = ceil(M /
+/// per_table).
 pub(crate) fn relay(
     shape: ConvShape,
     m_count: usize,
+    per_table: usize,
     lists: usize,
     assignments: &[u8],
-    place: impl Fn(usize, usize, usize, usize) -> (usize, u32),
+    place: impl Fn(usize, usize, usize, usize, usize) -> (usize, u32),
 ) -> (Vec<u32>, Vec<u32>) {
     let kk = shape.kernel;
     let ctg = shape.c_out_group();
-    let mut starts = Vec::with_capacity(shape.groups * m_count * lists + 1);
+    let tables = m_count.div_ceil(per_table);
+    let mut starts = Vec::with_capacity(shape.groups * tables * lists + 1);
     let mut taps = Vec::with_capacity(assignments.len());
     starts.push(0u32);
     for g in 0..shape.groups {
-        for m in 0..m_count {
-            let mut entries = Vec::with_capacity(ctg * kk * kk);
+        for table in 0..tables {
+            let subspaces = table * per_table..((table + 1) * per_table).min(m_count);
+            let mut entries = Vec::with_capacity(ctg * kk * kk * subspaces.len());
             for t_local in 0..ctg {
                 let t = g * ctg + t_local;
                 for i in 0..kk {
                     for j in 0..kk {
-                        let b = assignments[((t * kk + i) * kk + j) * m_count + m] as usize;
-                        entries.push(place(t_local, i, j, b));
+                        for m in subspaces.clone() {
+                            let b = assignments[((t * kk + i) * kk + j) * m_count + m] as usize;
+                            entries.push(place(t_local, i, j, m - subspaces.start, b));
+                        }
                     }
                 }
             }
@@ -61,7 +70,7 @@ pub(crate) fn relay(
 pub(crate) trait Steps {
     /// Before the first table of group g in a band (int8: the band's offset box sums).
     fn group_start(&mut self, _band: usize, _group: usize) {}
-    /// Builds one table (a chunk of one band's, for one group and subspace).
+    /// Builds one table (a chunk of one band's, for one group and table of subspaces).
     fn build(&mut self, src: Source);
     /// Adds that table's look-ups into the group's sums.
     fn lookups(&mut self, src: Source);
@@ -69,33 +78,32 @@ pub(crate) trait Steps {
     fn band_end(&mut self, band: usize);
 }
 
-/// Band by band, group by group, subspace by subspace, chunk by chunk: one table, then its
-/// look-ups. Reports `Phase::Table` after each build and `Phase::Lookup` after each pass's
+/// Band by band, group by group, table by table (`tables` per group: subspaces, or groups
+/// of them), chunk by chunk: one table, then its look-ups. Reports `Phase::Table` after each build and `Phase::Lookup` after each pass's
 /// look-ups (the band's last pass ends when its outputs are written).
 pub(crate) fn run(
     steps: &mut impl Steps,
     bands: usize,
     groups: usize,
-    m_count: usize,
+    tables: usize,
     chunks: usize,
     phase: &mut dyn FnMut(Phase),
 ) {
     for band in 0..bands {
         for group in 0..groups {
             steps.group_start(band, group);
-            for subspace in 0..m_count {
+            for table in 0..tables {
                 for chunk in 0..chunks {
                     let src = Source {
                         band,
                         group,
-                        subspace,
+                        table,
                         chunk,
                     };
                     steps.build(src);
                     phase(Phase::Table);
                     steps.lookups(src);
-                    let last =
-                        group + 1 == groups && subspace + 1 == m_count && chunk + 1 == chunks;
+                    let last = group + 1 == groups && table + 1 == tables && chunk + 1 == chunks;
                     if !last {
                         phase(Phase::Lookup);
                     }

@@ -68,8 +68,9 @@ pub(crate) trait Simd: Copy + 'static {
     const LANES: usize;
     /// Vector registers a kernel may plan its register blocks for.
     const REGISTERS: usize;
-    /// Whether a misaligned vector load costs about two aligned ones (AVX-512 here): conv
-    /// kernels then load table rows aligned and shift sums in registers instead.
+    /// Whether a misaligned vector load costs about two aligned ones (AVX-512; AVX2, where
+    /// half the offsets split a cache line): conv kernels then load table rows aligned and
+    /// shift sums in registers instead, when the sums fit the registers.
     const PREFERS_ALIGNED_LOADS: bool;
 
     type F32: Copy;

@@ -19,7 +19,8 @@ use crate::simd::{Simd, Vectorized};
 const MAX_VECS: usize = 4;
 /// Most sum registers of an unaligned block (the level may allow fewer, see [`max_regs`]).
 const MAX_REGS: usize = 16;
-/// Largest split block: rows, and registers in all (shifts × rows × vectors).
+/// Largest split block: rows, and registers in all (shifts × rows × vectors; the level may
+/// allow fewer: all but 4 of its registers).
 const SPLIT_MAX_ROWS: usize = 6;
 const SPLIT_MAX_REGS: usize = 28;
 
@@ -64,7 +65,7 @@ pub(super) fn run_pass_scalar(pass: &mut Pass) {
 pub(super) fn run_pass<S: Simd>(s: S, pass: &mut Pass) {
     assert!(pass.pitch.is_multiple_of(S::LANES) && pass.acc.len() >= pass.acc_len());
     let vecs = pass.pitch / S::LANES;
-    let split_rows = (SPLIT_MAX_REGS / (pass.shifts * vecs))
+    let split_rows = (SPLIT_MAX_REGS.min(S::REGISTERS - 4) / (pass.shifts * vecs))
         .min(SPLIT_MAX_ROWS)
         .min(pass.block_rows);
     let split =

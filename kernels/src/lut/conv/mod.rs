@@ -14,17 +14,19 @@
 //! plane (i mod s, j mod s) at (r + i div s, c + j div s) for output (r, c): a stride-1
 //! access. Rows have a pitch that is a multiple of 16 floats.
 //!
-//! Table layout: Layout (P_c, rows, K_c, pitch): for each phase-plane row of the chunk's P_c
-//! phase planes, the K_c codewords' rows one after the other. One output row's taps then read only kh/s table rows of K_c
+//! Table layout: Layout (S_p, P_c, rows, K_c, pitch): per subspace of the table, for each
+//! phase-plane row of the chunk's P_c phase planes, the K_c codewords' rows one after the
+//! other. One output row's taps then read only kh/s table rows of K_c
 //! codewords (conv3: 3 × 128 × 64 B = 24 KB, an L1-sized slice that every output channel
 //! reuses), and output row r + 1 reuses two of them. Padding pixels have zero entries, and
 //! lanes beyond W_t (discarded) may read into the next codeword: no bounds checks remain.
 //!
 //! Schedule ([`ConvPlan`], sized from the target's caches in [`plan`]): the output rows are
-//! cut into bands; per band, per group, per subspace, per chunk (P_c phase planes × K_c
-//! codewords), one table is built (a small GEMM: D_m (K_c × d) times the band's input rows
-//! (d × P) per phase plane), then every output channel of the group adds its taps that index
-//! that chunk into accumulators, a register block of output rows at a time, all channels per
+//! cut into bands; per band, per group, per table of S_p subspaces, per chunk (P_c phase
+//! planes × K_c codewords), one table is built (per subspace a small GEMM: D_m (K_c × d)
+//! times the band's input rows (d × P) per phase plane), then every output channel of the
+//! group adds its taps that index that chunk (of every subspace of the table) into
+//! accumulators, a register block of output rows at a time, all channels per
 //! block so the block's table slice stays in cache. With a 1 MB L2 the AlexNet layers
 //! conv2–conv5 use one table per (group, subspace) for the whole map; conv1 (128 × 227²
 //! entries) uses bands of rows and chunks of phase planes with every codeword (P_c = 2 of its
@@ -96,8 +98,11 @@ pub(crate) struct Geometry {
     /// Chunks: ceil(s² / P_c) · code_chunks; chunk n covers phase planes
     /// (n / code_chunks)·P_c .. and codewords (n % code_chunks)·K_c ...
     chunks: usize,
-    /// Floats of the table buffer: P_c · band_plane_rows · K_c · pitch + slack read only by
-    /// discarded lanes.
+    /// S_p: subspaces per table, each a sub-table of `sub_len` floats.
+    table_subspaces: usize,
+    /// Floats of one subspace's sub-table: P_c · band_plane_rows · K_c · pitch.
+    sub_len: usize,
+    /// Floats of the table buffer: S_p · sub_len + slack read only by discarded lanes.
     table_len: usize,
     /// Column offsets a tap can have in its phase plane: (kw−1)/s + 1.
     shifts: usize,
@@ -119,6 +124,10 @@ impl Geometry {
         // Unaligned kernels read a row's pitch floats from its start + a column offset ≤ reach
         // (lanes beyond W_t, discarded): keep that much slack after the table.
         let slack = reach.next_multiple_of(ROW_ALIGN);
+        let table_subspaces = plan
+            .table_subspaces
+            .clamp(1, spec.subspaces(shape.c_in_group()).max(1));
+        let sub_len = chunk_phases * band_plane_rows * row_stride;
         Geometry {
             stride: s,
             kernel: shape.kernel,
@@ -138,7 +147,9 @@ impl Geometry {
             code_chunks,
             chunk_phases,
             chunks: (s * s).div_ceil(chunk_phases) * code_chunks,
-            table_len: chunk_phases * band_plane_rows * row_stride + slack,
+            table_subspaces,
+            sub_len,
+            table_len: table_subspaces * sub_len + slack,
             shifts: reach + 1,
         }
     }
@@ -153,15 +164,18 @@ impl Geometry {
         self.tap_phase(i, j) / self.chunk_phases * self.code_chunks + b / self.chunk_k
     }
 
-    /// Where tap (i, j) reading codeword b starts in its chunk's table, for the band's first
-    /// output row: the aligned offset of its table row (phase plane, row, codeword) and its
-    /// column offset j div s inside that row.
-    fn tap_offset(&self, i: usize, j: usize, b: usize) -> (usize, usize) {
+    /// Where tap (i, j) of the table's subspace m_local, reading codeword b, starts in its
+    /// chunk's table, for the band's first output row: the aligned offset of its table row
+    /// (sub-table, phase plane, row, codeword) and its column offset j div s inside that row.
+    fn tap_offset(&self, i: usize, j: usize, m_local: usize, b: usize) -> (usize, usize) {
         let (local, code) = (self.tap_phase(i, j) % self.chunk_phases, b % self.chunk_k);
-        (
-            ((local * self.band_plane_rows + i / self.stride) * self.chunk_k + code) * self.pitch,
-            j / self.stride,
-        )
+        let row = (local * self.band_plane_rows + i / self.stride) * self.chunk_k + code;
+        (m_local * self.sub_len + row * self.pitch, j / self.stride)
+    }
+
+    /// Tables per group: ceil(M / S_p).
+    fn tables(&self, m_count: usize) -> usize {
+        m_count.div_ceil(self.table_subspaces)
     }
 
     /// The rows of band `band`'s table (0..band_plane_rows) whose phase-plane rows, in
@@ -195,10 +209,11 @@ pub struct ConvLut {
     centroids: Vec<f32>,
     /// Layout (C_t).
     bias: Vec<f32>,
-    /// The re-laid assignments: for list l = ((g·M + m)·chunks + chunk)·(C_t/groups) + t_local
-    /// and column offset o < shifts, `taps[starts[l·shifts + o]..starts[l·shifts + o + 1]]`
-    /// are the aligned table offsets (see `Geometry::tap_offset`) of the taps (i, j) with
-    /// j div s = o of output channel t whose phase plane and index b = b[t][i][j][m] fall in
+    /// The re-laid assignments: for list l = ((g·T + u)·chunks + chunk)·(C_t/groups) +
+    /// t_local (T = ceil(M / S_p) tables per group) and column offset o < shifts,
+    /// `taps[starts[l·shifts + o]..starts[l·shifts + o + 1]]` are the aligned table offsets
+    /// (see `Geometry::tap_offset`) of the taps (i, j) with j div s = o of output channel t,
+    /// in every subspace m of table u, whose phase plane and index b = b[t][i][j][m] fall in
     /// that chunk (see `Geometry::tap_chunk`; read as codeword b mod K_c), ascending.
     starts: Vec<u32>,
     taps: Vec<u32>,
@@ -254,13 +269,20 @@ impl ConvLut {
         }
         let ctg = shape.c_out_group();
         let lists = geo.chunks * ctg * geo.shifts;
-        let (starts, taps) = schedule::relay(shape, m_count, lists, assignments, |t, i, j, b| {
-            let (offset, shift) = geo.tap_offset(i, j, b);
-            (
-                (geo.tap_chunk(i, j, b) * ctg + t) * geo.shifts + shift,
-                offset as u32,
-            )
-        });
+        let (starts, taps) = schedule::relay(
+            shape,
+            m_count,
+            geo.table_subspaces,
+            lists,
+            assignments,
+            |t, i, j, m_local, b| {
+                let (offset, shift) = geo.tap_offset(i, j, m_local, b);
+                (
+                    (geo.tap_chunk(i, j, b) * ctg + t) * geo.shifts + shift,
+                    offset as u32,
+                )
+            },
+        );
         // The invariant every unchecked load relies on (see lookup.rs): a block of up to R_b
         // rows × pitch floats read from any tap + column offset stays inside the table, and
         // the lists are well-formed.
@@ -277,6 +299,7 @@ impl ConvLut {
             chunk_k: geo.chunk_k,
             chunk_phases: geo.chunk_phases,
             block_rows: plan.block_rows.max(1),
+            table_subspaces: geo.table_subspaces,
         };
         Ok(ConvLut {
             target,
@@ -312,8 +335,8 @@ impl ConvLut {
     pub fn plan_summary(&self) -> String {
         let (p, g) = (self.plan, &self.geo);
         format!(
-            "{} band(s) of {} rows, chunks of {}/{} phase planes × {}/{} codewords, blocks of ≤ {} rows",
-            g.bands, p.band_rows, p.chunk_phases, g.phases, p.chunk_k, self.spec.k, p.block_rows
+            "{} band(s) of {} rows, chunks of {}/{} phase planes × {}/{} codewords, {} subspace(s) per table, blocks of ≤ {} rows",
+            g.bands, p.band_rows, p.chunk_phases, g.phases, p.chunk_k, self.spec.k, p.table_subspaces, p.block_rows
         )
     }
 
@@ -372,7 +395,7 @@ impl ConvLut {
             &mut steps,
             geo.bands,
             self.shape.groups,
-            m_count,
+            geo.tables(m_count),
             geo.chunks,
             phase,
         );
@@ -383,8 +406,9 @@ impl ConvLut {
         let geo = &self.geo;
         let ctg = self.shape.c_out_group();
         let m_count = self.spec.subspaces(self.shape.c_in_group());
-        let first_list =
-            ((src.group * m_count + src.subspace) * geo.chunks + src.chunk) * ctg * geo.shifts;
+        let first_list = ((src.group * geo.tables(m_count) + src.table) * geo.chunks + src.chunk)
+            * ctg
+            * geo.shifts;
         let r0 = src.band * geo.band_rows;
         Pass {
             table: &table[..geo.table_len],
@@ -394,7 +418,7 @@ impl ConvLut {
             acc,
             bias: &self.bias[src.group * ctg..(src.group + 1) * ctg],
             t0: src.group * ctg,
-            first: src.subspace == 0 && src.chunk == 0,
+            first: src.table == 0 && src.chunk == 0,
             rows: geo.band_rows.min(geo.h_out - r0),
             block_rows: self.plan.block_rows,
             cols: geo.w_out,
@@ -441,7 +465,7 @@ impl schedule::Steps for Steps<'_> {
 pub struct ConvScratch {
     /// The zero-padded input split into phase planes: Layout (C_s, s², x_rows, pitch).
     xpad: AlignedBuf<f32>,
-    /// One chunk of one band's table: Layout (P_c, R_b + (kh−1)/s, K_c, pitch) + slack.
+    /// One chunk of one band's table: Layout (S_p, P_c, R_b + (kh−1)/s, K_c, pitch) + slack.
     table: AlignedBuf<f32>,
     /// One band's accumulators: Layout (R_b, C_t, pitch).
     acc: AlignedBuf<f32>,
@@ -458,7 +482,7 @@ impl ConvScratch {
 /// The look-ups of one table (one band, group, subspace and chunk) for every output channel
 /// of the group.
 struct Pass<'a> {
-    /// The chunk's table, Layout (P_c, R_b + (kh−1)/s, K_c, pitch) + slack.
+    /// The chunk's table, Layout (S_p, P_c, R_b + (kh−1)/s, K_c, pitch) + slack.
     table: &'a [f32],
     /// (C_t/groups)·shifts + 1 bounds into `taps`: per output channel of the group, one list
     /// per column offset.
@@ -636,6 +660,7 @@ mod tests {
                 chunk_k: 2,
                 chunk_phases: 1,
                 block_rows: 1,
+                table_subspaces: 1,
             };
             let g = Geometry::new(shape, PqSpec { d: 1, k: 2 }, plan);
             for band in 0..g.bands {

@@ -122,10 +122,10 @@ fn inside(pad: usize, size: usize, phase: usize, s: usize, len: usize) -> (usize
     (lo, first_at(pad + size).clamp(lo, len))
 }
 
-/// Builds one chunk of one band's table, Layout (P_c, R_b + (kh−1)/s, K_c, pitch): for every
-/// phase-plane row of the band in the chunk's P_c planes, `T (K_c × pitch) = D_m[chunk]
-/// (K_c × d_m) · X_m (d_m × pitch)`, d_m being the dims subspace m has. Rows of padding only
-/// are zero-filled.
+/// Builds one chunk of one band's table, Layout (S_p, P_c, R_b + (kh−1)/s, K_c, pitch): for
+/// each subspace m of the table and every phase-plane row of the band in the chunk's P_c
+/// planes, `T (K_c × pitch) = D_m[chunk] (K_c × d_m) · X_m (d_m × pitch)`, d_m being the dims
+/// subspace m has. Rows of padding only are zero-filled.
 pub(super) struct BuildTable<'a> {
     pub lut: &'a ConvLut,
     pub src: Source,
@@ -148,55 +148,72 @@ impl Vectorized for BuildTable<'_> {
 }
 
 impl BuildTable<'_> {
-    /// The table, computing each run of data rows with the level's `table_rows`.
+    /// The table, a sub-table per subspace.
     #[inline(always)]
     fn build(self, level: impl Level) {
-        let (lut, src) = (self.lut, self.src);
-        let geo = &lut.geo;
-        let (d, k) = (lut.spec.d, lut.spec.k);
-        let c_group = lut.shape.c_in_group();
-        let dims = d.min(c_group - src.subspace * d);
-        let code0 = src.chunk % geo.code_chunks * geo.chunk_k;
-        let phase0 = src.chunk / geo.code_chunks * geo.chunk_phases;
-        let phases = phase0..(phase0 + geo.chunk_phases).min(geo.phases);
-        let codes = geo.chunk_k.min(k - code0);
-        let channel0 = src.group * c_group + src.subspace * d;
-        let ldx = geo.phases * geo.x_rows * geo.pitch;
-        let r0 = src.band * geo.band_rows;
-        let cw = &lut.centroids[(src.subspace * k + code0) * d..][..(codes - 1) * d + dims];
-        for (local, phase) in phases.enumerate() {
-            let plane = &mut self.table[local * geo.band_plane_rows * geo.row_stride..]
-                [..geo.band_plane_rows * geo.row_stride];
-            // The band's rows of this phase plane that hold input pixels: one run, padding
-            // around.
-            let data = geo.data_rows(phase / geo.stride, src.band);
-            for (row, out) in plane.chunks_exact_mut(geo.row_stride).enumerate() {
-                if !data.contains(&row) {
-                    out[..codes * geo.pitch].fill(0.0);
-                }
-            }
-            if data.is_empty() {
-                continue;
-            }
-            let x_start =
-                ((channel0 * geo.phases + phase) * geo.x_rows + r0 + data.start) * geo.pitch;
-            let rows = data.len();
-            let x = &self.xpad[x_start..x_start + (dims - 1) * ldx + rows * geo.pitch];
-            let out = &mut plane
-                [data.start * geo.row_stride..(data.end - 1) * geo.row_stride + codes * geo.pitch];
-            let op = Rows {
-                cw,
-                d,
-                dims,
-                codes,
-                x,
-                ldx,
-                pitch: geo.pitch,
-                rows,
-                row_stride: geo.row_stride,
-            };
-            level.table_rows(op, out);
+        let geo = &self.lut.geo;
+        let m_count = self.lut.spec.subspaces(self.lut.shape.c_in_group());
+        let first = self.src.table * geo.table_subspaces;
+        let subspaces = first..(first + geo.table_subspaces).min(m_count);
+        for (sub, m) in self.table.chunks_exact_mut(geo.sub_len).zip(subspaces) {
+            build_subspace(self.lut, self.src, m, self.xpad, sub, level);
         }
+    }
+}
+
+/// Subspace m's sub-table, computing each run of data rows with the level's `table_rows`.
+#[inline(always)]
+fn build_subspace(
+    lut: &ConvLut,
+    src: Source,
+    m: usize,
+    xpad: &[f32],
+    table: &mut [f32],
+    level: impl Level,
+) {
+    let geo = &lut.geo;
+    let (d, k) = (lut.spec.d, lut.spec.k);
+    let c_group = lut.shape.c_in_group();
+    let dims = d.min(c_group - m * d);
+    let code0 = src.chunk % geo.code_chunks * geo.chunk_k;
+    let phase0 = src.chunk / geo.code_chunks * geo.chunk_phases;
+    let phases = phase0..(phase0 + geo.chunk_phases).min(geo.phases);
+    let codes = geo.chunk_k.min(k - code0);
+    let channel0 = src.group * c_group + m * d;
+    let ldx = geo.phases * geo.x_rows * geo.pitch;
+    let r0 = src.band * geo.band_rows;
+    let cw = &lut.centroids[(m * k + code0) * d..][..(codes - 1) * d + dims];
+    for (local, phase) in phases.enumerate() {
+        let plane = &mut table[local * geo.band_plane_rows * geo.row_stride..]
+            [..geo.band_plane_rows * geo.row_stride];
+        // The band's rows of this phase plane that hold input pixels: one run, padding
+        // around.
+        let data = geo.data_rows(phase / geo.stride, src.band);
+        for (row, out) in plane.chunks_exact_mut(geo.row_stride).enumerate() {
+            if !data.contains(&row) {
+                out[..codes * geo.pitch].fill(0.0);
+            }
+        }
+        if data.is_empty() {
+            continue;
+        }
+        let x_start = ((channel0 * geo.phases + phase) * geo.x_rows + r0 + data.start) * geo.pitch;
+        let rows = data.len();
+        let x = &xpad[x_start..x_start + (dims - 1) * ldx + rows * geo.pitch];
+        let out = &mut plane
+            [data.start * geo.row_stride..(data.end - 1) * geo.row_stride + codes * geo.pitch];
+        let op = Rows {
+            cw,
+            d,
+            dims,
+            codes,
+            x,
+            ldx,
+            pitch: geo.pitch,
+            rows,
+            row_stride: geo.row_stride,
+        };
+        level.table_rows(op, out);
     }
 }
 

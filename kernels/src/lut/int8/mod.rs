@@ -150,9 +150,10 @@ impl ConvLutI8 {
         let (starts, taps) = schedule::relay(
             shape,
             m_count,
+            1,
             geo.chunks * ctg,
             assignments,
-            |t, i, j, b| {
+            |t, i, j, _, b| {
                 let (chunk, code) = (b / geo.chunk_k, b % geo.chunk_k);
                 (chunk * ctg + t, geo.tap_offset(i, j, code) as u32)
             },
@@ -326,12 +327,12 @@ impl schedule::Steps for Steps<'_> {
             dq, xpad, table, ..
         } = &mut *self.scratch;
         let op = BuildOp {
-            dims: d.min(c_group - src.subspace * d),
+            dims: d.min(c_group - src.table * d),
             codes: geo.chunk_k.min(k - code0),
             d,
-            dq: &dq[(src.subspace * k + code0) * d..],
+            dq: &dq[(src.table * k + code0) * d..],
             xpad: xpad.as_slice(),
-            channel0: src.group * c_group + src.subspace * d,
+            channel0: src.group * c_group + src.table * d,
             start: src.band * geo.band_rows * geo.pw,
             q_max: lut.q_max,
             geo,
@@ -343,7 +344,7 @@ impl schedule::Steps for Steps<'_> {
     fn lookups(&mut self, src: Source) {
         let lut = self.lut;
         let (geo, ctg) = (&lut.geo, lut.shape.c_out_group());
-        let first_list = ((src.group * lut.m_count + src.subspace) * geo.chunks + src.chunk) * ctg;
+        let first_list = ((src.group * lut.m_count + src.table) * geo.chunks + src.chunk) * ctg;
         let ConvI8Scratch {
             table,
             acc16,
@@ -365,7 +366,7 @@ impl schedule::Steps for Steps<'_> {
             t0: src.group * ctg,
             lanes: geo.out_lanes,
             scale: *scale,
-            step: lut.step(src.subspace, src.chunk),
+            step: lut.step(src.table, src.chunk),
         };
         simd::run(lut.target.isa, pass);
     }
