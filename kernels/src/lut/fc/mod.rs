@@ -259,7 +259,8 @@ impl FcScratch {
 }
 
 /// Phase 1: T[m][0..Kp] = Σ_j x[m·d + j] · D^T[m][j][0..Kp]; rows m ≥ M zero; for the planes
-/// layout, each row is then split into its byte planes.
+/// layout, each row is then split into its byte planes (the vector levels split each row as
+/// it is computed, without storing the f32 table).
 struct BuildTable<'a> {
     lut: &'a FcLut,
     x: &'a [f32],
@@ -296,29 +297,54 @@ impl Vectorized for BuildTable<'_> {
     fn simd<S: Simd>(self, s: S) {
         let (lut, x) = (self.lut, self.x);
         let (d, kp, m_count) = (lut.spec.d, lut.k_pitch, lut.subspaces);
-        let rows = lut.table_rows();
-        let table = &mut self.scratch.table.as_mut_slice()[..rows * kp];
         assert!(x.len() == lut.shape.c_in && kp.is_multiple_of(S::LANES));
         assert!(lut.codebooks_t.len() == m_count * d * kp);
-        let (xs, codebooks, out) = (x.as_ptr(), lut.codebooks_t.as_ptr(), table.as_mut_ptr());
-        for m in 0..m_count {
-            let dims = lut.dims(m);
-            for c in (0..kp).step_by(S::LANES) {
-                let mut acc = s.zero();
-                for j in 0..dims {
-                    // SAFETY: m·d + j < C_s (dims(m) ≤ C_s − m·d), (m·d + j)·Kp + c + LANES ≤
-                    // M·d·Kp and m·Kp + c + LANES ≤ rows·Kp, all asserted above.
-                    unsafe {
-                        let column = s.load(codebooks.add((m * d + j) * kp + c));
-                        acc = s.fma(s.splat(*xs.add(m * d + j)), column, acc);
-                    }
-                }
-                // SAFETY: as above.
-                unsafe { s.store(out.add(m * kp + c), acc) };
+        if let FcIndices::Planes(p) = &lut.indices {
+            // Each row straight into its byte planes: the f32 table never leaves registers
+            // and the stack, and K ≤ 16 computes only the 16 entries its look-ups read.
+            let width = if p.nibbles {
+                planes::ROW / 2
+            } else {
+                planes::ROW
+            };
+            let out = &mut self.scratch.planes.as_mut_slice()[..m_count * planes::ROW_BYTES];
+            let mut row = [0.0f32; planes::ROW];
+            for (m, dst) in out.chunks_exact_mut(planes::ROW_BYTES).enumerate() {
+                table_row(s, lut, x, m, &mut row[..width]);
+                planes::split(&row, dst);
             }
+            return;
+        }
+        let rows = lut.table_rows();
+        let table = &mut self.scratch.table.as_mut_slice()[..rows * kp];
+        for (m, row) in table.chunks_exact_mut(kp).take(m_count).enumerate() {
+            table_row(s, lut, x, m, row);
         }
         table[m_count * kp..].fill(0.0);
-        self.split_planes();
+    }
+}
+
+/// `row = T[m][..row.len()] = Σ_j x[m·d + j] · D^T[m][j][..row.len()]` (a multiple of LANES,
+/// at most Kp).
+#[inline(always)]
+fn table_row<S: Simd>(s: S, lut: &FcLut, x: &[f32], m: usize, row: &mut [f32]) {
+    let (d, kp) = (lut.spec.d, lut.k_pitch);
+    let dims = lut.dims(m);
+    assert!(row.len() <= kp && row.len().is_multiple_of(S::LANES));
+    let columns = &lut.codebooks_t[m * d * kp..][..(dims - 1) * kp + row.len()];
+    let xs = &x[m * d..m * d + dims];
+    for (c, out) in row.chunks_exact_mut(S::LANES).enumerate() {
+        let mut acc = s.zero();
+        for (j, &xj) in xs.iter().enumerate() {
+            // SAFETY: j·Kp + c·LANES + LANES ≤ (dims − 1)·Kp + row.len() = columns.len(),
+            // and `out` holds LANES floats.
+            unsafe {
+                let column = s.load(columns.as_ptr().add(j * kp + c * S::LANES));
+                acc = s.fma(s.splat(xj), column, acc);
+            }
+        }
+        // SAFETY: `out` holds LANES floats.
+        unsafe { s.store(out.as_mut_ptr(), acc) };
     }
 }
 
@@ -330,7 +356,12 @@ impl BuildTable<'_> {
             let m_count = self.lut.subspaces;
             let table = &self.scratch.table.as_slice()[..m_count * planes::ROW];
             let out = &mut self.scratch.planes.as_mut_slice()[..m_count * planes::ROW_BYTES];
-            planes::split(table, out);
+            for (row, dst) in table
+                .chunks_exact(planes::ROW)
+                .zip(out.chunks_exact_mut(planes::ROW_BYTES))
+            {
+                planes::split(row, dst);
+            }
         }
     }
 }

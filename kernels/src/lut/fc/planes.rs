@@ -154,16 +154,17 @@ impl PlaneIndices {
     }
 }
 
-/// T (M, 32) f32 → planes (M, 4, 32): byte j of T[m][k] at planes[m·128 + 32·j + k].
-pub(crate) fn split(table: &[f32], planes: &mut [u8]) {
-    for (row, out) in table
-        .chunks_exact(ROW)
-        .zip(planes.chunks_exact_mut(ROW_BYTES))
-    {
-        for (k, v) in row.iter().enumerate() {
-            for (j, byte) in v.to_le_bytes().into_iter().enumerate() {
-                out[j * ROW + k] = byte;
-            }
+/// One table row T[m] (32 floats) → its planes (4 × 32 bytes): byte j of T[m][k] at
+/// planes[32·j + k].
+#[inline(always)]
+pub(crate) fn split(row: &[f32], planes: &mut [u8]) {
+    let (row, planes): (&[f32; ROW], &mut [u8; ROW_BYTES]) = (
+        row.try_into().expect("a table row of 32 floats"),
+        planes.try_into().expect("4 planes of 32 bytes"),
+    );
+    for (k, v) in row.iter().enumerate() {
+        for (j, byte) in v.to_le_bytes().into_iter().enumerate() {
+            planes[j * ROW + k] = byte;
         }
     }
 }
@@ -334,7 +335,12 @@ mod tests {
             }
         }
         let mut planes = vec![0u8; m_count * ROW_BYTES];
-        split(&table, &mut planes);
+        for (row, out) in table
+            .chunks_exact(ROW)
+            .zip(planes.chunks_exact_mut(ROW_BYTES))
+        {
+            split(row, out);
+        }
         let mut padded = bias.clone();
         padded.resize(idx.tiles * idx.tile_outputs(), 0.0);
         let mut acc = vec![0.0; padded.len()];
