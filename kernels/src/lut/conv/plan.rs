@@ -79,19 +79,11 @@ pub fn default_plan(target: Target, shape: ConvShape, spec: PqSpec) -> ConvPlan 
         .find(|&band| bytes(plan(band, spec.k, phases)) <= whole_budget)
     {
         let one = plan(band_rows, spec.k, phases);
-        if band_rows < h_out || shape.kernel * shape.kernel > FEW_TAPS {
+        if band_rows < h_out {
             return one;
         }
-        // Measured on AlexNet's conv3-conv5 (Xeon SPR): the look-ups of 2 subspaces per table
-        // take 14 % (AVX2) and 9 % (AVX-512) less time than one; 4 gain no more on AVX2 and
-        // lose on AVX-512 (the register block's table rows no longer stay in L1).
-        let m_count = spec.subspaces(shape.c_in_group());
-        let table_subspaces = (1..=MAX_TABLE_SUBSPACES.min(m_count))
-            .rev()
-            .find(|&s| s * bytes(one) <= whole_budget)
-            .unwrap_or(1);
         return ConvPlan {
-            table_subspaces,
+            table_subspaces: table_subspaces(shape, spec, bytes(one), whole_budget),
             ..one
         };
     }
@@ -106,6 +98,25 @@ pub fn default_plan(target: Target, shape: ConvShape, spec: PqSpec) -> ConvPlan 
         .find(|&c| bytes(plan(min_band, c, 1)) <= chunk_budget)
         .unwrap_or(1);
     plan(min_band, chunk_k, 1)
+}
+
+/// S_p for a whole-map table of `table_bytes` per subspace: as many
+/// subspaces side by side as fit `budget`, at most [`MAX_TABLE_SUBSPACES`], for kernels of at
+/// most [`FEW_TAPS`] taps; else 1.
+///
+/// Measured on AlexNet's conv3-conv5 (Xeon SPR, f32 tables): the look-ups of 2 subspaces per
+/// table take 14 % (AVX2) and 9 % (AVX-512) less time than one; 4 gain no more on AVX2 and
+/// lose on AVX-512 (the register block's table rows no longer stay in L1). The int8 tables
+/// keep one subspace per table: two made their look-ups 5-9 % slower on both levels.
+fn table_subspaces(shape: ConvShape, spec: PqSpec, table_bytes: usize, budget: usize) -> usize {
+    if shape.kernel * shape.kernel > FEW_TAPS {
+        return 1;
+    }
+    let m_count = spec.subspaces(shape.c_in_group());
+    (1..=MAX_TABLE_SUBSPACES.min(m_count))
+        .rev()
+        .find(|&s| s * table_bytes <= budget)
+        .unwrap_or(1)
 }
 
 /// The most register-block rows whose table rows ((rows + reach) × K_c rows of one pitch)
