@@ -79,8 +79,9 @@ pub(crate) trait Steps {
 }
 
 /// Band by band, group by group, table by table (`tables` per group: subspaces, or groups
-/// of them), chunk by chunk: one table, then its look-ups. Reports `Phase::Table` after each build and `Phase::Lookup` after each pass's
-/// look-ups (the band's last pass ends when its outputs are written).
+/// of them), chunk by chunk: one table, then its look-ups. Reports `Phase::Table` after each
+/// build and `Phase::Lookup` after each pass's look-ups (the band's last pass ends when its
+/// outputs are written).
 pub(crate) fn run(
     steps: &mut impl Steps,
     bands: usize,

@@ -98,8 +98,12 @@ pub(crate) struct Geometry {
     /// Chunks: ceil(s² / P_c) · code_chunks; chunk n covers phase planes
     /// (n / code_chunks)·P_c .. and codewords (n % code_chunks)·K_c ...
     chunks: usize,
+    /// M: subspaces per group.
+    subspaces: usize,
     /// S_p: subspaces per table, each a sub-table of `sub_len` floats.
     table_subspaces: usize,
+    /// Tables per group: ceil(M / S_p).
+    tables: usize,
     /// Floats of one subspace's sub-table: P_c · band_plane_rows · K_c · pitch.
     sub_len: usize,
     /// Floats of the table buffer: S_p · sub_len + slack read only by discarded lanes.
@@ -124,9 +128,8 @@ impl Geometry {
         // Unaligned kernels read a row's pitch floats from its start + a column offset ≤ reach
         // (lanes beyond W_t, discarded): keep that much slack after the table.
         let slack = reach.next_multiple_of(ROW_ALIGN);
-        let table_subspaces = plan
-            .table_subspaces
-            .clamp(1, spec.subspaces(shape.c_in_group()).max(1));
+        let subspaces = spec.subspaces(shape.c_in_group());
+        let table_subspaces = plan.table_subspaces.clamp(1, subspaces.max(1));
         let sub_len = chunk_phases * band_plane_rows * row_stride;
         Geometry {
             stride: s,
@@ -147,7 +150,9 @@ impl Geometry {
             code_chunks,
             chunk_phases,
             chunks: (s * s).div_ceil(chunk_phases) * code_chunks,
+            subspaces,
             table_subspaces,
+            tables: subspaces.div_ceil(table_subspaces),
             sub_len,
             table_len: table_subspaces * sub_len + slack,
             shifts: reach + 1,
@@ -171,11 +176,6 @@ impl Geometry {
         let (local, code) = (self.tap_phase(i, j) % self.chunk_phases, b % self.chunk_k);
         let row = (local * self.band_plane_rows + i / self.stride) * self.chunk_k + code;
         (m_local * self.sub_len + row * self.pitch, j / self.stride)
-    }
-
-    /// Tables per group: ceil(M / S_p).
-    fn tables(&self, m_count: usize) -> usize {
-        m_count.div_ceil(self.table_subspaces)
     }
 
     /// The rows of band `band`'s table (0..band_plane_rows) whose phase-plane rows, in
@@ -385,7 +385,6 @@ impl ConvLut {
                 xpad,
             },
         );
-        let m_count = self.spec.subspaces(self.shape.c_in_group());
         let mut steps = Steps {
             lut: self,
             scratch,
@@ -395,7 +394,7 @@ impl ConvLut {
             &mut steps,
             geo.bands,
             self.shape.groups,
-            geo.tables(m_count),
+            geo.tables,
             geo.chunks,
             phase,
         );
@@ -405,10 +404,8 @@ impl ConvLut {
     fn pass<'a>(&'a self, src: Source, table: &'a [f32], acc: &'a mut [f32]) -> Pass<'a> {
         let geo = &self.geo;
         let ctg = self.shape.c_out_group();
-        let m_count = self.spec.subspaces(self.shape.c_in_group());
-        let first_list = ((src.group * geo.tables(m_count) + src.table) * geo.chunks + src.chunk)
-            * ctg
-            * geo.shifts;
+        let first_list =
+            ((src.group * geo.tables + src.table) * geo.chunks + src.chunk) * ctg * geo.shifts;
         let r0 = src.band * geo.band_rows;
         Pass {
             table: &table[..geo.table_len],

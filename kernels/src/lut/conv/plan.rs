@@ -52,12 +52,12 @@ const MAX_TABLE_SUBSPACES: usize = 2;
 const FEW_TAPS: usize = 9;
 
 /// The default plan for `target`: one table for the whole map and every codeword when it
-/// fits the whole-table budget, with as many subspaces side by side (at most
-/// [`MAX_TABLE_SUBSPACES`], kernels of at most [`FEW_TAPS`] taps) as still fit; otherwise bands of rows (the tallest whose whole
-/// table fits, at least 2·(kh−1)/s + 1 rows so that at most about half the rows are computed
-/// twice) and, if even those do not fit, chunks within the chunk budget: of phase planes
-/// with every codeword (predictable tap lists, see the module docs of `conv`) when one plane
-/// fits, else of codewords.
+/// fits the whole-table budget, with as many subspaces side by side as still fit (see
+/// [`table_subspaces`]); otherwise bands of rows (the tallest whose whole table fits, at
+/// least 2·(kh−1)/s + 1 rows so that at most about half the rows are computed twice) and, if
+/// even those do not fit, chunks within the chunk budget: of phase planes with every
+/// codeword (predictable tap lists, see the module docs of `conv`) when one plane fits, else
+/// of codewords.
 pub fn default_plan(target: Target, shape: ConvShape, spec: PqSpec) -> ConvPlan {
     let caches = target.caches.sane();
     let whole_budget = (caches.l2 as f64 * WHOLE_TABLE_L2_SHARE) as usize;
@@ -100,9 +100,9 @@ pub fn default_plan(target: Target, shape: ConvShape, spec: PqSpec) -> ConvPlan 
     plan(min_band, chunk_k, 1)
 }
 
-/// S_p for a whole-map table of `table_bytes` per subspace: as many
-/// subspaces side by side as fit `budget`, at most [`MAX_TABLE_SUBSPACES`], for kernels of at
-/// most [`FEW_TAPS`] taps; else 1.
+/// S_p for a whole-map table of `table_bytes` per subspace: as many subspaces side by side
+/// as fit `budget`, at most [`MAX_TABLE_SUBSPACES`], for kernels of at most [`FEW_TAPS`]
+/// taps; else 1.
 ///
 /// Measured on AlexNet's conv3-conv5 (Xeon SPR, f32 tables): the look-ups of 2 subspaces per
 /// table take 14 % (AVX2) and 9 % (AVX-512) less time than one; 4 gain no more on AVX2 and
@@ -169,6 +169,17 @@ mod tests {
         }
     }
 
+    /// AlexNet's layers the tests plan for.
+    fn conv1() -> ConvShape {
+        shape(3, 227, 96, 11, 4, 0, 1)
+    }
+    fn conv2() -> ConvShape {
+        shape(96, 27, 256, 5, 1, 2, 2)
+    }
+    fn conv3() -> ConvShape {
+        shape(256, 13, 384, 3, 1, 1, 1)
+    }
+
     fn target(l1d: usize, l2: usize) -> Target {
         Target::new(
             Isa::Scalar,
@@ -182,8 +193,8 @@ mod tests {
 
     #[test]
     fn plans_follow_the_l2_size() {
-        let conv2 = shape(96, 27, 256, 5, 1, 2, 2);
-        let conv1 = shape(3, 227, 96, 11, 4, 0, 1);
+        let conv2 = conv2();
+        let conv1 = conv1();
         // 1 MB L2: conv2 whole (508 KB), conv1 in 2-plane chunks of 5-row bands.
         let big = target(48 << 10, 1 << 20);
         assert_eq!(default_plan(big, conv2, SPEC).band_rows, 27);
@@ -200,8 +211,8 @@ mod tests {
 
     #[test]
     fn small_kernels_get_two_subspaces_per_table_when_both_fit() {
-        let conv3 = shape(256, 13, 384, 3, 1, 1, 1);
-        let conv2 = shape(96, 27, 256, 5, 1, 2, 2);
+        let conv3 = conv3();
+        let conv2 = conv2();
         let big = target(48 << 10, 2 << 20);
         assert_eq!(default_plan(big, conv3, SPEC).table_subspaces, 2);
         // conv2's two tables would fit 0.6 · 2 MB, but its 25 taps need no help.
@@ -216,7 +227,7 @@ mod tests {
 
     #[test]
     fn block_rows_follow_the_l1_size() {
-        let conv3 = shape(256, 13, 384, 3, 1, 1, 1);
+        let conv3 = conv3();
         assert_eq!(
             default_plan(target(48 << 10, 1 << 20), conv3, SPEC).block_rows,
             4

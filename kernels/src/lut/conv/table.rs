@@ -152,9 +152,8 @@ impl BuildTable<'_> {
     #[inline(always)]
     fn build(self, level: impl Level) {
         let geo = &self.lut.geo;
-        let m_count = self.lut.spec.subspaces(self.lut.shape.c_in_group());
         let first = self.src.table * geo.table_subspaces;
-        let subspaces = first..(first + geo.table_subspaces).min(m_count);
+        let subspaces = first..(first + geo.table_subspaces).min(geo.subspaces);
         for (sub, m) in self.table.chunks_exact_mut(geo.sub_len).zip(subspaces) {
             build_subspace(self.lut, self.src, m, self.xpad, sub, level);
         }

@@ -311,7 +311,7 @@ impl Vectorized for BuildTable<'_> {
             let mut row = [0.0f32; planes::ROW];
             for (m, dst) in out.chunks_exact_mut(planes::ROW_BYTES).enumerate() {
                 table_row(s, lut, x, m, &mut row[..width]);
-                planes::split(&row, dst);
+                planes::split_row(&row, dst);
             }
             return;
         }
@@ -356,12 +356,7 @@ impl BuildTable<'_> {
             let m_count = self.lut.subspaces;
             let table = &self.scratch.table.as_slice()[..m_count * planes::ROW];
             let out = &mut self.scratch.planes.as_mut_slice()[..m_count * planes::ROW_BYTES];
-            for (row, dst) in table
-                .chunks_exact(planes::ROW)
-                .zip(out.chunks_exact_mut(planes::ROW_BYTES))
-            {
-                planes::split(row, dst);
-            }
+            planes::split(table, out);
         }
     }
 }

@@ -154,10 +154,20 @@ impl PlaneIndices {
     }
 }
 
+/// T (M, 32) f32 → planes (M, 4, 32), a row at a time ([`split_row`]).
+pub(crate) fn split(table: &[f32], planes: &mut [u8]) {
+    for (row, out) in table
+        .chunks_exact(ROW)
+        .zip(planes.chunks_exact_mut(ROW_BYTES))
+    {
+        split_row(row, out);
+    }
+}
+
 /// One table row T[m] (32 floats) → its planes (4 × 32 bytes): byte j of T[m][k] at
 /// planes[32·j + k].
 #[inline(always)]
-pub(crate) fn split(row: &[f32], planes: &mut [u8]) {
+pub(crate) fn split_row(row: &[f32], planes: &mut [u8]) {
     let (row, planes): (&[f32; ROW], &mut [u8; ROW_BYTES]) = (
         row.try_into().expect("a table row of 32 floats"),
         planes.try_into().expect("4 planes of 32 bytes"),
@@ -335,12 +345,7 @@ mod tests {
             }
         }
         let mut planes = vec![0u8; m_count * ROW_BYTES];
-        for (row, out) in table
-            .chunks_exact(ROW)
-            .zip(planes.chunks_exact_mut(ROW_BYTES))
-        {
-            split(row, out);
-        }
+        split(&table, &mut planes);
         let mut padded = bias.clone();
         padded.resize(idx.tiles * idx.tile_outputs(), 0.0);
         let mut acc = vec![0.0; padded.len()];
