@@ -8,8 +8,9 @@
 //! Prints per layer the minimum and median of `RUNS` interleaved rounds (dense, exact and
 //! int8, so that other work on a shared machine slows every series alike), the int8
 //! table-build / look-up split (from the phase callbacks, minima), and max |Δ| / max |y| of
-//! int8 vs exact. Env knobs: `QCNN_I8_PLAN=band_rows,chunk_k` overrides the int8 plan of
-//! every layer; `QCNN_BENCH_LAYERS=1,3` restricts the layers (1-based); `QCNN_BENCH_RUNS=n`;
+//! int8 vs exact. Env knobs: `QCNN_I8_PLAN=band_rows,chunk_k[,aligned_rows 0/1]` overrides
+//! the int8 plan of every layer; `QCNN_BENCH_LAYERS=1,3` restricts the layers (1-based);
+//! `QCNN_BENCH_RUNS=n`;
 //! `QCNN_BENCH_ISA=avx2` the level (default: the best); `QCNN_CACHES` the plans' caches.
 
 mod common;
@@ -118,11 +119,16 @@ fn main() {
     let plan: Option<ConvI8Plan> = std::env::var("QCNN_I8_PLAN").ok().map(|s| {
         let v: Vec<usize> = s
             .split(',')
-            .map(|n| n.trim().parse().expect("band_rows,chunk_k"))
+            .map(|n| {
+                n.trim()
+                    .parse()
+                    .expect("band_rows,chunk_k[,aligned_rows 0/1]")
+            })
             .collect();
         ConvI8Plan {
             band_rows: v[0],
             chunk_k: v[1],
+            aligned_rows: v.get(2).is_none_or(|&a| a != 0),
         }
     });
     let isa = match std::env::var("QCNN_BENCH_ISA") {

@@ -191,17 +191,28 @@ impl ConvProblem {
             scalar.iter().all(|v| v.is_finite()),
             "scalar wrote every output"
         );
+        self.check_bound(&scalar, s, lut.plan());
         for isa in isas().into_iter().skip(1) {
-            let (y, s_isa) = self.run_at(isa);
-            assert_eq!(s_isa.to_bits(), s.to_bits(), "{isa}: scale");
+            let fast = self.lut(isa).expect("valid problem");
+            // The level's default plan may differ from the scalar one (row layout): its twin
+            // runs the same plan.
+            let twin = self.clone().with_plan(fast.plan()).lut(Isa::Scalar);
+            let (want, s_twin) = self.run(&twin.expect("valid problem"));
+            let (y, s_isa) = self.run(&fast);
+            assert_eq!(s_isa.to_bits(), s_twin.to_bits(), "{isa}: scale");
             assert!(
-                bits(&y) == bits(&scalar),
+                bits(&y) == bits(&want),
                 "{isa} differs from scalar: {:?} {:?} {:?}",
                 self.shape,
                 self.spec,
-                lut.plan()
+                fast.plan()
             );
+            self.check_bound(&y, s_isa, fast.plan());
         }
+    }
+
+    /// `got` (scale s, plan) within the quantization bound of the f32 reference.
+    fn check_bound(&self, got: &[f32], s: f32, plan: ConvI8Plan) {
         let want = conv_reference(
             self.shape,
             self.spec,
@@ -212,14 +223,14 @@ impl ConvProblem {
         );
         let m_count = self.spec.subspaces(self.shape.c_in_group());
         let n = (self.shape.kernel * self.shape.kernel * m_count) as f32;
-        for (i, ((g, w), mag)) in scalar.iter().zip(&want).zip(self.magnitude()).enumerate() {
+        for (i, ((g, w), mag)) in got.iter().zip(&want).zip(self.magnitude()).enumerate() {
             let bound = n * s * (0.5 + Q_SLACK) + F32_REL * mag;
             assert!(
                 (g - w).abs() <= bound,
                 "{:?} {:?} {:?}: y[{i}] = {g}, exact {w}, |Δ| = {:e} > {bound:e} (s = {s:e})",
                 self.shape,
                 self.spec,
-                lut.plan(),
+                plan,
                 (g - w).abs()
             );
         }
@@ -261,11 +272,11 @@ proptest! {
         ConvProblem::new(shape, spec, seed, if signed { -1.0 } else { 0.0 }).check();
     }
 
-    /// Any band height and codeword chunk: same bound, and SIMD == scalar.
+    /// Any band height, codeword chunk and row layout: same bound, and SIMD == scalar.
     #[test]
-    fn conv_random_plans(shape in shapes(), spec in specs(), seed in any::<u64>(), band in 1usize..=12, chunk in 1usize..=256) {
+    fn conv_random_plans(shape in shapes(), spec in specs(), seed in any::<u64>(), band in 1usize..=12, chunk in 1usize..=256, aligned_rows in any::<bool>()) {
         ConvProblem::new(shape, spec, seed, -1.0)
-            .with_plan(ConvI8Plan { band_rows: band, chunk_k: chunk })
+            .with_plan(ConvI8Plan { band_rows: band, chunk_k: chunk, aligned_rows })
             .check();
     }
 }
@@ -282,10 +293,12 @@ fn conv_plans_agree_bit_for_bit() {
     for isa in isas() {
         let lut = p.lut(isa).unwrap();
         let (want, _) = p.run(&lut);
-        for (band, chunk) in [(1, 1), (2, 7), (3, 64), (12, 13), (5, 32), (1, 64), (7, 64)] {
+        let plans = [(1, 1), (2, 7), (3, 64), (12, 13), (5, 32), (1, 64), (7, 64)];
+        for ((band, chunk), aligned_rows) in plans.into_iter().zip([true, false].repeat(4)) {
             let q = p.clone().with_plan(ConvI8Plan {
                 band_rows: band,
                 chunk_k: chunk,
+                aligned_rows,
             });
             let other = q.lut(isa).unwrap();
             if other.q_range() == lut.q_range() {
@@ -325,6 +338,7 @@ fn conv_partial_subspaces_and_stride_4() {
         .with_plan(ConvI8Plan {
             band_rows: 3,
             chunk_k: 20,
+            aligned_rows: true,
         })
         .check();
 }

@@ -131,6 +131,21 @@ impl Simd for Avx2 {
         unsafe { _mm256_add_epi16(a, b) }
     }
     #[inline(always)]
+    fn shift_down_i16(self, lo: __m256i, hi: __m256i, n: usize) -> __m256i {
+        unsafe {
+            // (lo's upper half, hi's lower half), then a byte shift within each 128-bit half.
+            let mid = _mm256_permute2x128_si256::<0x21>(lo, hi);
+            match n {
+                0 => lo,
+                1 => _mm256_alignr_epi8::<2>(mid, lo),
+                2 => _mm256_alignr_epi8::<4>(mid, lo),
+                3 => _mm256_alignr_epi8::<6>(mid, lo),
+                4 => _mm256_alignr_epi8::<8>(mid, lo),
+                _ => unreachable!("shift {n} > 4"),
+            }
+        }
+    }
+    #[inline(always)]
     fn widen_i16(self, v: __m256i) -> (__m256i, __m256i) {
         unsafe {
             (
@@ -140,14 +155,22 @@ impl Simd for Avx2 {
         }
     }
     #[inline(always)]
+    fn pack_order(self, a: __m256, b: __m256) -> (__m256, __m256) {
+        // packs narrows per 128-bit half, (x.h, y.h): x = (a.lo, b.lo) and y = (a.hi, b.hi)
+        // come out in lane order.
+        unsafe {
+            (
+                _mm256_permute2f128_ps::<0x20>(a, b),
+                _mm256_permute2f128_ps::<0x31>(a, b),
+            )
+        }
+    }
+    #[inline(always)]
     fn quantize_i16(self, a: __m256, b: __m256, q: i32) -> __m256i {
         unsafe {
-            let (hi, lo) = (_mm256_set1_epi32(q), _mm256_set1_epi32(-q));
-            let a = _mm256_max_epi32(_mm256_min_epi32(_mm256_cvtps_epi32(a), hi), lo);
-            let b = _mm256_max_epi32(_mm256_min_epi32(_mm256_cvtps_epi32(b), hi), lo);
-            // packs works per 128-bit half: (a0..3, b0..3, a4..7, b4..7); reorder the quarters.
-            let packed = _mm256_packs_epi32(a, b);
-            _mm256_permute4x64_epi64::<0b11_01_10_00>(packed)
+            let packed = _mm256_packs_epi32(_mm256_cvtps_epi32(a), _mm256_cvtps_epi32(b));
+            let (hi, lo) = (_mm256_set1_epi16(q as i16), _mm256_set1_epi16(-q as i16));
+            _mm256_max_epi16(_mm256_min_epi16(packed, hi), lo)
         }
     }
 

@@ -9,13 +9,17 @@ use super::{Simd, Vectorized};
 use crate::isa::Isa;
 use crate::lut::fc::{FcLayout, Lookups};
 
-/// Word indices that pick the low halves of two vectors of 16 i32 lanes, in order.
-static PACK_LOW_HALVES: [i16; 32] = {
-    let mut idx = [0i16; 32];
-    let mut l = 0;
-    while l < 32 {
-        idx[l] = 2 * l as i16;
-        l += 1;
+/// Word indices of `shift_down_i16` by n = 0..=4: lane c takes lane c + n of (hi, lo).
+static SHIFT_DOWN_I16: [[i16; 32]; 5] = {
+    let mut idx = [[0i16; 32]; 5];
+    let mut n = 0;
+    while n < 5 {
+        let mut c = 0;
+        while c < 32 {
+            idx[n][c] = (c + n) as i16;
+            c += 1;
+        }
+        n += 1;
     }
     idx
 };
@@ -140,6 +144,15 @@ impl Simd for Avx512 {
         unsafe { _mm512_add_epi16(a, b) }
     }
     #[inline(always)]
+    fn shift_down_i16(self, lo: __m512i, hi: __m512i, n: usize) -> __m512i {
+        assert!(n < SHIFT_DOWN_I16.len(), "shift {n} > 4");
+        // One two-source word permute (AVX-512 BW); index 32 + c picks lane c of hi.
+        unsafe {
+            let idx = _mm512_loadu_si512(SHIFT_DOWN_I16[n].as_ptr().cast());
+            _mm512_permutex2var_epi16(lo, idx, hi)
+        }
+    }
+    #[inline(always)]
     fn widen_i16(self, v: __m512i) -> (__m512i, __m512i) {
         unsafe {
             (
@@ -149,13 +162,22 @@ impl Simd for Avx512 {
         }
     }
     #[inline(always)]
+    fn pack_order(self, a: __m512, b: __m512) -> (__m512, __m512) {
+        // packs narrows per 128-bit quarter, (x.q, y.q): x = (a.q0, a.q2, b.q0, b.q2) and
+        // y = (a.q1, a.q3, b.q1, b.q3) come out in lane order.
+        unsafe {
+            (
+                _mm512_shuffle_f32x4::<0b10_00_10_00>(a, b),
+                _mm512_shuffle_f32x4::<0b11_01_11_01>(a, b),
+            )
+        }
+    }
+    #[inline(always)]
     fn quantize_i16(self, a: __m512, b: __m512, q: i32) -> __m512i {
         unsafe {
-            let (hi, lo) = (_mm512_set1_epi32(q), _mm512_set1_epi32(-q));
-            let a = _mm512_max_epi32(_mm512_min_epi32(_mm512_cvtps_epi32(a), hi), lo);
-            let b = _mm512_max_epi32(_mm512_min_epi32(_mm512_cvtps_epi32(b), hi), lo);
-            // The low halves of the 32 i32 lanes, in order (one word permute).
-            _mm512_permutex2var_epi16(a, _mm512_loadu_si512(PACK_LOW_HALVES.as_ptr().cast()), b)
+            let packed = _mm512_packs_epi32(_mm512_cvtps_epi32(a), _mm512_cvtps_epi32(b));
+            let (hi, lo) = (_mm512_set1_epi16(q as i16), _mm512_set1_epi16(-q as i16));
+            _mm512_max_epi16(_mm512_min_epi16(packed, hi), lo)
         }
     }
 

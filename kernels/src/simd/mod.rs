@@ -23,6 +23,24 @@ pub(crate) mod avx512;
 #[cfg(target_arch = "aarch64")]
 pub(crate) mod neon;
 
+/// Whether `isa` (available on this CPU) loads misaligned vectors at about twice the cost of
+/// aligned ones ([`Simd::PREFERS_ALIGNED_LOADS`]; false for the scalar twin), for plans.
+pub(crate) fn prefers_aligned_loads(isa: Isa) -> bool {
+    struct Prefers;
+    impl Vectorized for Prefers {
+        type Output = bool;
+        fn simd<S: Simd>(self, _: S) -> bool {
+            S::PREFERS_ALIGNED_LOADS
+        }
+    }
+    impl Kernel for Prefers {
+        fn scalar(self) -> bool {
+            false
+        }
+    }
+    run(isa, Prefers)
+}
+
 /// A unit of work with a vector body, generic over the level.
 pub(crate) trait Vectorized {
     type Output;
@@ -119,10 +137,18 @@ pub(crate) trait Simd: Copy + 'static {
     unsafe fn store_i16(self, p: *mut i16, v: Self::I16);
     /// Wrapping 16-bit add (callers bound their sums so that it never wraps).
     fn add_i16(self, a: Self::I16, b: Self::I16) -> Self::I16;
+    /// As [`Simd::shift_down`], for i16 lanes: lane c of the result is lane c + n of the
+    /// 4·LANES-lane vector (hi, lo); 0 ≤ n ≤ 4.
+    fn shift_down_i16(self, lo: Self::I16, hi: Self::I16, n: usize) -> Self::I16;
     /// The i16 lanes as i32: (lanes 0..LANES, lanes LANES..2·LANES).
     fn widen_i16(self, v: Self::I16) -> (Self::I32, Self::I32);
-    /// round(a), round(b) (half to even), clamped to [−q, q], as one i16 vector in lane
-    /// order (a's lanes first). q ≤ 32767.
+    /// The lanes of (a, b) rearranged for [`Simd::quantize_i16`]: lane-wise maths on them
+    /// and then `quantize_i16` gives the results in lane order (a's lanes first). Once per
+    /// input vector, not per result, where inputs are reused.
+    fn pack_order(self, a: Self::F32, b: Self::F32) -> (Self::F32, Self::F32);
+    /// round(a), round(b) (half to even), clamped to [−q, q], as one i16 vector: lane order
+    /// if (a, b) are [`Simd::pack_order`]ed (the level's narrowing interleaves otherwise).
+    /// q ≤ 32767.
     fn quantize_i16(self, a: Self::F32, b: Self::F32, q: i32) -> Self::I16;
 
     /// Hints that the cache line at `p` will be read soon (never faults, whatever `p`).

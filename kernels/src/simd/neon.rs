@@ -130,17 +130,37 @@ impl Simd for Neon {
         unsafe { vaddq_s16(a, b) }
     }
     #[inline(always)]
+    fn shift_down_i16(self, lo: int16x8_t, hi: int16x8_t, n: usize) -> int16x8_t {
+        unsafe {
+            match n {
+                0 => lo,
+                1 => vextq_s16::<1>(lo, hi),
+                2 => vextq_s16::<2>(lo, hi),
+                3 => vextq_s16::<3>(lo, hi),
+                4 => vextq_s16::<4>(lo, hi),
+                _ => unreachable!("shift {n} > 4"),
+            }
+        }
+    }
+    #[inline(always)]
     fn widen_i16(self, v: int16x8_t) -> (int32x4_t, int32x4_t) {
         unsafe { (vmovl_s16(vget_low_s16(v)), vmovl_high_s16(v)) }
     }
     #[inline(always)]
+    fn pack_order(self, a: float32x4_t, b: float32x4_t) -> (float32x4_t, float32x4_t) {
+        // The narrowing keeps lane order.
+        (a, b)
+    }
+    #[inline(always)]
     fn quantize_i16(self, a: float32x4_t, b: float32x4_t, q: i32) -> int16x8_t {
         unsafe {
-            let (hi, lo) = (vdupq_n_s32(q), vdupq_n_s32(-q));
-            // vcvtnq: round to nearest, ties to even (as the scalar twin's round_ties_even).
-            let a = vmaxq_s32(vminq_s32(vcvtnq_s32_f32(a), hi), lo);
-            let b = vmaxq_s32(vminq_s32(vcvtnq_s32_f32(b), hi), lo);
-            vqmovn_high_s32(vqmovn_s32(a), b)
+            // vcvtnq: round to nearest, ties to even (as the scalar twin's round_ties_even);
+            // the saturating narrow, then the clamp on i16 (q ≤ 32767: the same values).
+            let packed = vqmovn_high_s32(vqmovn_s32(vcvtnq_s32_f32(a)), vcvtnq_s32_f32(b));
+            vmaxq_s16(
+                vminq_s16(packed, vdupq_n_s16(q as i16)),
+                vdupq_n_s16(-q as i16),
+            )
         }
     }
 

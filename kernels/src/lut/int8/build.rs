@@ -3,7 +3,9 @@
 //! pos < build_len, the FMA chain in u order from 0 (so every level rounds the same sums).
 //!
 //! Vector levels: 2·LANES positions at a time (two f32 vectors, one i16 vector), N ≤ 8
-//! input channels held in registers across the chunk's codewords.
+//! input channels held in registers across the chunk's codewords, in the level's pack order
+//! (`Simd::pack_order`: the FMAs are lane-wise, so their results come out of the narrowing
+//! in lane order without a permute per codeword).
 
 use super::plan::Geometry;
 use super::quant::quantize;
@@ -109,10 +111,13 @@ fn build_dims<S: Simd, const N: usize>(s: S, op: &BuildOp, table: &mut [i16]) {
             let xp = x.add(phase * g.x_plane);
             let rows = table.as_mut_ptr().add(phase * g.chunk_k * g.row_stride);
             for pos in (0..g.build_len).step_by(2 * lanes) {
+                // In pack order once per position block, so that each codeword's quantized
+                // run needs no lane fix-up.
                 let mut xs = [[s.zero(); 2]; N];
                 for (u, reg) in xs.iter_mut().enumerate() {
-                    reg[0] = s.load(xp.add(u * plane + pos));
-                    reg[1] = s.load(xp.add(u * plane + pos + lanes));
+                    let x0 = s.load(xp.add(u * plane + pos));
+                    let x1 = s.load(xp.add(u * plane + pos + lanes));
+                    (reg[0], reg[1]) = s.pack_order(x0, x1);
                 }
                 for code in 0..op.codes {
                     let w = dq.add(code * op.d);
@@ -152,6 +157,7 @@ fn build_any<S: Simd>(s: S, op: &BuildOp, table: &mut [i16]) {
                         a0 = s.fma(s.load(xp.add(u * plane + pos)), wu, a0);
                         a1 = s.fma(s.load(xp.add(u * plane + pos + lanes)), wu, a1);
                     }
+                    let (a0, a1) = s.pack_order(a0, a1);
                     s.store_i16(
                         rows.add(code * g.row_stride + pos),
                         s.quantize_i16(a0, a1, op.q_max),

@@ -2,9 +2,17 @@
 //! group, one band. Per tap, one i16 vector load + add covers 2·LANES output lanes; the i16
 //! sums are flushed to i32 (and at the end converted to f32 outputs) as [`Step`] says.
 //!
+//! Two bodies, generic over the level (as the f32 family's, `conv/lookup.rs`):
+//! - "unaligned": each tap's run is loaded at its row offset + column offset.
+//! - "aligned" (levels where a misaligned load costs about two aligned ones): one set of
+//!   sums per column offset j, every run loaded from its row offset (a multiple of
+//!   min(pw, 32) lanes), and the sets shifted into place once per block:
+//!   `sum[q] = Σ_j set_j[q + j]`. Blocks hold whole rows, so the lanes a valid output
+//!   reads (c + j < pw) are in the block.
+//!
 //! The scalar twin stages its sums in i16 exactly as the vector levels do (wrapping adds,
 //! the same flushes), so a flush schedule that let an i16 sum overflow would show at every
-//! level, and every level returns the same bits.
+//! level, and every level returns the same bits for every valid output lane.
 
 use crate::simd::{Kernel, Simd, Vectorized};
 
@@ -30,8 +38,16 @@ pub(crate) enum End {
 pub(crate) struct Pass<'a> {
     /// Layout (s², K_c, row_stride).
     pub table: &'a [i16],
-    /// C_t/groups + 1 bounds into `taps`.
+    /// (C_t/groups)·J + 1 bounds into `taps`: list t_local·J + shift holds the row offsets of
+    /// channel t_local's taps with that column offset.
     pub starts: &'a [u32],
+    /// J: column offsets, lists per channel.
+    pub shifts: usize,
+    /// pw: lanes per output row.
+    pub row_pitch: usize,
+    /// Whether pw is aligned (a power of two up to 32, else a multiple of 32): the aligned
+    /// body's condition.
+    pub aligned_rows: bool,
     pub taps: &'a [u32],
     /// Layout (C_t, Qv) each; channel t0 + t_local is the pass's channel t_local.
     pub acc16: &'a mut [i16],
@@ -50,7 +66,13 @@ pub(crate) struct Pass<'a> {
 
 impl Pass<'_> {
     pub fn channels(&self) -> usize {
-        self.starts.len() - 1
+        (self.starts.len() - 1) / self.shifts
+    }
+
+    /// Channel t_local's taps with column offset `shift` (row offsets).
+    fn list(&self, t_local: usize, shift: usize) -> &[u32] {
+        let l = t_local * self.shifts + shift;
+        &self.taps[self.starts[l] as usize..self.starts[l + 1] as usize]
     }
 
     /// Whether the buffers hold every lane of every channel of the pass and the table every
@@ -58,6 +80,8 @@ impl Pass<'_> {
     fn is_consistent(&self) -> bool {
         let end_t = self.t0 + self.channels();
         self.lanes.is_multiple_of(super::LANES)
+            && self.shifts >= 1
+            && (self.starts.len() - 1).is_multiple_of(self.shifts)
             && self.boxsum.len() >= self.lanes
             && self.acc16.len() >= end_t * self.lanes
             && self.acc32.len() >= end_t * self.lanes
@@ -71,9 +95,7 @@ impl Kernel for Pass<'_> {
     /// adds), then the step's end.
     fn scalar(self) {
         assert!(self.is_consistent(), "int8 look-up pass operands");
-        let (taps, starts) = (self.taps, self.starts);
         for t_local in 0..self.channels() {
-            let list = &taps[starts[t_local] as usize..starts[t_local + 1] as usize];
             let base = (self.t0 + t_local) * self.lanes;
             for q in 0..self.lanes {
                 let mut sum = if self.step.fresh {
@@ -81,8 +103,10 @@ impl Kernel for Pass<'_> {
                 } else {
                     self.acc16[base + q]
                 };
-                for &tap in list {
-                    sum = sum.wrapping_add(self.table[tap as usize + q]);
+                for shift in 0..self.shifts {
+                    for &row in self.list(t_local, shift) {
+                        sum = sum.wrapping_add(self.table[row as usize + shift + q]);
+                    }
                 }
                 match self.step.end {
                     End::Keep => self.acc16[base + q] = sum,
@@ -103,6 +127,10 @@ impl Kernel for Pass<'_> {
 
 /// Most i16 sum vectors per block: all registers but 4 (loads, constants), at most 16.
 const MAX_VECS: usize = 16;
+/// Most sum vectors per set of an aligned block, and registers in all (sets × vectors; the
+/// level may allow fewer: all but 4 of its registers).
+const ALIGNED_MAX_VECS: usize = 8;
+const ALIGNED_MAX_REGS: usize = 28;
 
 impl Vectorized for Pass<'_> {
     type Output = ();
@@ -112,120 +140,287 @@ impl Vectorized for Pass<'_> {
     #[inline(always)]
     fn simd<S: Simd>(mut self, s: S) {
         assert!(self.is_consistent(), "int8 look-up pass operands");
-        let vecs = self.lanes / (2 * S::LANES);
-        let max = MAX_VECS.min(S::REGISTERS - 4);
-        let blocks = vecs.div_ceil(max);
-        let (base, extra) = (vecs / blocks, vecs % blocks);
+        let wide = 2 * S::LANES;
+        let vecs = self.lanes / wide;
+        // Vectors per whole row (a row holds whole vectors or a vector whole rows), and whole
+        // rows per aligned block within the registers.
+        let row_vecs = (self.row_pitch / wide).max(1);
+        let aligned_vecs =
+            (ALIGNED_MAX_REGS.min(S::REGISTERS - 4) / self.shifts).min(ALIGNED_MAX_VECS) / row_vecs
+                * row_vecs;
+        let aligned = self.aligned_rows
+            && S::PREFERS_ALIGNED_LOADS
+            && (2..=5).contains(&self.shifts)
+            && aligned_vecs > 0
+            && (self.row_pitch.is_multiple_of(wide) || wide.is_multiple_of(self.row_pitch));
         let mut v0 = 0;
-        for b in 0..blocks {
-            let n = base + usize::from(b < extra);
-            let pass = &mut self;
-            match n {
-                1 => s.vectorize(Block::<1> { pass, v0 }),
-                2 => s.vectorize(Block::<2> { pass, v0 }),
-                3 => s.vectorize(Block::<3> { pass, v0 }),
-                4 => s.vectorize(Block::<4> { pass, v0 }),
-                5 => s.vectorize(Block::<5> { pass, v0 }),
-                6 => s.vectorize(Block::<6> { pass, v0 }),
-                7 => s.vectorize(Block::<7> { pass, v0 }),
-                8 => s.vectorize(Block::<8> { pass, v0 }),
-                9 => s.vectorize(Block::<9> { pass, v0 }),
-                10 => s.vectorize(Block::<10> { pass, v0 }),
-                11 => s.vectorize(Block::<11> { pass, v0 }),
-                12 => s.vectorize(Block::<12> { pass, v0 }),
-                13 => s.vectorize(Block::<13> { pass, v0 }),
-                14 => s.vectorize(Block::<14> { pass, v0 }),
-                15 => s.vectorize(Block::<15> { pass, v0 }),
-                16 => s.vectorize(Block::<16> { pass, v0 }),
-                _ => unreachable!("blocks hold 1..={MAX_VECS} vectors"),
+        if aligned {
+            for n in balanced(vecs / row_vecs, aligned_vecs / row_vecs) {
+                let block = Block {
+                    pass: &mut self,
+                    v0,
+                };
+                dispatch_aligned(s, block, n * row_vecs);
+                v0 += n * row_vecs;
             }
-            v0 += n;
+        } else {
+            for n in balanced(vecs, MAX_VECS.min(S::REGISTERS - 4)) {
+                dispatch(
+                    s,
+                    Block {
+                        pass: &mut self,
+                        v0,
+                    },
+                    n,
+                );
+                v0 += n;
+            }
         }
     }
 }
 
-const _: () = assert!(MAX_VECS == 16, "extend the match in Pass::simd");
+/// `units` cut into the fewest blocks of at most `max` each, sizes differing by at most 1.
+fn balanced(units: usize, max: usize) -> impl Iterator<Item = usize> {
+    let blocks = units.div_ceil(max);
+    let (base, extra) = (units / blocks.max(1), units % blocks.max(1));
+    (0..blocks).map(move |b| base + usize::from(b < extra))
+}
 
-/// V i16 vectors (lanes 2·LANES·v0 .. 2·LANES·(v0 + V)) of every output channel of a pass.
-struct Block<'a, 'p, const V: usize> {
+/// Calls the unaligned block kernel of V = `vecs` vectors.
+#[inline(always)]
+fn dispatch<S: Simd>(s: S, block: Block, vecs: usize) {
+    macro_rules! by_vecs {
+        ($($v:literal),*) => {
+            match vecs {
+                $($v => s.vectorize(Unaligned::<$v>(block)),)*
+                _ => unreachable!("blocks hold 1..={MAX_VECS} vectors"),
+            }
+        };
+    }
+    by_vecs!(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
+}
+
+/// Calls the aligned block kernel of V = `vecs` vectors per set and J = the pass's shifts.
+#[inline(always)]
+fn dispatch_aligned<S: Simd>(s: S, block: Block, vecs: usize) {
+    macro_rules! by_size {
+        ($(($v:literal, $j:literal)),*) => {
+            match (vecs, block.pass.shifts) {
+                $(($v, $j) => s.vectorize(Aligned::<$v, $j>(block)),)*
+                (v, j) => unreachable!("no {v}×{j} aligned block kernel"),
+            }
+        };
+    }
+    by_size!(
+        (1, 2),
+        (2, 2),
+        (3, 2),
+        (4, 2),
+        (5, 2),
+        (6, 2),
+        (7, 2),
+        (8, 2),
+        (1, 3),
+        (2, 3),
+        (3, 3),
+        (4, 3),
+        (5, 3),
+        (6, 3),
+        (7, 3),
+        (8, 3),
+        (1, 4),
+        (2, 4),
+        (3, 4),
+        (4, 4),
+        (5, 4),
+        (6, 4),
+        (7, 4),
+        (1, 5),
+        (2, 5),
+        (3, 5),
+        (4, 5),
+        (5, 5)
+    )
+}
+
+const _: () = assert!(
+    MAX_VECS == 16 && ALIGNED_MAX_VECS == 8,
+    "extend the dispatch tables"
+);
+
+/// Lanes 2·LANES·v0 .. of every output channel of a pass: a register block's place.
+struct Block<'a, 'p> {
     pass: &'a mut Pass<'p>,
     v0: usize,
 }
 
-impl<const V: usize> Vectorized for Block<'_, '_, V> {
+/// V i16 vectors of every output channel, each tap's run loaded at row + shift.
+struct Unaligned<'a, 'p, const V: usize>(Block<'a, 'p>);
+
+impl<const V: usize> Vectorized for Unaligned<'_, '_, V> {
     type Output = ();
 
     #[inline(always)]
     fn simd<S: Simd>(self, s: S) {
-        let (pass, wide) = (self.pass, 2 * S::LANES);
-        let step = pass.step;
-        let scale = s.splat(pass.scale);
+        let Block { pass, v0 } = self.0;
+        let wide = 2 * S::LANES;
         // SAFETY (all pointer arithmetic): v0 + V ≤ Qv / (2·LANES), so table loads end at
-        // tap + Qv ≤ table length (checked per tap at construction); accumulator, output and
-        // box-sum accesses end at (t0 + t_local + 1)·Qv ≤ their lengths (`is_consistent`,
-        // asserted by the caller); the lists are well-formed and `starts` has channels + 1
-        // entries.
+        // row + shift + Qv ≤ table length (checked per tap and every shift < J at
+        // construction); the lists are well-formed and `starts` has channels·J + 1 entries;
+        // `finish` as documented there.
         unsafe {
-            let table = pass.table.as_ptr().add(self.v0 * wide);
+            let table = pass.table.as_ptr().add(v0 * wide);
             let taps = pass.taps.as_ptr();
             for t_local in 0..pass.channels() {
-                let base = (pass.t0 + t_local) * pass.lanes + self.v0 * wide;
-                let acc16 = pass.acc16.as_mut_ptr().add(base);
-                let mut a = [s.zero_i16(); V];
-                if !step.fresh {
-                    for (v, reg) in a.iter_mut().enumerate() {
-                        *reg = s.load_i16(acc16.add(v * wide));
+                let mut a = start::<S, V>(s, pass, t_local, v0);
+                for shift in 0..pass.shifts {
+                    let list = t_local * pass.shifts + shift;
+                    let begin = *pass.starts.get_unchecked(list) as usize;
+                    let end = *pass.starts.get_unchecked(list + 1) as usize;
+                    for n in begin..end {
+                        add_run::<S, V>(s, &mut a, table.add(*taps.add(n) as usize + shift));
                     }
                 }
-                let begin = *pass.starts.get_unchecked(t_local) as usize;
-                let end = *pass.starts.get_unchecked(t_local + 1) as usize;
-                for n in begin..end {
-                    let src = table.add(*taps.add(n) as usize);
-                    for (v, reg) in a.iter_mut().enumerate() {
-                        *reg = s.add_i16(*reg, s.load_i16(src.add(v * wide)));
+                finish::<S, V>(s, pass, t_local, v0, &a);
+            }
+        }
+    }
+}
+
+/// V i16 vectors of every output channel (whole rows), one set of sums per column offset
+/// (J = shifts), every run loaded from its row offset.
+struct Aligned<'a, 'p, const V: usize, const J: usize>(Block<'a, 'p>);
+
+impl<const V: usize, const J: usize> Vectorized for Aligned<'_, '_, V, J> {
+    type Output = ();
+
+    #[inline(always)]
+    fn simd<S: Simd>(self, s: S) {
+        let Block { pass, v0 } = self.0;
+        let wide = 2 * S::LANES;
+        // SAFETY: as in `Unaligned` (here at shift 0, so every load ends before row + Qv).
+        unsafe {
+            let table = pass.table.as_ptr().add(v0 * wide);
+            let taps = pass.taps.as_ptr();
+            for t_local in 0..pass.channels() {
+                let mut sets = [[s.zero_i16(); V]; J];
+                for (shift, set) in sets.iter_mut().enumerate() {
+                    let list = t_local * J + shift;
+                    let begin = *pass.starts.get_unchecked(list) as usize;
+                    let end = *pass.starts.get_unchecked(list + 1) as usize;
+                    for n in begin..end {
+                        add_run::<S, V>(s, set, table.add(*taps.add(n) as usize));
                     }
                 }
-                match step.end {
-                    End::Keep => {
-                        for (v, reg) in a.iter().enumerate() {
-                            s.store_i16(acc16.add(v * wide), *reg);
-                        }
+                let mut a = start::<S, V>(s, pass, t_local, v0);
+                for (v, reg) in a.iter_mut().enumerate() {
+                    *reg = s.add_i16(*reg, sets[0][v]);
+                    for (shift, set) in sets.iter().enumerate().skip(1) {
+                        // The block ends at a row end: lanes shifted in from beyond it only
+                        // reach outputs past W_t, which are discarded.
+                        let next = if v + 1 < V { set[v + 1] } else { s.zero_i16() };
+                        *reg = s.add_i16(*reg, s.shift_down_i16(set[v], next, shift));
                     }
-                    End::Flush { first } => {
-                        let acc32 = pass.acc32.as_mut_ptr().add(base);
-                        for (v, reg) in a.iter().enumerate() {
-                            let (lo, hi) = s.widen_i16(*reg);
-                            for (half, sum) in [(0, lo), (S::LANES, hi)] {
-                                let dst = acc32.add(v * wide + half);
-                                let sum = if first {
-                                    sum
-                                } else {
-                                    s.add_i32(sum, s.load_i32(dst))
-                                };
-                                s.store_i32(dst, sum);
-                            }
-                        }
-                    }
-                    End::Final { has32 } => {
-                        let acc32 = pass.acc32.as_ptr().add(base);
-                        let out = pass.out.as_mut_ptr().add(base);
-                        let boxsum = pass.boxsum.as_ptr().add(self.v0 * wide);
-                        let bias = s.splat(*pass.bias.get_unchecked(t_local));
-                        for (v, reg) in a.iter().enumerate() {
-                            let (lo, hi) = s.widen_i16(*reg);
-                            for (half, sum) in [(0, lo), (S::LANES, hi)] {
-                                let at = v * wide + half;
-                                let sum = if has32 {
-                                    s.add_i32(sum, s.load_i32(acc32.add(at)))
-                                } else {
-                                    sum
-                                };
-                                let offset = s.add(bias, s.load(boxsum.add(at)));
-                                let y = s.add(offset, s.mul(scale, s.i32_to_f32(sum)));
-                                s.store(out.add(at), y);
-                            }
-                        }
-                    }
+                }
+                finish::<S, V>(s, pass, t_local, v0, &a);
+            }
+        }
+    }
+}
+
+/// `a[v] += T[src + 2·LANES·v ..][..2·LANES]`: one tap's run for a block.
+///
+/// # Safety
+/// The caller's block bounds.
+#[inline(always)]
+unsafe fn add_run<S: Simd, const V: usize>(s: S, a: &mut [S::I16; V], src: *const i16) {
+    for (v, reg) in a.iter_mut().enumerate() {
+        *reg = s.add_i16(*reg, s.load_i16(src.add(v * 2 * S::LANES)));
+    }
+}
+
+/// The block's i16 sums before this pass: 0 or the stored ones.
+///
+/// # Safety
+/// (t0 + t_local + 1)·Qv ≤ acc16 length and v0 + V ≤ Qv / (2·LANES) (`is_consistent`).
+#[inline(always)]
+unsafe fn start<S: Simd, const V: usize>(
+    s: S,
+    pass: &Pass,
+    t_local: usize,
+    v0: usize,
+) -> [S::I16; V] {
+    let wide = 2 * S::LANES;
+    let mut a = [s.zero_i16(); V];
+    if !pass.step.fresh {
+        let acc16 = pass
+            .acc16
+            .as_ptr()
+            .add((pass.t0 + t_local) * pass.lanes + v0 * wide);
+        for (v, reg) in a.iter_mut().enumerate() {
+            *reg = s.load_i16(acc16.add(v * wide));
+        }
+    }
+    a
+}
+
+/// The step's end for the block's sums `a`: store them, flush them into the i32 sums, or
+/// write the outputs.
+///
+/// # Safety
+/// Accumulator, output and box-sum accesses end at (t0 + t_local + 1)·Qv ≤ their lengths
+/// and v0 + V ≤ Qv / (2·LANES) (`is_consistent`, asserted by `Pass::simd`); t_local <
+/// channels ≤ bias length.
+#[inline(always)]
+unsafe fn finish<S: Simd, const V: usize>(
+    s: S,
+    pass: &mut Pass,
+    t_local: usize,
+    v0: usize,
+    a: &[S::I16; V],
+) {
+    let wide = 2 * S::LANES;
+    let base = (pass.t0 + t_local) * pass.lanes + v0 * wide;
+    match pass.step.end {
+        End::Keep => {
+            let acc16 = pass.acc16.as_mut_ptr().add(base);
+            for (v, reg) in a.iter().enumerate() {
+                s.store_i16(acc16.add(v * wide), *reg);
+            }
+        }
+        End::Flush { first } => {
+            let acc32 = pass.acc32.as_mut_ptr().add(base);
+            for (v, reg) in a.iter().enumerate() {
+                let (lo, hi) = s.widen_i16(*reg);
+                for (half, sum) in [(0, lo), (S::LANES, hi)] {
+                    let dst = acc32.add(v * wide + half);
+                    let sum = if first {
+                        sum
+                    } else {
+                        s.add_i32(sum, s.load_i32(dst))
+                    };
+                    s.store_i32(dst, sum);
+                }
+            }
+        }
+        End::Final { has32 } => {
+            let acc32 = pass.acc32.as_ptr().add(base);
+            let out = pass.out.as_mut_ptr().add(base);
+            let boxsum = pass.boxsum.as_ptr().add(v0 * wide);
+            let bias = s.splat(*pass.bias.get_unchecked(t_local));
+            let scale = s.splat(pass.scale);
+            for (v, reg) in a.iter().enumerate() {
+                let (lo, hi) = s.widen_i16(*reg);
+                for (half, sum) in [(0, lo), (S::LANES, hi)] {
+                    let at = v * wide + half;
+                    let sum = if has32 {
+                        s.add_i32(sum, s.load_i32(acc32.add(at)))
+                    } else {
+                        sum
+                    };
+                    let offset = s.add(bias, s.load(boxsum.add(at)));
+                    let y = s.add(offset, s.mul(scale, s.i32_to_f32(sum)));
+                    s.store(out.add(at), y);
                 }
             }
         }

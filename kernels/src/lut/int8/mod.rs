@@ -22,12 +22,16 @@
 //! Error vs the exact f32 path: at most s/2 (+ f32 slack) per look-up.
 //!
 //! Layout ("flattened phase planes"): the zero-padded input is split into s × s phase planes
-//! as in the exact kernel, but each plane is stored flattened with a row pitch of
-//! pw = W_t + (kw−1)/s positions (no alignment). An output position (r, c) is the flat lane
+//! as in the exact kernel, but each plane is stored flattened with a row pitch pw of at
+//! least W_t + (kw−1)/s positions: a power of two up to 32, a multiple of 32 beyond (so
+//! that rows and vectors tile each other). An output position (r, c) is the flat lane
 //! q = r·pw + c (lanes with c ≥ W_t are computed and discarded), and tap (i, j) reads plane
 //! (i mod s, j mod s) at lane q + (i div s)·pw + j div s: for a scalar index
 //! b = b[t][i][j][m] one contiguous run of the table covers the whole band of outputs,
-//! 2·LANES i16 lanes per load (AVX-512: 32, AVX2: 16, NEON: 8).
+//! 2·LANES i16 lanes per load (AVX-512: 32, AVX2: 16, NEON: 8). Levels where a misaligned
+//! load costs two load the run from the row offset (i div s)·pw, aligned, into one set of
+//! sums per column offset j div s, and shift the sets into place once per block
+//! (`lookup.rs`).
 //!
 //! Table layout: Layout (s², K_c, row_stride) of i16, one row per (phase plane, codeword of
 //! the chunk) holding the band's (R_b + (kh−1)/s)·pw flattened positions.
@@ -81,9 +85,10 @@ pub struct ConvLutI8 {
     radii2: Vec<f32>,
     /// Layout (C_t).
     bias: Vec<f32>,
-    /// Per list l = ((g·M + m)·chunks + chunk)·(C_t/groups) + t_local:
-    /// `taps[starts[l]..starts[l + 1]]` are the table offsets ([`Geometry::tap_offset`]) of
-    /// output channel t's taps whose index falls in that chunk, ascending.
+    /// Per list l = (((g·M + m)·chunks + chunk)·(C_t/groups) + t_local)·J + shift:
+    /// `taps[starts[l]..starts[l + 1]]` are the table row offsets ([`Geometry::tap`]) of
+    /// output channel t's taps with column offset `shift` whose index falls in that chunk,
+    /// ascending.
     starts: Vec<u32>,
     taps: Vec<u32>,
     /// Per pass (m·chunks + chunk): whether its i16 sums are flushed to i32 after it.
@@ -146,27 +151,28 @@ impl ConvLutI8 {
                 "conv shape {shape:?} is too large for 32-bit table offsets"
             )));
         }
-        let ctg = shape.c_out_group();
+        let (ctg, shifts) = (shape.c_out_group(), geo.shifts);
         let (starts, taps) = schedule::relay(
             shape,
             m_count,
             1,
-            geo.chunks * ctg,
+            geo.chunks * ctg * shifts,
             assignments,
             |t, i, j, _, b| {
                 let (chunk, code) = (b / geo.chunk_k, b % geo.chunk_k);
-                (chunk * ctg + t, geo.tap_offset(i, j, code) as u32)
+                let (shift, row) = geo.tap(i, j, code);
+                ((chunk * ctg + t) * shifts + shift, row as u32)
             },
         );
         // The invariant of every unchecked load (lookup.rs): out_lanes positions read from
-        // any tap stay inside the table, and the lists are well-formed.
+        // any tap's row at any shift stay inside the table, and the lists are well-formed.
         assert!(
             starts.windows(2).all(|w| w[0] <= w[1])
                 && *starts.last().unwrap() as usize == taps.len()
         );
         assert!(taps
             .iter()
-            .all(|&tap| tap as usize + geo.out_lanes <= geo.table_len));
+            .all(|&row| row as usize + shifts - 1 + geo.out_lanes <= geo.table_len));
         let (centers, radii2) = quant::centers_and_radii(shape, spec, centroids);
         let counts = quant::pass_counts(shape, &geo, m_count, &starts);
         let (flush_after, q_max) = flush_schedule(&counts);
@@ -177,6 +183,7 @@ impl ConvLutI8 {
             plan: ConvI8Plan {
                 band_rows: geo.band_rows,
                 chunk_k: geo.chunk_k,
+                aligned_rows: plan.aligned_rows,
             },
             geo,
             m_count,
@@ -216,9 +223,10 @@ impl ConvLutI8 {
     /// The schedule in words, recorded with every run.
     pub fn plan_summary(&self) -> String {
         let (p, g) = (self.plan, &self.geo);
+        let rows = if p.aligned_rows { "aligned" } else { "compact" };
         format!(
-            "{} band(s) of {} rows, chunks of {}/{} codewords, Q = {}",
-            g.bands, p.band_rows, p.chunk_k, self.spec.k, self.q_max
+            "{} band(s) of {} rows, chunks of {}/{} codewords, {rows} rows of {}, Q = {}",
+            g.bands, p.band_rows, p.chunk_k, self.spec.k, g.pw, self.q_max
         )
     }
 
@@ -344,7 +352,8 @@ impl schedule::Steps for Steps<'_> {
     fn lookups(&mut self, src: Source) {
         let lut = self.lut;
         let (geo, ctg) = (&lut.geo, lut.shape.c_out_group());
-        let first_list = ((src.group * lut.m_count + src.table) * geo.chunks + src.chunk) * ctg;
+        let first_list =
+            ((src.group * lut.m_count + src.table) * geo.chunks + src.chunk) * ctg * geo.shifts;
         let ConvI8Scratch {
             table,
             acc16,
@@ -356,7 +365,10 @@ impl schedule::Steps for Steps<'_> {
         } = &mut *self.scratch;
         let pass = Pass {
             table: &table.as_slice()[..geo.table_len],
-            starts: &lut.starts[first_list..=first_list + ctg],
+            starts: &lut.starts[first_list..=first_list + ctg * geo.shifts],
+            shifts: geo.shifts,
+            row_pitch: geo.pw,
+            aligned_rows: lut.plan.aligned_rows,
             taps: &lut.taps,
             acc16: acc16.as_mut_slice(),
             acc32: acc32.as_mut_slice(),

@@ -7,6 +7,7 @@
 use super::LANES;
 use crate::lut::PqSpec;
 use crate::shape::ConvShape;
+use crate::simd;
 use crate::target::Target;
 
 /// Share of L2 a whole-map i16 table may take.
@@ -27,6 +28,9 @@ pub struct ConvI8Plan {
     pub band_rows: usize,
     /// K_c: codewords per table chunk.
     pub chunk_k: usize,
+    /// Rows padded to an aligned pitch ([`row_pitch`]), for the aligned look-ups of levels
+    /// where a misaligned load costs two; else rows of W_t + (kw−1)/s positions.
+    pub aligned_rows: bool,
 }
 
 /// Where each value lives, for one shape and plan.
@@ -43,8 +47,13 @@ pub(crate) struct Geometry {
     pub reach: usize,
     /// s².
     pub phases: usize,
-    /// pw = W_t + reach: positions per flattened plane row.
+    /// pw: positions per flattened plane row, W_t + reach rounded up to a power of two up to
+    /// [`LANES`], a multiple of it beyond ([`row_pitch`]).
     pub pw: usize,
+    /// J: tap lists per output channel and pass. Aligned rows: reach + 1, one per column
+    /// offset j div s (and, in the aligned look-ups, one set of sums each); compact rows: 1
+    /// (a tap's offset includes its column offset).
+    pub shifts: usize,
     pub band_rows: usize,
     pub bands: usize,
     /// Plane rows one band reads: R_b + reach.
@@ -63,7 +72,7 @@ pub(crate) struct Geometry {
     pub row_stride: usize,
     pub chunk_k: usize,
     pub chunks: usize,
-    /// i16 of the table: s² · K_c · row_stride.
+    /// i16 of the table: s² · K_c · row_stride, and a tail for the last row's reads.
     pub table_len: usize,
 }
 
@@ -72,7 +81,11 @@ impl Geometry {
         let s = shape.stride;
         let reach = (shape.kernel - 1) / s;
         let (h_out, w_out) = (shape.h_out(), shape.w_out());
-        let pw = w_out + reach;
+        let pw = if plan.aligned_rows {
+            row_pitch(w_out + reach)
+        } else {
+            w_out + reach
+        };
         let band_rows = plan.band_rows.clamp(1, h_out);
         let bands = h_out.div_ceil(band_rows);
         let band_plane_rows = band_rows + reach;
@@ -80,11 +93,19 @@ impl Geometry {
         let out_lanes = (band_rows * pw).next_multiple_of(LANES);
         let row_len = band_plane_rows * pw;
         let build_len = row_len.next_multiple_of(LANES);
-        // A look-up reads out_lanes positions from a tap's offset ≤ reach·pw + reach.
-        let row_stride = build_len
-            .max(reach * pw + reach + out_lanes)
-            .next_multiple_of(LANES);
+        // Aligned rows: an odd number of 64-byte lines between table rows. The taps of one
+        // output channel read rows of random codewords at the same position, which the
+        // power-of-two strides aligned pitches make common would map to a few L1 sets.
+        let mut row_stride = build_len;
+        if plan.aligned_rows && (row_stride / LANES).is_multiple_of(2) {
+            row_stride += LANES;
+        }
         let chunk_k = plan.chunk_k.clamp(1, spec.k);
+        // A look-up reads out_lanes positions from a tap's offset ≤ reach·pw + reach: past
+        // its row's end (those lanes only feed discarded outputs), and past the last row's
+        // into the tail.
+        let rows_len = s * s * chunk_k * row_stride;
+        let tail = (reach * pw + reach + out_lanes).saturating_sub(row_stride);
         Geometry {
             stride: s,
             kernel: shape.kernel,
@@ -96,6 +117,7 @@ impl Geometry {
             reach,
             phases: s * s,
             pw,
+            shifts: if plan.aligned_rows { reach + 1 } else { 1 },
             band_rows,
             bands,
             band_plane_rows,
@@ -109,15 +131,23 @@ impl Geometry {
             row_stride,
             chunk_k,
             chunks: spec.k.div_ceil(chunk_k),
-            table_len: s * s * chunk_k * row_stride,
+            table_len: rows_len + tail,
         }
     }
 
-    /// Tap (i, j) reading codeword `code` of the chunk: its table offset for output lane 0.
-    pub(crate) fn tap_offset(&self, i: usize, j: usize, code: usize) -> usize {
+    /// Tap (i, j) reading codeword `code` of the chunk: its list's shift (< J) and its table
+    /// offset for output lane 0 less the shift; it reads the table at offset + shift + q for
+    /// output lane q. Aligned rows: the shift is the column offset j div s and the offset
+    /// is its row's, a multiple of min(pw, [`LANES`]); compact rows: shift 0.
+    pub(crate) fn tap(&self, i: usize, j: usize, code: usize) -> (usize, usize) {
         let s = self.stride;
         let phase = (i % s) * s + j % s;
-        (phase * self.chunk_k + code) * self.row_stride + (i / s) * self.pw + j / s
+        let row = (phase * self.chunk_k + code) * self.row_stride + (i / s) * self.pw;
+        if self.shifts > 1 {
+            (j / s, row)
+        } else {
+            (0, row + j / s)
+        }
     }
 
     /// Output rows of band `band`.
@@ -126,25 +156,58 @@ impl Geometry {
     }
 }
 
+/// The row pitch for rows of `min` positions: a power of two up to [`LANES`] (a vector
+/// of any level holds whole rows, or a row whole vectors), else a multiple of [`LANES`]. Every
+/// tap's row offset is then a multiple of min(pw, LANES), so the aligned look-ups
+/// (`lookup.rs`) load whole vectors (or, for pw = 16 at AVX-512, half vectors) aligned and
+/// shift by the tap's column offset within rows once per block.
+fn row_pitch(min: usize) -> usize {
+    if min <= LANES {
+        min.next_power_of_two()
+    } else {
+        min.next_multiple_of(LANES)
+    }
+}
+
+/// Fewest look-ups per output channel, pass and extra column offset for which the aligned
+/// look-ups pay: their per-block shifts cost about as much as the split loads of 4 taps
+/// (simulated AVX2: AlexNet's conv1 in chunks of 7 codewords, 3.3 taps per extra offset,
+/// looked up 15 % slower aligned; conv3-5, 4.5, 10 % faster; see the bench).
+const ALIGNED_MIN_TAPS_PER_SHIFT: usize = 4;
+
 /// The default plan for `target`: the whole map and every codeword if its table fits the
 /// whole-table budget; otherwise bands of [`DEFAULT_BAND_ROWS`] rows and the largest codeword
-/// chunk within the chunk budget.
+/// chunk within the chunk budget. Aligned rows where the level prefers aligned loads and a
+/// pass has enough look-ups per column offset to pay for the shifts.
 pub fn default_plan(target: Target, shape: ConvShape, spec: PqSpec) -> ConvI8Plan {
+    let prefer = target.isa.is_available() && simd::prefers_aligned_loads(target.isa);
+    let plan = sized_plan(target, shape, spec, prefer);
+    let reach = (shape.kernel - 1) / shape.stride;
+    let taps_per_pass = shape.kernel * shape.kernel * plan.chunk_k.min(spec.k) / spec.k;
+    if plan.aligned_rows && taps_per_pass < ALIGNED_MIN_TAPS_PER_SHIFT * reach {
+        sized_plan(target, shape, spec, false)
+    } else {
+        plan
+    }
+}
+
+/// Bands and chunks for the given row layout (see [`default_plan`]).
+fn sized_plan(target: Target, shape: ConvShape, spec: PqSpec, aligned_rows: bool) -> ConvI8Plan {
     let l2 = target.caches.sane().l2 as f64;
-    let bytes = |band_rows, chunk_k| {
-        Geometry::new(shape, spec, ConvI8Plan { band_rows, chunk_k }).table_len * 2
+    let plan = |band_rows, chunk_k| ConvI8Plan {
+        band_rows,
+        chunk_k,
+        aligned_rows,
     };
+    let bytes = |p| Geometry::new(shape, spec, p).table_len * 2;
     let h_out = shape.h_out();
-    if bytes(h_out, spec.k) as f64 <= l2 * WHOLE_TABLE_L2_SHARE {
-        return ConvI8Plan {
-            band_rows: h_out,
-            chunk_k: spec.k,
-        };
+    if bytes(plan(h_out, spec.k)) as f64 <= l2 * WHOLE_TABLE_L2_SHARE {
+        return plan(h_out, spec.k);
     }
     let band_rows = DEFAULT_BAND_ROWS.min(h_out);
     let chunk_k = (1..=spec.k)
         .rev()
-        .find(|&c| bytes(band_rows, c) as f64 <= l2 * CHUNK_L2_SHARE)
+        .find(|&c| bytes(plan(band_rows, c)) as f64 <= l2 * CHUNK_L2_SHARE)
         .unwrap_or(1);
-    ConvI8Plan { band_rows, chunk_k }
+    plan(band_rows, chunk_k)
 }

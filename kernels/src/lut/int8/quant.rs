@@ -230,8 +230,9 @@ pub(super) fn pass_counts(
             (0..shape.groups * ctg)
                 .map(|list| {
                     let (g, t_local) = (list / ctg, list % ctg);
-                    let l = (g * m_count * geo.chunks + pass) * ctg + t_local;
-                    (starts[l + 1] - starts[l]) as usize
+                    // The channel's J lists (one per column offset) are consecutive.
+                    let l = ((g * m_count * geo.chunks + pass) * ctg + t_local) * geo.shifts;
+                    (starts[l + geo.shifts] - starts[l]) as usize
                 })
                 .collect()
         })
