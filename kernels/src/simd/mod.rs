@@ -23,24 +23,6 @@ pub(crate) mod avx512;
 #[cfg(target_arch = "aarch64")]
 pub(crate) mod neon;
 
-/// Whether `isa` (available on this CPU) loads misaligned vectors at about twice the cost of
-/// aligned ones ([`Simd::PREFERS_ALIGNED_LOADS`]; false for the scalar twin), for plans.
-pub(crate) fn prefers_aligned_loads(isa: Isa) -> bool {
-    struct Prefers;
-    impl Vectorized for Prefers {
-        type Output = bool;
-        fn simd<S: Simd>(self, _: S) -> bool {
-            S::PREFERS_ALIGNED_LOADS
-        }
-    }
-    impl Kernel for Prefers {
-        fn scalar(self) -> bool {
-            false
-        }
-    }
-    run(isa, Prefers)
-}
-
 /// A unit of work with a vector body, generic over the level.
 pub(crate) trait Vectorized {
     type Output;

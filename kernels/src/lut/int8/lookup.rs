@@ -14,6 +14,7 @@
 //! the same flushes), so a flush schedule that let an i16 sum overflow would show at every
 //! level, and every level returns the same bits for every valid output lane.
 
+use crate::isa::Isa;
 use crate::simd::{Kernel, Simd, Vectorized};
 
 /// How a pass treats its accumulators.
@@ -64,13 +65,13 @@ pub(crate) struct Pass<'a> {
     pub step: Step,
 }
 
-impl Pass<'_> {
+impl<'a> Pass<'a> {
     pub fn channels(&self) -> usize {
         (self.starts.len() - 1) / self.shifts
     }
 
     /// Channel t_local's taps with column offset `shift` (row offsets).
-    fn list(&self, t_local: usize, shift: usize) -> &[u32] {
+    fn list(&self, t_local: usize, shift: usize) -> &'a [u32] {
         let l = t_local * self.shifts + shift;
         &self.taps[self.starts[l] as usize..self.starts[l + 1] as usize]
     }
@@ -97,14 +98,15 @@ impl Kernel for Pass<'_> {
         assert!(self.is_consistent(), "int8 look-up pass operands");
         for t_local in 0..self.channels() {
             let base = (self.t0 + t_local) * self.lanes;
+            let lists: Vec<&[u32]> = (0..self.shifts).map(|j| self.list(t_local, j)).collect();
             for q in 0..self.lanes {
                 let mut sum = if self.step.fresh {
                     0i16
                 } else {
                     self.acc16[base + q]
                 };
-                for shift in 0..self.shifts {
-                    for &row in self.list(t_local, shift) {
+                for (shift, list) in lists.iter().enumerate() {
+                    for &row in *list {
                         sum = sum.wrapping_add(self.table[row as usize + shift + q]);
                     }
                 }
@@ -142,17 +144,9 @@ impl Vectorized for Pass<'_> {
         assert!(self.is_consistent(), "int8 look-up pass operands");
         let wide = 2 * S::LANES;
         let vecs = self.lanes / wide;
-        // Vectors per whole row (a row holds whole vectors or a vector whole rows), and whole
-        // rows per aligned block within the registers.
         let row_vecs = (self.row_pitch / wide).max(1);
-        let aligned_vecs =
-            (ALIGNED_MAX_REGS.min(S::REGISTERS - 4) / self.shifts).min(ALIGNED_MAX_VECS) / row_vecs
-                * row_vecs;
-        let aligned = self.aligned_rows
-            && S::PREFERS_ALIGNED_LOADS
-            && (2..=5).contains(&self.shifts)
-            && aligned_vecs > 0
-            && (self.row_pitch.is_multiple_of(wide) || wide.is_multiple_of(self.row_pitch));
+        let aligned_vecs = aligned_block_vecs::<S>(self.shifts, self.row_pitch);
+        let aligned = self.aligned_rows && aligned_vecs > 0;
         let mut v0 = 0;
         if aligned {
             for n in balanced(vecs / row_vecs, aligned_vecs / row_vecs) {
@@ -177,6 +171,37 @@ impl Vectorized for Pass<'_> {
             }
         }
     }
+}
+
+/// Vectors per set of the aligned body's blocks at level S for J = `shifts` and rows of
+/// `row_pitch` lanes: whole rows (a row holds whole vectors or a vector whole rows) within
+/// the registers; 0 where the aligned body does not apply.
+#[inline(always)]
+fn aligned_block_vecs<S: Simd>(shifts: usize, row_pitch: usize) -> usize {
+    let wide = 2 * S::LANES;
+    let tiles = row_pitch.is_multiple_of(wide) || wide.is_multiple_of(row_pitch);
+    if !S::PREFERS_ALIGNED_LOADS || !(2..=5).contains(&shifts) || !tiles {
+        return 0;
+    }
+    let row_vecs = (row_pitch / wide).max(1);
+    (ALIGNED_MAX_REGS.min(S::REGISTERS - 4) / shifts).min(ALIGNED_MAX_VECS) / row_vecs * row_vecs
+}
+
+/// [`aligned_block_vecs`] at `isa` (available on this CPU; 0 for the scalar twin), for plans.
+pub(crate) fn aligned_block_vecs_at(isa: Isa, shifts: usize, row_pitch: usize) -> usize {
+    struct Query(usize, usize);
+    impl Vectorized for Query {
+        type Output = usize;
+        fn simd<S: Simd>(self, _: S) -> usize {
+            aligned_block_vecs::<S>(self.0, self.1)
+        }
+    }
+    impl Kernel for Query {
+        fn scalar(self) -> usize {
+            0
+        }
+    }
+    crate::simd::run(isa, Query(shifts, row_pitch))
 }
 
 /// `units` cut into the fewest blocks of at most `max` each, sizes differing by at most 1.

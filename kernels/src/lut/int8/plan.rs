@@ -4,10 +4,10 @@
 //! L2 (1 MB: 512 KB, conv2's 254 KB table whole), else bands of [`DEFAULT_BAND_ROWS`] rows
 //! and codeword chunks within [`CHUNK_L2_SHARE`] (1 MB: 384 KB).
 
+use super::lookup;
 use super::LANES;
 use crate::lut::PqSpec;
 use crate::shape::ConvShape;
-use crate::simd;
 use crate::target::Target;
 
 /// Share of L2 a whole-map i16 table may take.
@@ -175,16 +175,27 @@ fn row_pitch(min: usize) -> usize {
 /// looked up 15 % slower aligned; conv3-5, 4.5, 10 % faster; see the bench).
 const ALIGNED_MIN_TAPS_PER_SHIFT: usize = 4;
 
+/// Fewest vectors per set of an aligned block: each tap's list entry (offset load, address,
+/// loop) is paid per block, so blocks of 2 vectors (AVX2, conv2's 5 sets) doubled the
+/// instructions for no time gained.
+const ALIGNED_MIN_VECS: usize = 3;
+
 /// The default plan for `target`: the whole map and every codeword if its table fits the
 /// whole-table budget; otherwise bands of [`DEFAULT_BAND_ROWS`] rows and the largest codeword
-/// chunk within the chunk budget. Aligned rows where the level prefers aligned loads and a
-/// pass has enough look-ups per column offset to pay for the shifts.
+/// chunk within the chunk budget. Aligned rows where the level's aligned look-ups apply with
+/// blocks of [`ALIGNED_MIN_VECS`] and a pass has enough look-ups per column offset to pay
+/// for the shifts.
 pub fn default_plan(target: Target, shape: ConvShape, spec: PqSpec) -> ConvI8Plan {
-    let prefer = target.isa.is_available() && simd::prefers_aligned_loads(target.isa);
-    let plan = sized_plan(target, shape, spec, prefer);
-    let reach = (shape.kernel - 1) / shape.stride;
-    let taps_per_pass = shape.kernel * shape.kernel * plan.chunk_k.min(spec.k) / spec.k;
-    if plan.aligned_rows && taps_per_pass < ALIGNED_MIN_TAPS_PER_SHIFT * reach {
+    let plan = sized_plan(target, shape, spec, true);
+    let geo = Geometry::new(shape, spec, plan);
+    let block_vecs = if target.isa.is_available() {
+        lookup::aligned_block_vecs_at(target.isa, geo.shifts, geo.pw)
+    } else {
+        0
+    };
+    let reach = geo.shifts - 1;
+    let taps_per_pass = shape.kernel * shape.kernel * geo.chunk_k / spec.k;
+    if block_vecs < ALIGNED_MIN_VECS || taps_per_pass < ALIGNED_MIN_TAPS_PER_SHIFT * reach {
         sized_plan(target, shape, spec, false)
     } else {
         plan
