@@ -42,13 +42,10 @@ pub(crate) struct Pass<'a> {
     /// (C_t/groups)·J + 1 bounds into `taps`: list t_local·J + shift holds the row offsets of
     /// channel t_local's taps with that column offset.
     pub starts: &'a [u32],
-    /// J: column offsets, lists per channel.
+    /// J: lists per channel, one per column offset (J ≥ 2 only with aligned rows).
     pub shifts: usize,
     /// pw: lanes per output row.
     pub row_pitch: usize,
-    /// Whether pw is aligned (a power of two up to 32, else a multiple of 32): the aligned
-    /// body's condition.
-    pub aligned_rows: bool,
     pub taps: &'a [u32],
     /// Layout (C_t, Qv) each; channel t0 + t_local is the pass's channel t_local.
     pub acc16: &'a mut [i16],
@@ -142,13 +139,11 @@ impl Vectorized for Pass<'_> {
     #[inline(always)]
     fn simd<S: Simd>(mut self, s: S) {
         assert!(self.is_consistent(), "int8 look-up pass operands");
-        let wide = 2 * S::LANES;
-        let vecs = self.lanes / wide;
-        let row_vecs = (self.row_pitch / wide).max(1);
+        let vecs = self.lanes / (2 * S::LANES);
+        let row_vecs = row_vecs::<S>(self.row_pitch);
         let aligned_vecs = aligned_block_vecs::<S>(self.shifts, self.row_pitch);
-        let aligned = self.aligned_rows && aligned_vecs > 0;
         let mut v0 = 0;
-        if aligned {
+        if aligned_vecs > 0 {
             for n in balanced(vecs / row_vecs, aligned_vecs / row_vecs) {
                 let block = Block {
                     pass: &mut self,
@@ -173,9 +168,15 @@ impl Vectorized for Pass<'_> {
     }
 }
 
-/// Vectors per set of the aligned body's blocks at level S for J = `shifts` and rows of
-/// `row_pitch` lanes: whole rows (a row holds whole vectors or a vector whole rows) within
-/// the registers; 0 where the aligned body does not apply.
+/// i16 vectors per output row at level S (1 where a vector holds several rows).
+#[inline(always)]
+fn row_vecs<S: Simd>(row_pitch: usize) -> usize {
+    (row_pitch / (2 * S::LANES)).max(1)
+}
+
+/// Vectors per set of the aligned body's blocks at level S for J = `shifts` (≥ 2 only with
+/// aligned rows) and rows of `row_pitch` lanes: whole rows (a row holds whole vectors or a
+/// vector whole rows) within the registers; 0 where the aligned body does not apply.
 #[inline(always)]
 fn aligned_block_vecs<S: Simd>(shifts: usize, row_pitch: usize) -> usize {
     let wide = 2 * S::LANES;
@@ -183,7 +184,7 @@ fn aligned_block_vecs<S: Simd>(shifts: usize, row_pitch: usize) -> usize {
     if !S::PREFERS_ALIGNED_LOADS || !(2..=5).contains(&shifts) || !tiles {
         return 0;
     }
-    let row_vecs = (row_pitch / wide).max(1);
+    let row_vecs = row_vecs::<S>(row_pitch);
     (ALIGNED_MAX_REGS.min(S::REGISTERS - 4) / shifts).min(ALIGNED_MAX_VECS) / row_vecs * row_vecs
 }
 
@@ -295,16 +296,16 @@ impl<const V: usize> Vectorized for Unaligned<'_, '_, V> {
         // `finish` as documented there.
         unsafe {
             let table = pass.table.as_ptr().add(v0 * wide);
-            let taps = pass.taps.as_ptr();
             for t_local in 0..pass.channels() {
                 let mut a = start::<S, V>(s, pass, t_local, v0);
                 for shift in 0..pass.shifts {
-                    let list = t_local * pass.shifts + shift;
-                    let begin = *pass.starts.get_unchecked(list) as usize;
-                    let end = *pass.starts.get_unchecked(list + 1) as usize;
-                    for n in begin..end {
-                        add_run::<S, V>(s, &mut a, table.add(*taps.add(n) as usize + shift));
-                    }
+                    add_list::<S, V>(
+                        s,
+                        pass,
+                        t_local * pass.shifts + shift,
+                        &mut a,
+                        table.add(shift),
+                    );
                 }
                 finish::<S, V>(s, pass, t_local, v0, &a);
             }
@@ -326,16 +327,10 @@ impl<const V: usize, const J: usize> Vectorized for Aligned<'_, '_, V, J> {
         // SAFETY: as in `Unaligned` (here at shift 0, so every load ends before row + Qv).
         unsafe {
             let table = pass.table.as_ptr().add(v0 * wide);
-            let taps = pass.taps.as_ptr();
             for t_local in 0..pass.channels() {
                 let mut sets = [[s.zero_i16(); V]; J];
                 for (shift, set) in sets.iter_mut().enumerate() {
-                    let list = t_local * J + shift;
-                    let begin = *pass.starts.get_unchecked(list) as usize;
-                    let end = *pass.starts.get_unchecked(list + 1) as usize;
-                    for n in begin..end {
-                        add_run::<S, V>(s, set, table.add(*taps.add(n) as usize));
-                    }
+                    add_list::<S, V>(s, pass, t_local * J + shift, set, table);
                 }
                 let mut a = start::<S, V>(s, pass, t_local, v0);
                 for (v, reg) in a.iter_mut().enumerate() {
@@ -350,6 +345,27 @@ impl<const V: usize, const J: usize> Vectorized for Aligned<'_, '_, V, J> {
                 finish::<S, V>(s, pass, t_local, v0, &a);
             }
         }
+    }
+}
+
+/// Every run of list `list` for a block: `a[v] += T[base + row + 2·LANES·v ..][..2·LANES]`
+/// for each row offset in the list.
+///
+/// # Safety
+/// `list` < channels·J, and `base` + every row of the list + V·2·LANES within the table (the
+/// callers' block bounds).
+#[inline(always)]
+unsafe fn add_list<S: Simd, const V: usize>(
+    s: S,
+    pass: &Pass,
+    list: usize,
+    a: &mut [S::I16; V],
+    base: *const i16,
+) {
+    let begin = *pass.starts.get_unchecked(list) as usize;
+    let end = *pass.starts.get_unchecked(list + 1) as usize;
+    for &row in pass.taps.get_unchecked(begin..end) {
+        add_run::<S, V>(s, a, base.add(row as usize));
     }
 }
 

@@ -368,7 +368,6 @@ impl schedule::Steps for Steps<'_> {
             starts: &lut.starts[first_list..=first_list + ctg * geo.shifts],
             shifts: geo.shifts,
             row_pitch: geo.pw,
-            aligned_rows: lut.plan.aligned_rows,
             taps: &lut.taps,
             acc16: acc16.as_mut_slice(),
             acc32: acc32.as_mut_slice(),
