@@ -265,11 +265,14 @@ impl ConvLutI8 {
         );
         let geo = &self.geo;
         scratch.reserve(self);
-        quant::pad_input(geo, self.shape.c_in, x, scratch.xpad.as_mut_slice());
-        let scale = self.scale(scratch.xpad.as_slice(), &mut scratch.work);
-        scratch.scale = scale;
-        self.scaled_codebooks(scale, &mut scratch.dq);
-        self.offsets(scratch.xpad.as_slice(), &mut scratch.offsets);
+        simd::run(
+            self.target.isa,
+            Prep {
+                lut: self,
+                x,
+                scratch: &mut *scratch,
+            },
+        );
         let mut steps = Steps {
             lut: self,
             scratch,
@@ -304,6 +307,47 @@ impl ConvLutI8 {
             fresh: pass == 0 || self.flush_after[pass - 1],
             end,
         }
+    }
+}
+
+/// The per-image quantization prep: padded input, scale, scaled codebooks, offsets. Plain
+/// Rust (`quant`), run through `simd::run` only so that its element-wise loops are compiled
+/// with the level's features: every element's operations and their order are the same at
+/// every level (no FMA contraction, no reassociated sums), so the results are bit-identical.
+struct Prep<'a> {
+    lut: &'a ConvLutI8,
+    x: &'a [f32],
+    scratch: &'a mut ConvI8Scratch,
+}
+
+impl Prep<'_> {
+    #[inline(always)]
+    fn run(self) {
+        let (lut, scratch) = (self.lut, self.scratch);
+        quant::pad_input(
+            &lut.geo,
+            lut.shape.c_in,
+            self.x,
+            scratch.xpad.as_mut_slice(),
+        );
+        let scale = lut.scale(scratch.xpad.as_slice(), &mut scratch.work);
+        scratch.scale = scale;
+        lut.scaled_codebooks(scale, &mut scratch.dq);
+        lut.offsets(scratch.xpad.as_slice(), &mut scratch.offsets);
+    }
+}
+
+impl simd::Vectorized for Prep<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn simd<S: simd::Simd>(self, _: S) {
+        self.run()
+    }
+}
+
+impl simd::Kernel for Prep<'_> {
+    fn scalar(self) {
+        self.run()
     }
 }
 

@@ -55,6 +55,7 @@ const SCALE_MARGIN: f32 = 1.0 + 1e-4;
 impl ConvLutI8 {
     /// s: the largest ‖x_p^(m)‖·R_m over groups, subspaces and pixels, with the margin, over
     /// Q (1 if that is 0 or NaN). `work` is a buffer of s² · x_plane floats.
+    #[inline(always)]
     pub(super) fn scale(&self, xpad: &[f32], work: &mut Vec<f32>) -> f32 {
         let geo = &self.geo;
         let plane = geo.phases * geo.x_plane;
@@ -85,6 +86,7 @@ impl ConvLutI8 {
     }
 
     /// D' = (D − c_m) / s, Layout (M, K, d) (0 beyond a partial subspace's dims).
+    #[inline(always)]
     pub(super) fn scaled_codebooks(&self, scale: f32, dq: &mut Vec<f32>) {
         let (d, k) = (self.spec.d, self.spec.k);
         let inv = 1.0 / scale;
@@ -101,6 +103,7 @@ impl ConvLutI8 {
     }
 
     /// O_g[phase][pos] = Σ_m Σ_u x[channel][phase][pos]·c_m[u], Layout (groups, s², x_plane).
+    #[inline(always)]
     pub(super) fn offsets(&self, xpad: &[f32], out: &mut Vec<f32>) {
         let geo = &self.geo;
         let plane = geo.phases * geo.x_plane;
@@ -165,6 +168,7 @@ pub(super) fn quantize(v: f32, q_max: i32) -> i16 {
 /// Writes the zero-padded input x (C_s, H_s, W_s) as flattened phase planes, Layout
 /// (C_s, s², x_plane): plane (a, b) position y·pw + z holds input pixel
 /// (s·y + a − pad, s·z + b − pad), 0 outside the input and in the slack.
+#[inline(always)]
 pub(super) fn pad_input(geo: &Geometry, c_in: usize, x: &[f32], xpad: &mut [f32]) {
     let s = geo.stride;
     let plane_len = geo.x_plane;
@@ -200,6 +204,7 @@ pub(super) fn pad_input(geo: &Geometry, c_in: usize, x: &[f32], xpad: &mut [f32]
 /// B[q] = Σ_(i,j) O[phase(i,j)][r0·pw + q + (i div s)·pw + j div s] for the band's lanes
 /// q < rows·pw, in (i, j) order; 0 for the lanes beyond. `offsets`: Layout (s², x_plane);
 /// `out`: Layout (Qv).
+#[inline(always)]
 pub(super) fn box_sum(geo: &Geometry, band: usize, offsets: &[f32], out: &mut [f32]) {
     let s = geo.stride;
     let lanes = geo.rows(band) * geo.pw;
