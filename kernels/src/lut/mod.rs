@@ -12,6 +12,7 @@ use crate::shape::{ConvShape, FcShape};
 pub mod conv;
 pub mod fc;
 pub mod int8;
+mod pad;
 pub(crate) mod schedule;
 
 /// Product-quantization settings of one layer as the kernels see them.

@@ -57,6 +57,7 @@ pub use plan::{default_plan, ConvPlan};
 pub use reference::conv_reference;
 
 use crate::isa::Isa;
+use crate::lut::pad::{PadInput, PhasePlanes};
 use crate::lut::schedule::{self, Source};
 use crate::lut::{check_conv_buffers, check_conv_shape, AlignedBuf, LutError, Phase, PqSpec};
 use crate::shape::ConvShape;
@@ -113,6 +114,19 @@ pub(crate) struct Geometry {
 }
 
 impl Geometry {
+    /// The padded input's layout: (C_s, s², x_rows, pitch).
+    fn planes(&self) -> PhasePlanes {
+        PhasePlanes {
+            stride: self.stride,
+            pad: self.pad,
+            h_in: self.h_in,
+            w_in: self.w_in,
+            rows: self.x_rows,
+            pitch: self.pitch,
+            plane_len: self.x_rows * self.pitch,
+        }
+    }
+
     pub(crate) fn new(shape: ConvShape, spec: PqSpec, plan: ConvPlan) -> Geometry {
         let s = shape.stride;
         let reach = (shape.kernel - 1) / s;
@@ -378,8 +392,8 @@ impl ConvLut {
         let xpad = scratch.xpad.as_mut_slice();
         simd::run(
             isa,
-            table::PadInput {
-                geo,
+            PadInput {
+                planes: geo.planes(),
                 c_in: self.shape.c_in,
                 x,
                 xpad,

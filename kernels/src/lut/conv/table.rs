@@ -1,5 +1,5 @@
-//! Phase 1: the padded input in phase planes, and the table as one small GEMM per phase-plane
-//! row (`T (K_c × pitch) = D_m[chunk] (K_c × d_m) · X_m (d_m × pitch)`).
+//! Phase 1: the table, one small GEMM per phase-plane row of the padded input (`lut::pad`):
+//! `T (K_c × pitch) = D_m[chunk] (K_c × d_m) · X_m (d_m × pitch)`.
 //!
 //! Scalar: one `sgemm` per row. Vector levels: a register-blocked micro-kernel (the rows are
 //! too small for BLAS's per-call overhead): units of LANES columns of one row, a few units at
@@ -8,39 +8,13 @@
 
 use cblas::{Layout, Transpose};
 
-use super::{ConvLut, Geometry};
+use super::ConvLut;
 use crate::lut::schedule::Source;
 use crate::simd::{Kernel, Simd, Vectorized};
-
-/// Writes the zero-padded input x (C_s, H_s, W_s) as phase planes, Layout
-/// (C_s, s², x_rows, pitch): plane (a, b) row y column x holds padded pixel (s·y + a, s·x + b),
-/// i.e. input pixel (s·y + a − pad, s·x + b − pad), or 0 outside the input.
-pub(super) struct PadInput<'a> {
-    pub geo: &'a Geometry,
-    pub c_in: usize,
-    pub x: &'a [f32],
-    pub xpad: &'a mut [f32],
-}
-
-impl Kernel for PadInput<'_> {
-    fn scalar(self) {
-        self.pad(Plain);
-    }
-}
-
-impl Vectorized for PadInput<'_> {
-    type Output = ();
-    #[inline(always)]
-    fn simd<S: Simd>(self, s: S) {
-        self.pad(Vector(s));
-    }
-}
 
 /// How a level computes the pieces of phase 1 (a trait, not closures: a closure body is a
 /// function of its own, compiled without the level's target features).
 trait Level: Copy {
-    /// `out[x] = src[s·x]` for x < out.len().
-    fn copy_strided(self, src: &[f32], s: usize, out: &mut [f32]);
     /// Consecutive table rows (see [`Rows`]).
     fn table_rows(self, op: Rows, out: &mut [f32]);
 }
@@ -50,11 +24,6 @@ trait Level: Copy {
 struct Plain;
 
 impl Level for Plain {
-    fn copy_strided(self, src: &[f32], s: usize, out: &mut [f32]) {
-        for (o, v) in out.iter_mut().zip(src.iter().step_by(s)) {
-            *o = *v;
-        }
-    }
     fn table_rows(self, op: Rows, out: &mut [f32]) {
         sgemm_rows(op, out)
     }
@@ -66,60 +35,9 @@ struct Vector<S>(S);
 
 impl<S: Simd> Level for Vector<S> {
     #[inline(always)]
-    fn copy_strided(self, src: &[f32], s: usize, out: &mut [f32]) {
-        self.0.copy_strided(src, s, out)
-    }
-    #[inline(always)]
     fn table_rows(self, op: Rows, out: &mut [f32]) {
         table_rows(self.0, op, out)
     }
-}
-
-impl PadInput<'_> {
-    /// The planes, copying strided runs with the level's `copy_strided`.
-    #[inline(always)]
-    fn pad(self, level: impl Level) {
-        let geo = self.geo;
-        let s = geo.stride;
-        let plane_len = geo.x_rows * geo.pitch;
-        for c in 0..self.c_in {
-            let src = &self.x[c * geo.h_in * geo.w_in..(c + 1) * geo.h_in * geo.w_in];
-            for a in 0..s {
-                let (y_lo, y_hi) = inside(geo.pad, geo.h_in, a, s, geo.x_rows);
-                for b in 0..s {
-                    let (x_lo, x_hi) = inside(geo.pad, geo.w_in, b, s, geo.pitch);
-                    let plane_start = ((c * s + a) * s + b) * plane_len;
-                    let plane = &mut self.xpad[plane_start..plane_start + plane_len];
-                    plane[..y_lo * geo.pitch].fill(0.0);
-                    plane[y_hi * geo.pitch..].fill(0.0);
-                    for y in y_lo..y_hi {
-                        let row = &mut plane[y * geo.pitch..(y + 1) * geo.pitch];
-                        let r = s * y + a - geo.pad;
-                        let input = &src[r * geo.w_in..(r + 1) * geo.w_in];
-                        row[..x_lo].fill(0.0);
-                        row[x_hi..].fill(0.0);
-                        if x_lo < x_hi {
-                            let first = s * x_lo + b - geo.pad;
-                            if s == 1 {
-                                row[x_lo..x_hi]
-                                    .copy_from_slice(&input[first..first + (x_hi - x_lo)]);
-                            } else {
-                                level.copy_strided(&input[first..], s, &mut row[x_lo..x_hi]);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The plane positions z in 0..len whose padded coordinate s·z + phase falls inside the
-/// input, pad ≤ s·z + phase < pad + size: z in lo..hi.
-fn inside(pad: usize, size: usize, phase: usize, s: usize, len: usize) -> (usize, usize) {
-    let first_at = |bound: usize| bound.saturating_sub(phase).div_ceil(s);
-    let lo = first_at(pad).min(len);
-    (lo, first_at(pad + size).clamp(lo, len))
 }
 
 /// Builds one chunk of one band's table, Layout (S_p, P_c, R_b + (kh−1)/s, K_c, pitch): for

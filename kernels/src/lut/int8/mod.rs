@@ -54,6 +54,7 @@ pub use plan::{default_plan, ConvI8Plan};
 pub use quant::{flush_schedule, MAX_I16_TERMS};
 
 use crate::isa::Isa;
+use crate::lut::pad::{PadInput, Plain, StridedCopy};
 use crate::lut::schedule::{self, Source};
 use crate::lut::{check_conv_buffers, check_conv_shape, AlignedBuf, LutError, Phase, PqSpec};
 use crate::shape::ConvShape;
@@ -310,10 +311,11 @@ impl ConvLutI8 {
     }
 }
 
-/// The per-image quantization prep: padded input, scale, scaled codebooks, offsets. Plain
-/// Rust (`quant`), run through `simd::run` only so that its element-wise loops are compiled
-/// with the level's features: every element's operations and their order are the same at
-/// every level (no FMA contraction, no reassociated sums), so the results are bit-identical.
+/// The per-image quantization prep: padded input (`lut::pad`, copies), scale, scaled
+/// codebooks, offsets. The maths is plain Rust (`quant`), run through `simd::run` only so
+/// that its element-wise loops are compiled with the level's features: every element's
+/// operations and their order are the same at every level (no FMA contraction, no
+/// reassociated sums), so the results are bit-identical.
 struct Prep<'a> {
     lut: &'a ConvLutI8,
     x: &'a [f32],
@@ -322,14 +324,15 @@ struct Prep<'a> {
 
 impl Prep<'_> {
     #[inline(always)]
-    fn run(self) {
+    fn run(self, level: impl StridedCopy) {
         let (lut, scratch) = (self.lut, self.scratch);
-        quant::pad_input(
-            &lut.geo,
-            lut.shape.c_in,
-            self.x,
-            scratch.xpad.as_mut_slice(),
-        );
+        PadInput {
+            planes: lut.geo.planes(),
+            c_in: lut.shape.c_in,
+            x: self.x,
+            xpad: scratch.xpad.as_mut_slice(),
+        }
+        .pad(level);
         let scale = lut.scale(scratch.xpad.as_slice(), &mut scratch.work);
         scratch.scale = scale;
         lut.scaled_codebooks(scale, &mut scratch.dq);
@@ -340,14 +343,14 @@ impl Prep<'_> {
 impl simd::Vectorized for Prep<'_> {
     type Output = ();
     #[inline(always)]
-    fn simd<S: simd::Simd>(self, _: S) {
-        self.run()
+    fn simd<S: simd::Simd>(self, s: S) {
+        self.run(s)
     }
 }
 
 impl simd::Kernel for Prep<'_> {
     fn scalar(self) {
-        self.run()
+        self.run(Plain)
     }
 }
 

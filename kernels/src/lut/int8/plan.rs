@@ -6,6 +6,7 @@
 
 use super::lookup;
 use super::LANES;
+use crate::lut::pad::PhasePlanes;
 use crate::lut::PqSpec;
 use crate::shape::ConvShape;
 use crate::target::Target;
@@ -77,6 +78,19 @@ pub(crate) struct Geometry {
 }
 
 impl Geometry {
+    /// The padded input's layout: (C_s, s², x_plane), rows of pw.
+    pub(super) fn planes(&self) -> PhasePlanes {
+        PhasePlanes {
+            stride: self.stride,
+            pad: self.pad,
+            h_in: self.h_in,
+            w_in: self.w_in,
+            rows: self.x_rows,
+            pitch: self.pw,
+            plane_len: self.x_plane,
+        }
+    }
+
     pub(crate) fn new(shape: ConvShape, spec: PqSpec, plan: ConvI8Plan) -> Geometry {
         let s = shape.stride;
         let reach = (shape.kernel - 1) / s;

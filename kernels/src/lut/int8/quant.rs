@@ -1,7 +1,7 @@
 //! The int8 tables' quantization maths, shared plain Rust (every ISA computes the same
 //! scale, offsets and box sums; see the `int8` module doc): codebook centres and radii, the
 //! per-image scale, the offsets and their box sums, the flush schedule that keeps every i16
-//! partial sum exact, and the padded input.
+//! partial sum exact.
 
 use super::plan::Geometry;
 use super::ConvLutI8;
@@ -163,42 +163,6 @@ pub(super) fn quantize(v: f32, q_max: i32) -> i16 {
     // `as` saturates (NaN → 0); the SIMD cvtps2dq gives i32::MIN for NaN / overflow, which
     // the clamp maps to −Q: outputs for non-finite inputs are unspecified anyway.
     (v.round_ties_even() as i32).clamp(-q_max, q_max) as i16
-}
-
-/// Writes the zero-padded input x (C_s, H_s, W_s) as flattened phase planes, Layout
-/// (C_s, s², x_plane): plane (a, b) position y·pw + z holds input pixel
-/// (s·y + a − pad, s·z + b − pad), 0 outside the input and in the slack.
-#[inline(always)]
-pub(super) fn pad_input(geo: &Geometry, c_in: usize, x: &[f32], xpad: &mut [f32]) {
-    let s = geo.stride;
-    let plane_len = geo.x_plane;
-    for c in 0..c_in {
-        let src = &x[c * geo.h_in * geo.w_in..(c + 1) * geo.h_in * geo.w_in];
-        for a in 0..s {
-            for b in 0..s {
-                let start = ((c * s + a) * s + b) * plane_len;
-                let plane = &mut xpad[start..start + plane_len];
-                plane.fill(0.0);
-                for y in 0..geo.x_rows {
-                    let Some(r) = (s * y + a).checked_sub(geo.pad) else {
-                        continue;
-                    };
-                    if r >= geo.h_in {
-                        continue;
-                    }
-                    let input = &src[r * geo.w_in..(r + 1) * geo.w_in];
-                    let row = &mut plane[y * geo.pw..(y + 1) * geo.pw];
-                    for (z, out) in row.iter_mut().enumerate() {
-                        if let Some(col) = (s * z + b).checked_sub(geo.pad) {
-                            if col < geo.w_in {
-                                *out = input[col];
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// B[q] = Σ_(i,j) O[phase(i,j)][r0·pw + q + (i div s)·pw + j div s] for the band's lanes
