@@ -78,10 +78,11 @@ pub struct ConvLutI8 {
     pub(crate) geo: Geometry,
     /// M.
     m_count: usize,
-    /// D: Layout (M, K, d), as given.
-    centroids: Vec<f32>,
     /// c_m: Layout (M, d), the mean codeword (dims beyond the subspace's are 0).
     centers: Vec<f32>,
+    /// D − c_m: Layout (M, K, d), rounded to f32 once here instead of once per image (the
+    /// same f32 subtraction either way).
+    centered: Vec<f32>,
     /// R_m²: Layout (M), max_k ‖D_k − c_m‖² over the subspace's dims, rounded up.
     radii2: Vec<f32>,
     /// Layout (C_t).
@@ -175,6 +176,7 @@ impl ConvLutI8 {
             .iter()
             .all(|&row| row as usize + shifts - 1 + geo.out_lanes <= geo.table_len));
         let (centers, radii2) = quant::centers_and_radii(shape, spec, centroids);
+        let centered = quant::centered_codebooks(spec, &centers, centroids);
         let counts = quant::pass_counts(shape, &geo, m_count, &starts);
         let (flush_after, q_max) = flush_schedule(&counts);
         Ok(ConvLutI8 {
@@ -188,8 +190,8 @@ impl ConvLutI8 {
             },
             geo,
             m_count,
-            centroids: centroids.to_vec(),
             centers,
+            centered,
             radii2,
             bias: bias.to_vec(),
             starts,

@@ -88,17 +88,10 @@ impl ConvLutI8 {
     /// D' = (D − c_m) / s, Layout (M, K, d) (0 beyond a partial subspace's dims).
     #[inline(always)]
     pub(super) fn scaled_codebooks(&self, scale: f32, dq: &mut Vec<f32>) {
-        let (d, k) = (self.spec.d, self.spec.k);
         let inv = 1.0 / scale;
-        dq.resize(self.centroids.len(), 0.0);
-        for m in 0..self.m_count {
-            let center = &self.centers[m * d..(m + 1) * d];
-            for code in 0..k {
-                let at = (m * k + code) * d;
-                for u in 0..d {
-                    dq[at + u] = (self.centroids[at + u] - center[u]) * inv;
-                }
-            }
+        dq.resize(self.centered.len(), 0.0);
+        for (out, v) in dq.iter_mut().zip(&self.centered) {
+            *out = v * inv;
         }
     }
 
@@ -155,6 +148,19 @@ pub(super) fn centers_and_radii(
         radii2[m] = (r2 * (1.0 + 1e-6)) as f32;
     }
     (centers, radii2)
+}
+
+/// D − c_m, Layout (M, K, d), from D (M, K, d) and c_m (M, d).
+pub(super) fn centered_codebooks(spec: PqSpec, centers: &[f32], centroids: &[f32]) -> Vec<f32> {
+    let (d, k) = (spec.d, spec.k);
+    centroids
+        .chunks_exact(d)
+        .enumerate()
+        .flat_map(|(word, codeword)| {
+            let center = &centers[(word / k) * d..(word / k + 1) * d];
+            codeword.iter().zip(center).map(|(v, c)| v - c)
+        })
+        .collect()
 }
 
 /// round-half-to-even, as `cvtps2dq` under the default rounding mode, then clamped to
