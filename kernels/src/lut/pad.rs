@@ -3,7 +3,7 @@
 //! (s·y + a, s·z + b), i.e. input pixel (s·y + a − pad, s·z + b − pad), or 0 outside the
 //! input. Only copies: every level writes the same bits.
 
-use crate::simd::{Kernel, Simd, Vectorized};
+use crate::simd::{copy_strided_plain, Kernel, Simd, Vectorized};
 
 /// Where the planes go: Layout (C_s, s², plane_len), `rows` rows of `pitch` floats from each
 /// plane's start; the slack after them is zeroed too.
@@ -54,9 +54,7 @@ pub(crate) struct Plain;
 
 impl StridedCopy for Plain {
     fn copy_strided(self, src: &[f32], s: usize, out: &mut [f32]) {
-        for (o, v) in out.iter_mut().zip(src.iter().step_by(s)) {
-            *o = *v;
-        }
+        copy_strided_plain(src, s, out)
     }
 }
 

@@ -139,13 +139,20 @@ pub(crate) trait Simd: Copy + 'static {
     /// `out[x] = src[s·x]` for x < out.len(); `src` holds at least s·(out.len() − 1) + 1
     /// floats. A level with gathers overrides it.
     fn copy_strided(self, src: &[f32], s: usize, out: &mut [f32]) {
-        for (o, v) in out.iter_mut().zip(src.iter().step_by(s)) {
-            *o = *v;
-        }
+        copy_strided_plain(src, s, out)
     }
 
     /// The fc index layout this level looks up fastest for K codewords (`lut::fc`).
     fn fc_layout(self, k: usize) -> crate::lut::fc::FcLayout;
     /// The fc look-ups of a layer prepared with [`Simd::fc_layout`] (`lut::fc`).
     fn fc_lookups(self, op: crate::lut::fc::Lookups<'_>);
+}
+
+/// `out[x] = src[s·x]` for x < out.len(): the plain loop of [`Simd::copy_strided`], also the
+/// scalar level's (`lut::pad`).
+#[inline(always)]
+pub(crate) fn copy_strided_plain(src: &[f32], s: usize, out: &mut [f32]) {
+    for (o, v) in out.iter_mut().zip(src.iter().step_by(s)) {
+        *o = *v;
+    }
 }

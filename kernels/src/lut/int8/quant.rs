@@ -174,7 +174,6 @@ pub(super) fn quantize(v: f32, q_max: i32) -> i16 {
 /// B[q] = Σ_(i,j) O[phase(i,j)][r0·pw + q + (i div s)·pw + j div s] for the band's lanes
 /// q < rows·pw, in (i, j) order; 0 for the lanes beyond. `offsets`: Layout (s², x_plane);
 /// `out`: Layout (Qv).
-#[inline(always)]
 pub(super) fn box_sum(geo: &Geometry, band: usize, offsets: &[f32], out: &mut [f32]) {
     let s = geo.stride;
     let lanes = geo.rows(band) * geo.pw;
