@@ -220,4 +220,11 @@ impl Simd for Avx512 {
     fn fc_lookups(self, op: Lookups<'_>) {
         crate::lut::fc::avx512::lookups(self, op)
     }
+    fn fc_i16_words(self) -> bool {
+        <Self as crate::lut::fc::int16::I16Select>::WORDS
+    }
+    #[inline(always)]
+    fn fc_lookups_i16(self, op: crate::lut::fc::int16::Lookups<'_>) {
+        crate::lut::fc::int16::lookups(self, op)
+    }
 }

@@ -146,6 +146,11 @@ pub(crate) trait Simd: Copy + 'static {
     fn fc_layout(self, k: usize) -> crate::lut::fc::FcLayout;
     /// The fc look-ups of a layer prepared with [`Simd::fc_layout`] (`lut::fc`).
     fn fc_lookups(self, op: crate::lut::fc::Lookups<'_>);
+    /// Whether the level's i16 fc look-ups read i16 words (else byte planes;
+    /// `lut::fc::int16::I16Select`).
+    fn fc_i16_words(self) -> bool;
+    /// The look-ups of an i16-table fc layer (`lut::fc::int16`).
+    fn fc_lookups_i16(self, op: crate::lut::fc::int16::Lookups<'_>);
 }
 
 /// `out[x] = src[s·x]` for x < out.len(): the plain loop of [`Simd::copy_strided`], also the

@@ -171,4 +171,11 @@ impl Simd for Neon {
     fn fc_lookups(self, op: Lookups<'_>) {
         crate::lut::fc::neon::lookups(self, op)
     }
+    fn fc_i16_words(self) -> bool {
+        <Self as crate::lut::fc::int16::I16Select>::WORDS
+    }
+    #[inline(always)]
+    fn fc_lookups_i16(self, op: crate::lut::fc::int16::Lookups<'_>) {
+        crate::lut::fc::int16::lookups(self, op)
+    }
 }

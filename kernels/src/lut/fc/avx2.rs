@@ -9,8 +9,9 @@
 
 use std::arch::x86_64::*;
 
+use super::int16::{self, I16Select};
 use super::packed::{self, PackedSelect};
-use super::planes::{self, BytePlanes};
+use super::planes::{self, BytePlanes, F32Planes};
 use super::{FcIndices, FcLayout, Lookups};
 use crate::simd::avx2::Avx2;
 use crate::simd::Simd;
@@ -98,6 +99,33 @@ impl BytePlanes for Avx2 {
             )
         }
     }
+    #[inline(always)]
+    fn interleave_i16(self, b: [__m256i; 2]) -> [__m256i; 2] {
+        // Per 128-bit half: bytes (0, 1) of entries 0..8, then of entries 8..16.
+        unsafe {
+            [
+                _mm256_unpacklo_epi8(b[0], b[1]),
+                _mm256_unpackhi_epi8(b[0], b[1]),
+            ]
+        }
+    }
+}
+
+/// i16 tables as byte planes (`int16`).
+impl I16Select for Avx2 {
+    const WORDS: bool = false;
+    #[inline(always)]
+    unsafe fn add_i16_entries<const WIDE: bool, const NIBBLES: bool>(
+        self,
+        parts: &mut [Self::I16; 4],
+        indices: *const u8,
+        row: *const u8,
+    ) {
+        int16::add_plane_entries::<Self, WIDE, NIBBLES>(self, parts, indices, row)
+    }
+}
+
+impl F32Planes for Avx2 {
     #[inline(always)]
     fn interleave(self, b: [__m256i; 4]) -> [__m256; 4] {
         unsafe {

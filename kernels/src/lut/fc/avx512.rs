@@ -2,9 +2,14 @@
 //! looks up a 32-entry row in two registers), packed indices for every K. A block of 12
 //! tiles (192 outputs) keeps its sums in 12 zmm registers while the block's index words
 //! stream past once.
+//!
+//! The i16 tables ("fc-lut-i16-avx512", `int16`): a row of 32 i16 words is one register,
+//! and `vpermw` selects 32 outputs' entries per instruction (3 instructions per 32 look-ups
+//! with the byte-index widening and the add, against 16 per 64 for byte planes).
 
 use std::arch::x86_64::*;
 
+use super::int16::I16Select;
 use super::packed::{self, PackedSelect};
 use super::{FcLayout, Lookups};
 use crate::simd::avx512::Avx512;
@@ -70,5 +75,34 @@ impl PackedSelect for Avx512 {
     #[inline(always)]
     fn shift_right<const BITS: u32>(self, idx: __m512i) -> __m512i {
         unsafe { _mm512_srli_epi32::<BITS>(idx) }
+    }
+}
+
+// SAFETY (every intrinsic below): the token proves the CPU has AVX-512 F/BW; the pointers
+// are valid as `add_i16_entries` requires of its callers (G = 64 index bytes, a 64-byte row).
+impl I16Select for Avx512 {
+    /// A row of 32 i16 is one register: `vpermw` selects any of its entries.
+    const WORDS: bool = true;
+    #[inline(always)]
+    unsafe fn add_i16_entries<const WIDE: bool, const NIBBLES: bool>(
+        self,
+        parts: &mut [__m512i; 4],
+        indices: *const u8,
+        row: *const u8,
+    ) {
+        let table = _mm512_loadu_si512(row.cast());
+        for half in 0..2 {
+            // 32 byte indices widened to words; `vpermw` reads their low 5 bits.
+            let idx = _mm512_cvtepu8_epi16(_mm256_loadu_si256(indices.add(32 * half).cast()));
+            if NIBBLES {
+                let lo = _mm512_and_si512(idx, _mm512_set1_epi16(0x0F));
+                let hi = _mm512_srli_epi16::<4>(idx);
+                parts[half] = _mm512_add_epi16(parts[half], _mm512_permutexvar_epi16(lo, table));
+                parts[2 + half] =
+                    _mm512_add_epi16(parts[2 + half], _mm512_permutexvar_epi16(hi, table));
+            } else {
+                parts[half] = _mm512_add_epi16(parts[half], _mm512_permutexvar_epi16(idx, table));
+            }
+        }
     }
 }

@@ -23,12 +23,14 @@
 pub(crate) mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512;
+pub mod int16;
 #[cfg(target_arch = "aarch64")]
 pub(crate) mod neon;
 pub(crate) mod packed;
 pub(crate) mod planes;
 mod reference;
 
+pub use int16::{FcI16Scratch, FcLutI16};
 pub use reference::fc_reference;
 
 use crate::isa::Isa;
@@ -83,9 +85,7 @@ pub struct FcLut {
     subspaces: usize,
     /// Kp ≥ K: floats per row of the f32 table (the layout's choice).
     k_pitch: usize,
-    /// The codebooks transposed per subspace, layout (M, d, Kp): dim j of codeword k of
-    /// subspace m at (m·d + j)·Kp + k; zero for k ≥ K. A table row is then d Kp-wide FMAs.
-    codebooks_t: Vec<f32>,
+    codebooks: TransposedCodebooks,
     indices: FcIndices,
     /// Layout (C_t rounded up to the layout's tile): bias_t, zero beyond C_t.
     bias: Vec<f32>,
@@ -116,13 +116,18 @@ impl FcLut {
                 (FcIndices::Packed(p), pitch, packed::TILE)
             }
             FcLayout::Planes { group, order } => {
+                let format = planes::PlaneFormat {
+                    group,
+                    order: &order[..group],
+                    row_bytes: planes::ROW_BYTES,
+                    chunk_align: 1,
+                };
                 let p = planes::PlaneIndices::new(
                     target.caches,
                     shape,
                     spec.k,
                     m_count,
-                    group,
-                    &order[..group],
+                    format,
                     assignments,
                 );
                 let tile = p.tile_outputs();
@@ -137,7 +142,7 @@ impl FcLut {
             spec,
             subspaces: m_count,
             k_pitch,
-            codebooks_t: transpose_codebooks(spec, m_count, k_pitch, centroids),
+            codebooks: TransposedCodebooks::new(shape, spec, k_pitch, centroids),
             indices,
             bias: padded_bias,
         })
@@ -163,6 +168,16 @@ impl FcLut {
     /// The kernel family's name at `isa`.
     pub fn name(isa: Isa) -> String {
         format!("fc-lut-f32-{isa}")
+    }
+
+    /// Whether a layer with K codewords is looked up in byte planes at `target`'s level (the
+    /// levels without an f32 permute wide enough for the row: docs/KERNELS.md "fc").
+    pub fn uses_byte_planes(target: Target, spec: PqSpec) -> bool {
+        target.isa.require().is_ok()
+            && matches!(
+                simd::run(target.isa, ChooseLayout { k: spec.k }),
+                FcLayout::Planes { .. }
+            )
     }
 
     /// A short description of the layout and schedule, recorded with every run.
@@ -229,10 +244,87 @@ impl FcLut {
             FcIndices::Planes(_) => self.subspaces,
         }
     }
+}
+
+/// The sub-codebooks transposed per subspace, so that a table row is d Kp-wide FMAs.
+#[derive(Clone, Debug)]
+pub(crate) struct TransposedCodebooks {
+    d: usize,
+    /// Kp ≥ K: floats per table row.
+    k_pitch: usize,
+    /// C_s.
+    c_in: usize,
+    /// Layout (M, d, Kp): dim j of codeword k of subspace m at (m·d + j)·Kp + k; zero for
+    /// k ≥ K.
+    data: Vec<f32>,
+}
+
+impl TransposedCodebooks {
+    /// `centroids`: (M, K, d), length checked by the caller.
+    pub(crate) fn new(shape: FcShape, spec: PqSpec, k_pitch: usize, centroids: &[f32]) -> Self {
+        let (d, k) = (spec.d, spec.k);
+        let m_count = spec.subspaces(shape.c_in);
+        let mut data = vec![0.0f32; m_count * d * k_pitch];
+        for m in 0..m_count {
+            for kk in 0..k {
+                for j in 0..d {
+                    data[(m * d + j) * k_pitch + kk] = centroids[(m * k + kk) * d + j];
+                }
+            }
+        }
+        TransposedCodebooks {
+            d,
+            k_pitch,
+            c_in: shape.c_in,
+            data,
+        }
+    }
 
     /// Dims of subspace m that exist in x: d, or fewer for a partial last subspace.
     fn dims(&self, m: usize) -> usize {
-        self.spec.d.min(self.shape.c_in - m * self.spec.d)
+        self.d.min(self.c_in - m * self.d)
+    }
+
+    /// D^T[m][j][..Kp]: dim j of every codeword of subspace m.
+    fn column(&self, m: usize, j: usize) -> &[f32] {
+        &self.data[(m * self.d + j) * self.k_pitch..][..self.k_pitch]
+    }
+
+    /// `row = T[m][..row.len()]` in the scalar twins' order: for each entry, x_j · D_k[j]
+    /// fused-multiply-added over j = 0, 1, …, which is the vector levels' order (one FMA per
+    /// dim, from 0), so every level gets the same bits.
+    pub(crate) fn row_scalar(&self, x: &[f32], m: usize, row: &mut [f32]) {
+        row.fill(0.0);
+        for j in 0..self.dims(m) {
+            let xj = x[m * self.d + j];
+            for (t, w) in row.iter_mut().zip(self.column(m, j)) {
+                *t = xj.mul_add(*w, *t);
+            }
+        }
+    }
+
+    /// `row = T[m][..row.len()] = Σ_j x[m·d + j] · D^T[m][j][..row.len()]` (a multiple of
+    /// LANES, at most Kp), one FMA per dim from j = 0 ([`Self::row_scalar`]'s order).
+    #[inline(always)]
+    pub(crate) fn row<S: Simd>(&self, s: S, x: &[f32], m: usize, row: &mut [f32]) {
+        let (d, kp) = (self.d, self.k_pitch);
+        let dims = self.dims(m);
+        assert!(row.len() <= kp && row.len().is_multiple_of(S::LANES));
+        let columns = &self.data[m * d * kp..][..(dims - 1) * kp + row.len()];
+        let xs = &x[m * d..m * d + dims];
+        for (c, out) in row.chunks_exact_mut(S::LANES).enumerate() {
+            let mut acc = s.zero();
+            for (j, &xj) in xs.iter().enumerate() {
+                // SAFETY: j·Kp + c·LANES + LANES ≤ (dims − 1)·Kp + row.len() = columns.len(),
+                // and `out` holds LANES floats.
+                unsafe {
+                    let column = s.load(columns.as_ptr().add(j * kp + c * S::LANES));
+                    acc = s.fma(s.splat(xj), column, acc);
+                }
+            }
+            // SAFETY: `out` holds LANES floats.
+            unsafe { s.store(out.as_mut_ptr(), acc) };
+        }
     }
 }
 
@@ -270,7 +362,7 @@ struct BuildTable<'a> {
 impl Kernel for BuildTable<'_> {
     fn scalar(self) {
         let (lut, x) = (self.lut, self.x);
-        let (d, kp) = (lut.spec.d, lut.k_pitch);
+        let kp = lut.k_pitch;
         let rows = lut.table_rows();
         let table = &mut self.scratch.table.as_mut_slice()[..rows * kp];
         for (m, row) in table.chunks_exact_mut(kp).enumerate() {
@@ -278,10 +370,12 @@ impl Kernel for BuildTable<'_> {
             if m >= lut.subspaces {
                 continue;
             }
-            for j in 0..lut.dims(m) {
-                let xj = x[m * d + j];
-                let column = &lut.codebooks_t[(m * d + j) * kp..(m * d + j + 1) * kp];
-                for (t, w) in row.iter_mut().zip(column) {
+            // Unfused, as the twin always was: the exact family is compared with a
+            // tolerance, and a software FMA would slow `--isa scalar` (the i16 twin needs
+            // the fused order: `TransposedCodebooks::row_scalar`).
+            for j in 0..lut.codebooks.dims(m) {
+                let xj = x[m * lut.spec.d + j];
+                for (t, w) in row.iter_mut().zip(lut.codebooks.column(m, j)) {
                     *t += xj * w;
                 }
             }
@@ -296,9 +390,8 @@ impl Vectorized for BuildTable<'_> {
     #[inline(always)]
     fn simd<S: Simd>(self, s: S) {
         let (lut, x) = (self.lut, self.x);
-        let (d, kp, m_count) = (lut.spec.d, lut.k_pitch, lut.subspaces);
+        let (kp, m_count) = (lut.k_pitch, lut.subspaces);
         assert!(x.len() == lut.shape.c_in && kp.is_multiple_of(S::LANES));
-        assert!(lut.codebooks_t.len() == m_count * d * kp);
         if let FcIndices::Planes(p) = &lut.indices {
             // Each row straight into its byte planes: the f32 table never leaves registers
             // and the stack, and K ≤ 16 computes only the 16 entries its look-ups read.
@@ -310,7 +403,7 @@ impl Vectorized for BuildTable<'_> {
             let out = &mut self.scratch.planes.as_mut_slice()[..m_count * planes::ROW_BYTES];
             let mut row = [0.0f32; planes::ROW];
             for (m, dst) in out.chunks_exact_mut(planes::ROW_BYTES).enumerate() {
-                table_row(s, lut, x, m, &mut row[..width]);
+                lut.codebooks.row(s, x, m, &mut row[..width]);
                 planes::split_row(&row, dst);
             }
             return;
@@ -318,33 +411,9 @@ impl Vectorized for BuildTable<'_> {
         let rows = lut.table_rows();
         let table = &mut self.scratch.table.as_mut_slice()[..rows * kp];
         for (m, row) in table.chunks_exact_mut(kp).take(m_count).enumerate() {
-            table_row(s, lut, x, m, row);
+            lut.codebooks.row(s, x, m, row);
         }
         table[m_count * kp..].fill(0.0);
-    }
-}
-
-/// `row = T[m][..row.len()] = Σ_j x[m·d + j] · D^T[m][j][..row.len()]` (a multiple of LANES,
-/// at most Kp).
-#[inline(always)]
-fn table_row<S: Simd>(s: S, lut: &FcLut, x: &[f32], m: usize, row: &mut [f32]) {
-    let (d, kp) = (lut.spec.d, lut.k_pitch);
-    let dims = lut.dims(m);
-    assert!(row.len() <= kp && row.len().is_multiple_of(S::LANES));
-    let columns = &lut.codebooks_t[m * d * kp..][..(dims - 1) * kp + row.len()];
-    let xs = &x[m * d..m * d + dims];
-    for (c, out) in row.chunks_exact_mut(S::LANES).enumerate() {
-        let mut acc = s.zero();
-        for (j, &xj) in xs.iter().enumerate() {
-            // SAFETY: j·Kp + c·LANES + LANES ≤ (dims − 1)·Kp + row.len() = columns.len(),
-            // and `out` holds LANES floats.
-            unsafe {
-                let column = s.load(columns.as_ptr().add(j * kp + c * S::LANES));
-                acc = s.fma(s.splat(xj), column, acc);
-            }
-        }
-        // SAFETY: `out` holds LANES floats.
-        unsafe { s.store(out.as_mut_ptr(), acc) };
     }
 }
 
@@ -414,23 +483,4 @@ impl Vectorized for RunLookups<'_> {
             y: self.y,
         });
     }
-}
-
-/// (M, K, d) → (M, d, Kp), zero for k ≥ K.
-fn transpose_codebooks(
-    spec: PqSpec,
-    m_count: usize,
-    k_pitch: usize,
-    centroids: &[f32],
-) -> Vec<f32> {
-    let (d, k) = (spec.d, spec.k);
-    let mut out = vec![0.0f32; m_count * d * k_pitch];
-    for m in 0..m_count {
-        for kk in 0..k {
-            for j in 0..d {
-                out[(m * d + j) * k_pitch + kk] = centroids[(m * k + kk) * d + j];
-            }
-        }
-    }
-    out
 }

@@ -4,8 +4,9 @@
 
 use std::arch::aarch64::*;
 
+use super::int16::{self, I16Select};
 use super::packed::{self, PackedSelect};
-use super::planes::{self, BytePlanes};
+use super::planes::{self, BytePlanes, F32Planes};
 use super::{FcIndices, FcLayout, Lookups};
 use crate::simd::neon::Neon;
 use crate::simd::Simd;
@@ -67,6 +68,33 @@ impl BytePlanes for Neon {
     fn split_nibbles(self, v: uint8x16_t) -> (uint8x16_t, uint8x16_t) {
         unsafe { (vandq_u8(v, vdupq_n_u8(0x0F)), vshrq_n_u8::<4>(v)) }
     }
+    #[inline(always)]
+    fn interleave_i16(self, b: [uint8x16_t; 2]) -> [int16x8_t; 2] {
+        // Bytes (0, 1) of entries 0..8, then of entries 8..16: outputs in order.
+        unsafe {
+            [
+                vreinterpretq_s16_u8(vzip1q_u8(b[0], b[1])),
+                vreinterpretq_s16_u8(vzip2q_u8(b[0], b[1])),
+            ]
+        }
+    }
+}
+
+/// i16 tables as byte planes (`int16`).
+impl I16Select for Neon {
+    const WORDS: bool = false;
+    #[inline(always)]
+    unsafe fn add_i16_entries<const WIDE: bool, const NIBBLES: bool>(
+        self,
+        parts: &mut [Self::I16; 4],
+        indices: *const u8,
+        row: *const u8,
+    ) {
+        int16::add_plane_entries::<Self, WIDE, NIBBLES>(self, parts, indices, row)
+    }
+}
+
+impl F32Planes for Neon {
     #[inline(always)]
     fn interleave(self, b: [uint8x16_t; 4]) -> [float32x4_t; 4] {
         unsafe {

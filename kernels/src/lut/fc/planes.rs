@@ -31,6 +31,21 @@ pub(crate) const ROW_BYTES: usize = 4 * ROW;
 /// How far ahead of the index vector being read the stream is prefetched, in bytes.
 const INDEX_PREFETCH_BYTES: usize = 4096;
 
+/// How a plane table and its index vectors are laid out: what [`PlaneIndices::new`] needs
+/// besides the layer.
+pub(crate) struct PlaneFormat<'a> {
+    /// G: outputs per index vector (4·lanes).
+    pub group: usize,
+    /// order[j]: the byte of an index vector that output j of a group takes (a permutation
+    /// of 0..G).
+    pub order: &'a [u8],
+    /// Bytes per subspace in the plane table: [`ROW_BYTES`] for f32 entries, 64 for i16.
+    pub row_bytes: usize,
+    /// Chunks hold a multiple of this many subspaces (the i16 look-ups flush per group of
+    /// subspaces, and a group must not straddle chunks).
+    pub chunk_align: usize,
+}
+
 /// The re-laid assignments (see the module doc).
 #[derive(Clone, Debug)]
 pub(crate) struct PlaneIndices {
@@ -38,32 +53,37 @@ pub(crate) struct PlaneIndices {
     pub group: usize,
     /// S_c: subspaces per table chunk.
     pub chunk: usize,
-    m_count: usize,
-    tiles: usize,
+    pub m_count: usize,
+    pub tiles: usize,
     /// K > 16: look-ups use both 16-entry halves of a plane.
-    wide: bool,
+    pub wide: bool,
     /// K ≤ 16: two outputs' indices per byte (see the module doc).
     pub nibbles: bool,
     /// order[j]: the byte of a tile's index vector that holds output j's index.
-    order: Vec<u8>,
+    pub order: Vec<u8>,
     pub bytes: Vec<u8>,
 }
 
 impl PlaneIndices {
-    /// `order[j]`: the byte output j of a group takes (a permutation of 0..G); every
-    /// assignment < K ≤ 32 (checked by the caller).
+    /// Every assignment < K ≤ 32 (checked by the caller).
     pub fn new(
         caches: CacheSizes,
         shape: FcShape,
         k: usize,
         m_count: usize,
-        group: usize,
-        order: &[u8],
+        format: PlaneFormat<'_>,
         assignments: &[u8],
     ) -> Self {
-        assert!(group > 0 && order.len() == group && k <= ROW);
+        let PlaneFormat {
+            group,
+            order,
+            row_bytes,
+            chunk_align,
+        } = format;
+        assert!(group > 0 && order.len() == group && k <= ROW && chunk_align > 0);
         // Half of L1d for the chunk's planes, the rest for the index and sum streams.
-        let chunk = (caches.l1d / 2 / ROW_BYTES).clamp(1, m_count.max(1));
+        let fit = (caches.l1d / 2 / row_bytes).max(chunk_align);
+        let chunk = (fit - fit % chunk_align).min(m_count.max(1));
         let nibbles = k <= 16;
         let per_byte = if nibbles { 2 } else { 1 };
         let tiles = shape.c_out.div_ceil(group * per_byte);
@@ -111,7 +131,7 @@ impl PlaneIndices {
     }
 
     /// (first subspace, subspaces) of every chunk, in order.
-    fn chunks(&self) -> impl Iterator<Item = (usize, usize)> {
+    pub fn chunks(&self) -> impl Iterator<Item = (usize, usize)> {
         let (m_count, chunk) = (self.m_count, self.chunk);
         (0..m_count)
             .step_by(chunk)
@@ -179,7 +199,20 @@ pub(crate) fn split_row(row: &[f32], planes: &mut [u8]) {
     }
 }
 
-/// What a level needs for the byte-plane layout.
+/// `order[j]` for the i16 planes ([`BytePlanes::interleave_i16`]): every level's byte
+/// unpack works within 16-byte blocks, so lane l of result vector v (output v·G/2 + l) comes
+/// from byte 16·(l div 8) + 8·v + l mod 8. NEON (G = 16) gets the identity.
+pub(crate) fn order_i16(group: usize) -> Vec<u8> {
+    assert!(group.is_multiple_of(16));
+    (0..group)
+        .map(|j| {
+            let (v, l) = (j / (group / 2), j % (group / 2));
+            (16 * (l / 8) + 8 * v + l % 8) as u8
+        })
+        .collect()
+}
+
+/// What a level needs to look up byte planes (f32 or i16 entries).
 pub(crate) trait BytePlanes: Simd {
     /// 4·LANES bytes: one index per output of a group.
     type U8: Copy;
@@ -199,8 +232,15 @@ pub(crate) trait BytePlanes: Simd {
     fn lookup<const WIDE: bool>(self, plane: Self::Plane, idx: Self::Index) -> Self::U8;
     /// (low 4 bits, high 4 bits) of every byte.
     fn split_nibbles(self, v: Self::U8) -> (Self::U8, Self::U8);
+    /// The i16 values whose little-endian bytes are b[0], b[1], as 2 vectors holding the
+    /// group's outputs in order, given indices laid out by [`order_i16`].
+    fn interleave_i16(self, b: [Self::U8; 2]) -> [Self::I16; 2];
+}
+
+/// What a level needs for the f32 byte-plane layout on top of [`BytePlanes`].
+pub(crate) trait F32Planes: BytePlanes {
     /// The f32 values whose little-endian bytes are b[0] .. b[3], as 4 vectors holding the
-    /// group's outputs in order, given indices laid out by [`BytePlanes::byte_order`].
+    /// group's outputs in order, given indices laid out by [`F32Planes::byte_order`].
     fn interleave(self, b: [Self::U8; 4]) -> [Self::F32; 4];
     /// order[j]: the byte of an index vector that output j of a group takes.
     fn byte_order() -> [u8; 32];
@@ -208,7 +248,7 @@ pub(crate) trait BytePlanes: Simd {
 
 /// The look-ups of the byte-plane layout (see the module doc), at level S.
 #[inline(always)]
-pub(crate) fn lookups<S: BytePlanes>(s: S, op: Lookups<'_>) {
+pub(crate) fn lookups<S: F32Planes>(s: S, op: Lookups<'_>) {
     let FcIndices::Planes(idx) = &op.lut.indices else {
         unreachable!("the byte-plane kernel runs on byte-plane indices only")
     };
@@ -225,7 +265,7 @@ pub(crate) fn lookups<S: BytePlanes>(s: S, op: Lookups<'_>) {
 }
 
 #[inline(always)]
-fn run<S: BytePlanes, const WIDE: bool, const NIBBLES: bool>(
+fn run<S: F32Planes, const WIDE: bool, const NIBBLES: bool>(
     s: S,
     idx: &PlaneIndices,
     op: Lookups<'_>,
@@ -284,7 +324,7 @@ fn run<S: BytePlanes, const WIDE: bool, const NIBBLES: bool>(
 /// # Safety
 /// `planes` points to subspace m's 4 planes (128 bytes).
 #[inline(always)]
-unsafe fn add_entries<S: BytePlanes, const WIDE: bool>(
+unsafe fn add_entries<S: F32Planes, const WIDE: bool>(
     s: S,
     sums: &mut [S::F32],
     planes: *const u8,
@@ -333,7 +373,13 @@ mod tests {
         };
         // A permuted order, as AVX2's.
         let order: Vec<u8> = (0..32).rev().collect();
-        let idx = PlaneIndices::new(caches, shape, k, m_count, 32, &order, &assignments);
+        let format = PlaneFormat {
+            group: 32,
+            order: &order,
+            row_bytes: ROW_BYTES,
+            chunk_align: 1,
+        };
+        let idx = PlaneIndices::new(caches, shape, k, m_count, format, &assignments);
         assert_eq!(idx.nibbles, k <= 16);
         assert_eq!(idx.chunk, 3);
         let mut table = vec![0.0f32; m_count * ROW];
