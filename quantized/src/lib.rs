@@ -2,7 +2,7 @@
 //! computed from codebooks and assignments by table look-ups (METHOD.md).
 
 use qcnn_kernels::lut::conv::{ConvLut, ConvScratch};
-use qcnn_kernels::lut::fc::{FcLut, FcScratch};
+use qcnn_kernels::lut::fc::{FcI16Scratch, FcLut, FcLutI16, FcScratch};
 use qcnn_kernels::lut::int8::{ConvI8Scratch, ConvLutI8};
 use qcnn_kernels::{LutError, Phase, PqSpec, Target};
 use qcnn_model::arch::ParamKind;
@@ -15,10 +15,11 @@ use qcnn_runner::{Network, Observer};
 pub enum TableKind {
     /// Exact: f32 tables, the same function as the dense network up to summation order.
     F32,
-    /// Approximate: conv tables quantized to 8-bit integers (one scale per layer and image,
-    /// plus offsets; `qcnn_kernels::lut::int8`). The fc layers keep exact f32 tables: on
-    /// this project's measurements the int8 fc kernels were slower than the exact ones
-    /// (their 5-bit packed indices stream less memory than byte indices).
+    /// Approximate: conv tables quantized to integers (one scale per layer and image, plus
+    /// offsets; `qcnn_kernels::lut::int8`); fc tables quantized to i16 (a scale per 16
+    /// subspaces and image; `qcnn_kernels::lut::fc::int16`) where that pays
+    /// (`FcLutI16::pays`: AVX2 and NEON, K ≤ 32), exact f32 fc tables elsewhere (AVX-512's
+    /// f32 permutes are as fast). Each layer's kernel is recorded with the run.
     Int8,
 }
 
@@ -105,6 +106,10 @@ fn layer_op(
             ConvLut::new(target, conv_shape(&params.shape), spec, ctrd, asmt, bias)
                 .map_err(kernel_error)?,
         ),
+        ParamKind::Fc if tables == TableKind::Int8 && FcLutI16::pays(target, spec) => LutOp::boxed(
+            FcLutI16::new(target, fc_shape(&params.shape), spec, ctrd, asmt, bias)
+                .map_err(kernel_error)?,
+        ),
         ParamKind::Fc => LutOp::boxed(
             FcLut::new(target, fc_shape(&params.shape), spec, ctrd, asmt, bias)
                 .map_err(kernel_error)?,
@@ -170,6 +175,19 @@ impl LutKernel for FcLut {
         self.kernel_name()
     }
     fn run(&self, x: &[f32], y: &mut [f32], s: &mut FcScratch, p: &mut dyn FnMut(Phase)) {
+        self.forward(x, y, s, p)
+    }
+}
+
+impl LutKernel for FcLutI16 {
+    fn plan(&self) -> String {
+        self.plan_summary()
+    }
+    type Scratch = FcI16Scratch;
+    fn name(&self) -> String {
+        self.kernel_name()
+    }
+    fn run(&self, x: &[f32], y: &mut [f32], s: &mut FcI16Scratch, p: &mut dyn FnMut(Phase)) {
         self.forward(x, y, s, p)
     }
 }
