@@ -4,8 +4,8 @@
 //! Run pinned: `OPENBLAS_CORETYPE=SkylakeX taskset -c 1 cargo bench -p qcnn-kernels --bench lut_fc`
 //!
 //! IDs: `<layer>/<kernel>/<cache>`, layer in fc6, fc7, fc8 or fc678 (the three in a row);
-//! kernel `fc-lut-f32-<isa>`, `fc-lut-f32-<isa>-table` (the table-build phase alone) or
-//! `fc-dense-sgemv`; cache `warm` (back-to-back repeats: the 11 MB of look-up indices stay
+//! kernel `fc-lut-f32-<isa>`, `fc-lut-i16-<isa>` (the i16 tables of the `qcnn-int8` mode),
+//! either with `-table` (the table-build phase alone), or `fc-dense-sgemv`; cache `warm` (back-to-back repeats: the 11 MB of look-up indices stay
 //! in the 32 MB L3, the 232 MB of dense weights cannot) or `cold` (a 64 MB buffer is read
 //! before every timed call, untimed, as the conv layers would do in a network).
 
@@ -15,7 +15,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use qcnn_kernels::lut::fc::{FcLut, FcScratch};
+use qcnn_kernels::lut::fc::{FcI16Scratch, FcLut, FcLutI16, FcScratch};
 use qcnn_kernels::{blas, FcShape, Isa, Phase, PqSpec};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -27,6 +27,8 @@ struct Layer {
     name: &'static str,
     /// The layer prepared for every available ISA (each with its own index layout).
     luts: Vec<(Isa, FcLut)>,
+    /// The same with i16 tables.
+    luts16: Vec<(Isa, FcLutI16)>,
     /// Dense weights rebuilt from the codebooks, layout (C_t, C_s).
     dense: Vec<f32>,
     /// (C_t).
@@ -66,9 +68,18 @@ impl Layer {
                 (isa, lut.expect("valid layer"))
             })
             .collect();
+        let luts16 = Isa::available()
+            .into_iter()
+            .map(|isa| {
+                let t = common::target(isa, caches);
+                let lut = FcLutI16::new(t, shape, spec, &centroids, &assignments, &bias);
+                (isa, lut.expect("valid layer"))
+            })
+            .collect();
         Layer {
             name,
             luts,
+            luts16,
             dense,
             bias,
             x,
@@ -84,12 +95,25 @@ impl Layer {
             .1
     }
 
+    fn lut16(&self, isa: Isa) -> &FcLutI16 {
+        &self
+            .luts16
+            .iter()
+            .find(|(i, _)| *i == isa)
+            .expect("available")
+            .1
+    }
+
     fn c_out(&self) -> usize {
         self.luts[0].1.shape().c_out
     }
 
     fn lut_forward(&self, isa: Isa, y: &mut [f32], scratch: &mut FcScratch) {
         self.lut(isa).forward(&self.x, y, scratch, &mut |_| {});
+    }
+
+    fn lut16_forward(&self, isa: Isa, y: &mut [f32], scratch: &mut FcI16Scratch) {
+        self.lut16(isa).forward(&self.x, y, scratch, &mut |_| {});
     }
 
     /// y = bias + W x with one BLAS thread.
@@ -165,13 +189,44 @@ fn bench(c: &mut Criterion) {
         group.measurement_time(Duration::from_secs(2));
         let mut y = vec![0.0f32; layer.c_out()];
         let mut scratch = FcScratch::default();
+        let mut scratch16 = FcI16Scratch::default();
+        for isa in Isa::available() {
+            let name = FcLutI16::name(isa);
+            group.bench_function(format!("{name}/warm"), |b| {
+                b.iter(|| layer.lut16_forward(isa, &mut y, &mut scratch16))
+            });
+            group.bench_function(format!("{name}-table/warm"), |b| {
+                b.iter_custom(|iters| {
+                    phase_time(iters, |on_phase| {
+                        layer
+                            .lut16(isa)
+                            .forward(&layer.x, &mut y, &mut scratch16, on_phase)
+                    })
+                })
+            });
+            if isa != Isa::Scalar {
+                group.bench_function(format!("{name}/cold"), |b| {
+                    b.iter_custom(|iters| {
+                        cold(iters, &evict_buf, || {
+                            layer.lut16_forward(isa, &mut y, &mut scratch16)
+                        })
+                    })
+                });
+            }
+        }
         for isa in Isa::available() {
             let name = FcLut::name(isa);
             group.bench_function(format!("{name}/warm"), |b| {
                 b.iter(|| layer.lut_forward(isa, &mut y, &mut scratch))
             });
             group.bench_function(format!("{name}-table/warm"), |b| {
-                b.iter_custom(|iters| table_phase(layer, isa, iters, &mut y, &mut scratch))
+                b.iter_custom(|iters| {
+                    phase_time(iters, |on_phase| {
+                        layer
+                            .lut(isa)
+                            .forward(&layer.x, &mut y, &mut scratch, on_phase)
+                    })
+                })
             });
             if isa != Isa::Scalar {
                 group.bench_function(format!("{name}/cold"), |b| {
@@ -194,18 +249,13 @@ fn bench(c: &mut Criterion) {
     bench_all_three(c, &layers, &evict_buf);
 }
 
-/// Time from the call to the Phase::Table report, summed over `iters` calls.
-fn table_phase(
-    layer: &Layer,
-    isa: Isa,
-    iters: u64,
-    y: &mut [f32],
-    scratch: &mut FcScratch,
-) -> Duration {
+/// Time from the call to the Phase::Table report, summed over `iters` calls of `forward`
+/// (which reports its phases to the callback it is given).
+fn phase_time(iters: u64, mut forward: impl FnMut(&mut dyn FnMut(Phase))) -> Duration {
     let mut total = Duration::ZERO;
     for _ in 0..iters {
         let start = Instant::now();
-        layer.lut(isa).forward(&layer.x, y, scratch, &mut |phase| {
+        forward(&mut |phase| {
             if phase == Phase::Table {
                 total += start.elapsed();
             }
@@ -223,6 +273,7 @@ fn bench_all_three(c: &mut Criterion, layers: &[Layer], evict_buf: &[u8]) {
     group.measurement_time(Duration::from_secs(3));
     let mut ys: Vec<Vec<f32>> = layers.iter().map(|l| vec![0.0; l.c_out()]).collect();
     let mut scratch = FcScratch::default();
+    let mut scratch16 = FcI16Scratch::default();
     for isa in Isa::available().into_iter().filter(|&i| i != Isa::Scalar) {
         let name = FcLut::name(isa);
         let mut run = || {
@@ -233,6 +284,16 @@ fn bench_all_three(c: &mut Criterion, layers: &[Layer], evict_buf: &[u8]) {
         group.bench_function(format!("{name}/warm"), |b| b.iter(&mut run));
         group.bench_function(format!("{name}/cold"), |b| {
             b.iter_custom(|iters| cold(iters, evict_buf, &mut run))
+        });
+        let name = FcLutI16::name(isa);
+        let mut run16 = || {
+            for (layer, y) in layers.iter().zip(&mut ys) {
+                layer.lut16_forward(isa, y, &mut scratch16);
+            }
+        };
+        group.bench_function(format!("{name}/warm"), |b| b.iter(&mut run16));
+        group.bench_function(format!("{name}/cold"), |b| {
+            b.iter_custom(|iters| cold(iters, evict_buf, &mut run16))
         });
     }
     let mut run_dense = || {

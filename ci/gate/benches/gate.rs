@@ -28,7 +28,7 @@ use gungraun::{
 };
 use qcnn_kernels::dense::{self, LrnParams, LrnScratch, PoolScratch, PoolShape};
 use qcnn_kernels::lut::conv::{ConvLut, ConvScratch};
-use qcnn_kernels::lut::fc::{FcLut, FcScratch};
+use qcnn_kernels::lut::fc::{FcI16Scratch, FcLut, FcLutI16, FcScratch};
 use qcnn_kernels::lut::int8::{ConvI8Scratch, ConvLutI8};
 use qcnn_kernels::{blas, ConvShape, FcShape, Isa, PqSpec, Target};
 use qcnn_model::arch::{alexnet, authors_quantization, ParamShape};
@@ -194,23 +194,64 @@ impl FcCase {
     }
 }
 
-fn fc_case(layer: &str, isa: Isa) -> FcCase {
-    let isa = forced(isa);
+/// AlexNet's fc layer `layer` with seeded codebooks, assignments, bias and input:
+/// (shape, spec, centroids, assignments, bias, x).
+fn fc_inputs(layer: &str) -> (FcShape, PqSpec, Vec<f32>, Vec<u8>, Vec<f32>, Vec<f32>) {
     let (p, spec) = param_layer(&alexnet(), layer);
     let shape = fc_shape(&p);
     let mut rng = rng(layer);
     let m = spec.subspaces(shape.c_in);
     let (centroids, assignments) = codebooks(&mut rng, spec, m, shape.c_out);
     let bias = uniform(&mut rng, shape.c_out, 1.0);
-    let target = Target::for_isa(isa);
+    let x = uniform(&mut rng, shape.c_in, 5.0);
+    (shape, spec, centroids, assignments, bias, x)
+}
+
+fn fc_case(layer: &str, isa: Isa) -> FcCase {
+    let target = Target::for_isa(forced(isa));
+    let (shape, spec, centroids, assignments, bias, x) = fc_inputs(layer);
     let lut =
         FcLut::new(target, shape, spec, &centroids, &assignments, &bias).expect("valid layer");
     let mut case = FcCase {
         repeats: repeats(&format!("{layer}/{}", lut.kernel_name())),
         lut,
-        x: uniform(&mut rng, shape.c_in, 5.0),
+        x,
         y: vec![0.0; shape.c_out],
         scratch: FcScratch::default(),
+    };
+    case.run();
+    case
+}
+
+/// The same layer with i16 tables (the int8 mode's fc where they pay).
+struct FcI16Case {
+    lut: FcLutI16,
+    x: Vec<f32>,
+    y: Vec<f32>,
+    scratch: FcI16Scratch,
+    repeats: usize,
+}
+
+impl FcI16Case {
+    fn run(&mut self) {
+        let FcI16Case {
+            lut, x, y, scratch, ..
+        } = self;
+        lut.forward(black_box(x), y, scratch, &mut |_| {});
+    }
+}
+
+fn fc_i16_case(layer: &str, isa: Isa) -> FcI16Case {
+    let target = Target::for_isa(forced(isa));
+    let (shape, spec, centroids, assignments, bias, x) = fc_inputs(layer);
+    let lut =
+        FcLutI16::new(target, shape, spec, &centroids, &assignments, &bias).expect("valid layer");
+    let mut case = FcI16Case {
+        repeats: repeats(&format!("{layer}/{}", lut.kernel_name())),
+        lut,
+        x,
+        y: vec![0.0; shape.c_out],
+        scratch: FcI16Scratch::default(),
     };
     case.run();
     case
@@ -484,6 +525,22 @@ fn fc_lut_f32_avx2(mut case: FcCase) -> FcCase {
 }
 
 #[library_benchmark]
+#[bench::fc6(args = ("fc6", Isa::Scalar), setup = fc_i16_case)]
+#[bench::fc7(args = ("fc7", Isa::Scalar), setup = fc_i16_case)]
+#[bench::fc8(args = ("fc8", Isa::Scalar), setup = fc_i16_case)]
+fn fc_lut_i16_scalar(mut case: FcI16Case) -> FcI16Case {
+    measured!(case)
+}
+
+#[library_benchmark]
+#[bench::fc6(args = ("fc6", Isa::Avx2), setup = fc_i16_case)]
+#[bench::fc7(args = ("fc7", Isa::Avx2), setup = fc_i16_case)]
+#[bench::fc8(args = ("fc8", Isa::Avx2), setup = fc_i16_case)]
+fn fc_lut_i16_avx2(mut case: FcI16Case) -> FcI16Case {
+    measured!(case)
+}
+
+#[library_benchmark]
 #[bench::conv1(args = ("conv1"), setup = dense_conv_case)]
 #[bench::conv2(args = ("conv2"), setup = dense_conv_case)]
 #[bench::conv3(args = ("conv3"), setup = dense_conv_case)]
@@ -549,7 +606,9 @@ library_benchmark_group!(
         conv_lut_i8_scalar,
         conv_lut_i8_avx2,
         fc_lut_f32_scalar,
-        fc_lut_f32_avx2
+        fc_lut_f32_avx2,
+        fc_lut_i16_scalar,
+        fc_lut_i16_avx2
     ]
 );
 
