@@ -189,7 +189,7 @@ fi
 # authors' golden outputs). Everything else is listed at the end as not run, with why.
 SELECTION=(
   "qcnn-kernels lib" "qcnn-kernels dense_ops" "qcnn-kernels lut_conv" "qcnn-kernels lut_fc"
-  "qcnn-kernels lut_int8"
+  "qcnn-kernels lut_fc_i16" "qcnn-kernels lut_int8"
   "qcnn-model lib" "qcnn-model format" "qcnn-model preprocess"
   "qcnn-results lib" "qcnn-results run_folder"
   "qcnn-baselines lib" "qcnn-baselines golden" "qcnn-baselines pipeline"
