@@ -9,7 +9,6 @@
 
 use std::arch::x86_64::*;
 
-use super::int16::{self, I16Select};
 use super::packed::{self, PackedSelect};
 use super::planes::{self, BytePlanes, F32Planes};
 use super::{FcIndices, FcLayout, Lookups};
@@ -108,20 +107,6 @@ impl BytePlanes for Avx2 {
                 _mm256_unpackhi_epi8(b[0], b[1]),
             ]
         }
-    }
-}
-
-/// i16 tables as byte planes (`int16`).
-impl I16Select for Avx2 {
-    const WORDS: bool = false;
-    #[inline(always)]
-    unsafe fn add_i16_entries<const WIDE: bool, const NIBBLES: bool>(
-        self,
-        parts: &mut [Self::I16; 4],
-        indices: *const u8,
-        row: *const u8,
-    ) {
-        int16::add_plane_entries::<Self, WIDE, NIBBLES>(self, parts, indices, row)
     }
 }
 

@@ -429,10 +429,9 @@ fn lookups_scalar(lut: &FcLutI16, table: &[u8], scales: &[f32], acc: &mut [f32],
     let (g, tile) = (idx.group, idx.tile_outputs());
     let sums = &mut acc[..idx.tiles * tile];
     sums.copy_from_slice(&lut.bias[..idx.tiles * tile]);
-    let mut output_of_byte = vec![0usize; g];
-    for (j, &byte) in idx.order.iter().enumerate() {
-        output_of_byte[byte as usize] = j;
-    }
+    // The scalar level's own layer reads byte planes (`ChooseLayout`).
+    assert!(!lut.words, "the scalar twin reads byte planes");
+    let output_of_byte = idx.output_of_byte();
     let mut parts = vec![0i32; tile];
     for (c, (m0, n)) in idx.chunks().enumerate() {
         let base = c * idx.chunk * idx.tiles * g;
@@ -444,12 +443,7 @@ fn lookups_scalar(lut: &FcLutI16, table: &[u8], scales: &[f32], acc: &mut [f32],
                     let row = &table[(m0 + m) * ROW_BYTES..][..ROW_BYTES];
                     let entry = |b: u8| {
                         let b = b as usize;
-                        let bytes = if lut.words {
-                            [row[2 * b], row[2 * b + 1]]
-                        } else {
-                            [row[b], row[ROW + b]]
-                        };
-                        i32::from(i16::from_le_bytes(bytes))
+                        i32::from(i16::from_le_bytes([row[b], row[ROW + b]]))
                     };
                     for (byte, &b) in bytes.iter().enumerate() {
                         let output = output_of_byte[byte];
@@ -561,25 +555,25 @@ pub(crate) trait I16Select: Simd {
     );
 }
 
-/// [`I16Select::add_i16_entries`] on byte planes, for a level with a byte shuffle: per index
-/// vector 2 plane look-ups (4 with nibbles) and one byte interleave each.
-///
-/// # Safety
-/// As [`I16Select::add_i16_entries`], `row` holding the 2 planes.
-#[inline(always)]
-pub(crate) unsafe fn add_plane_entries<S: BytePlanes, const WIDE: bool, const NIBBLES: bool>(
-    s: S,
-    parts: &mut [S::I16; 4],
-    indices: *const u8,
-    row: *const u8,
-) {
-    let v = s.load_u8(indices);
-    if NIBBLES {
-        let (lo, hi) = s.split_nibbles(v);
-        add_planes::<S, false>(s, &mut parts[..2], row, s.prepare::<false>(lo));
-        add_planes::<S, false>(s, &mut parts[2..], row, s.prepare::<false>(hi));
-    } else {
-        add_planes::<S, WIDE>(s, &mut parts[..2], row, s.prepare::<WIDE>(v));
+/// Every level with a byte shuffle ([`BytePlanes`]: AVX2, NEON) reads byte planes: per
+/// index vector 2 plane look-ups (4 with nibbles) and one byte interleave each.
+impl<S: BytePlanes> I16Select for S {
+    const WORDS: bool = false;
+    #[inline(always)]
+    unsafe fn add_i16_entries<const WIDE: bool, const NIBBLES: bool>(
+        self,
+        parts: &mut [S::I16; 4],
+        indices: *const u8,
+        row: *const u8,
+    ) {
+        let v = self.load_u8(indices);
+        if NIBBLES {
+            let (lo, hi) = self.split_nibbles(v);
+            add_planes::<S, false>(self, &mut parts[..2], row, self.prepare::<false>(lo));
+            add_planes::<S, false>(self, &mut parts[2..], row, self.prepare::<false>(hi));
+        } else {
+            add_planes::<S, WIDE>(self, &mut parts[..2], row, self.prepare::<WIDE>(v));
+        }
     }
 }
 

@@ -130,6 +130,16 @@ impl PlaneIndices {
         }
     }
 
+    /// The inverse of `order`: the output of a group whose index is in byte b (the scalar
+    /// twins read an index vector byte by byte).
+    pub fn output_of_byte(&self) -> Vec<usize> {
+        let mut output = vec![0usize; self.group];
+        for (j, &byte) in self.order.iter().enumerate() {
+            output[byte as usize] = j;
+        }
+        output
+    }
+
     /// (first subspace, subspaces) of every chunk, in order.
     pub fn chunks(&self) -> impl Iterator<Item = (usize, usize)> {
         let (m_count, chunk) = (self.m_count, self.chunk);
@@ -144,10 +154,7 @@ impl PlaneIndices {
         let (g, tile) = (self.group, self.tile_outputs());
         let sums = &mut acc[..self.tiles * tile];
         sums.copy_from_slice(&bias[..self.tiles * tile]);
-        let mut output_of_byte = vec![0usize; g];
-        for (j, &byte) in self.order.iter().enumerate() {
-            output_of_byte[byte as usize] = j;
-        }
+        let output_of_byte = self.output_of_byte();
         for (c, (m0, n)) in self.chunks().enumerate() {
             let base = c * self.chunk * self.tiles * g;
             for t in 0..self.tiles {
