@@ -162,7 +162,7 @@ fn kernels_lists_each_distinct_kernel_once_in_layer_order() {
     let pipeline = Pipeline::with_isa(&arch, dense_ops(&arch, &params), Isa::Scalar);
     assert_eq!(
         pipeline.kernels(),
-        "sgemm-openblas, sgemv-openblas, lrn-scalar"
+        "sgemm-openblas, sgemv-openblas, lrn-scalar, pool-scalar"
     );
 }
 

@@ -43,8 +43,8 @@ struct Cli {
     /// OPENBLAS_CORETYPE), `env` (keep what the environment chose), or a core name (SkylakeX).
     #[arg(long, global = true, default_value = "best", env = "QCNN_BLAS_CORE")]
     blas_core: CorePolicy,
-    /// Instruction set of the look-up kernels and of dense's LRN: auto (the best available),
-    /// scalar, avx2, avx512 or neon. Forcing one this CPU lacks is an error.
+    /// Instruction set of the look-up kernels and of the LRN and pooling every mode shares: auto
+    /// (the best available), scalar, avx2, avx512 or neon. Forcing one this CPU lacks is an error.
     #[arg(long, global = true, default_value = "auto", env = "QCNN_ISA")]
     isa: String,
     /// Cache sizes the look-up plans are sized for: auto (read from the running core), or

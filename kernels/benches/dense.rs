@@ -133,10 +133,12 @@ fn bench_pool(c: &mut Criterion) {
         };
         let x = values(side as u64, shape.input_len(), 50.0);
         let mut y = vec![0.0; shape.output_len()];
-        let mut scratch = PoolScratch::for_width(side);
-        group.bench_function(name, |bench| {
-            bench.iter(|| max_pool(&shape, black_box(&x), &mut y, &mut scratch))
-        });
+        let mut scratch = PoolScratch::for_shapes([&shape]);
+        for isa in Isa::available() {
+            group.bench_function(format!("{name}/{isa}"), |bench| {
+                bench.iter(|| max_pool(&shape, isa, black_box(&x), &mut y, &mut scratch))
+            });
+        }
     }
     group.finish();
 }

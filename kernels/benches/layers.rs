@@ -13,7 +13,7 @@
 //! IDs: `<layer>/<kernel>`, the layer's name in AlexNet and the kernel's own name:
 //! conv: `sgemm-openblas` (im2col + sgemm, the dense baseline) and `conv-lut-f32-<isa>`;
 //! fc: `sgemv-openblas` and `fc-lut-f32-<isa>`; relu: `relu`; norm: `lrn-<isa>`;
-//! pool: `max-pool`; prob: `softmax`. drop6/drop7 are the identity at test time: no bench.
+//! pool: `pool-<isa>`; prob: `softmax`. drop6/drop7 are the identity at test time: no bench.
 //! Inputs and weights stay in cache between back-to-back calls where they fit (fc6's 151 MB
 //! of dense weights never do; see `lut_fc.rs` for cold-cache figures).
 
@@ -24,7 +24,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use qcnn_kernels::dense::{
-    self, lrn_kernel_name, LrnParams, LrnScratch, PoolScratch, PoolShape, CONV_KERNEL, FC_KERNEL,
+    self, lrn_kernel_name, pool_kernel_name, LrnParams, LrnScratch, PoolScratch, PoolShape,
+    CONV_KERNEL, FC_KERNEL,
 };
 use qcnn_kernels::lut::conv::{ConvLut, ConvScratch};
 use qcnn_kernels::lut::fc::{FcLut, FcScratch};
@@ -276,10 +277,12 @@ fn bench_layer(c: &mut Criterion, layer: &str, op: Op) {
         Op::Pool(shape) => {
             let x = uniform(&mut rng(layer), shape.input_len(), 50.0);
             let mut y = vec![0.0; shape.output_len()];
-            let mut scratch = PoolScratch::for_width(shape.w_in);
-            c.bench_function(&format!("{layer}/max-pool"), |b| {
-                b.iter(|| dense::max_pool(&shape, black_box(&x), &mut y, &mut scratch))
-            });
+            let mut scratch = PoolScratch::for_shapes([&shape]);
+            for isa in Isa::available() {
+                c.bench_function(&format!("{layer}/{}", pool_kernel_name(isa)), |b| {
+                    b.iter(|| dense::max_pool(&shape, isa, black_box(&x), &mut y, &mut scratch))
+                });
+            }
         }
         Op::Softmax { len } => {
             let logits = uniform(&mut rng(layer), len, 20.0);

@@ -365,10 +365,10 @@ fn tested_isas() -> Vec<Isa> {
 }
 
 /// Every level CI requires (`QCNN_REQUIRE_ISA`, set by `.ci/run` from /proc/cpuinfo) is
-/// among the levels the LRN twins are tested at (common/mod.rs).
+/// among the levels the LRN and pooling twins are tested at (common/mod.rs).
 #[test]
 fn required_isa_levels_are_tested() {
-    common::tested_levels("dense LRN", common::REQUIRE, tested_isas());
+    common::tested_levels("dense LRN and pooling", common::REQUIRE, tested_isas());
 }
 
 fn lrn_problems(beta: BoxedStrategy<f32>) -> impl Strategy<Value = LrnProblem> {
@@ -462,12 +462,28 @@ fn pool_shapes() -> impl Strategy<Value = PoolShape> {
         .prop_filter("Caffe pooling geometry", |s| s.is_valid())
 }
 
+/// Every available level against Caffe's loop, exactly (a max is exact: no tolerance), and
+/// bit for bit against the scalar build (signed zeros and NaN payloads included).
+fn check_pool_input(shape: &PoolShape, input: &[f32]) {
+    let run = |isa: Isa| {
+        let mut out = vec![f32::NAN; shape.output_len()];
+        max_pool(shape, isa, input, &mut out, &mut PoolScratch::new());
+        out
+    };
+    let scalar = run(Isa::Scalar);
+    assert_eq!(scalar, max_pool_reference(shape, input), "{shape:?}");
+    for isa in tested_isas() {
+        let got = run(isa);
+        let same = got
+            .iter()
+            .zip(&scalar)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same, "{shape:?}: pooling at {isa} differs from scalar");
+    }
+}
+
 fn check_pool(shape: &PoolShape, seed: u64) {
-    let input = values(seed, shape.input_len(), 5.0);
-    let mut out = vec![f32::NAN; shape.output_len()];
-    max_pool(shape, &input, &mut out, &mut PoolScratch::new());
-    // A max is exact: no tolerance.
-    assert_eq!(out, max_pool_reference(shape, &input), "{shape:?}");
+    check_pool_input(shape, &values(seed, shape.input_len(), 5.0));
 }
 
 proptest! {
@@ -517,11 +533,32 @@ fn max_pool_ignores_nan_like_caffe() {
     for i in [0, 1, 7, 12, 20, 26] {
         input[i] = f32::NAN;
     }
-    let mut out = vec![0.0; shape.output_len()];
-    max_pool(&shape, &input, &mut out, &mut PoolScratch::new());
-    let want = max_pool_reference(&shape, &input);
-    assert!(want.iter().all(|v| !v.is_nan()));
-    assert_eq!(out, want);
+    assert!(max_pool_reference(&shape, &input)
+        .iter()
+        .all(|v| !v.is_nan()));
+    check_pool_input(&shape, &input);
+}
+
+#[test]
+fn max_pool_signed_zeros_and_nan_give_the_same_bits_at_every_level() {
+    // Ties of −0 and +0 resolve by fold order, and NaN never wins: every level must fold each
+    // window in the scalar build's order. AlexNet's widths, with vector tails.
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let pick = [0.0f32, -0.0, -1.0, f32::NAN, 0.5];
+    for (size, stride) in [(55, 2), (27, 2), (13, 2), (21, 1)] {
+        let shape = PoolShape {
+            channels: 2,
+            h_in: size,
+            w_in: size,
+            kernel: 3,
+            stride,
+            pad: 0,
+        };
+        let input: Vec<f32> = (0..shape.input_len())
+            .map(|_| pick[rng.random_range(0..pick.len())])
+            .collect();
+        check_pool_input(&shape, &input);
+    }
 }
 
 // ---------------------------------------------------------------------------- ReLU, softmax

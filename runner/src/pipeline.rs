@@ -1,7 +1,8 @@
 //! One layer loop for every network: ping-pong buffers sized once, nothing allocated per image.
 
 use qcnn_kernels::dense::{
-    lrn, lrn_kernel_name, max_pool, relu, softmax, LrnParams, LrnScratch, PoolScratch, PoolShape,
+    lrn, lrn_kernel_name, max_pool, pool_kernel_name, relu, softmax, LrnParams, LrnScratch,
+    PoolScratch, PoolShape,
 };
 use qcnn_kernels::{ConvShape, FcShape, Isa};
 use qcnn_model::arch::{LrnSpec, ParamKind, ParamShape, PoolSpec};
@@ -82,7 +83,7 @@ impl Pipeline {
             .iter()
             .map(Shape::len)
             .fold(arch.input.len(), usize::max);
-        let (mut widest_plane, mut widest_row) = (0, 0);
+        let (mut widest_plane, mut pools) = (0, Vec::new());
         for (index, layer) in arch.layers.iter().enumerate() {
             let input = arch.input_of(index);
             match layer.kind {
@@ -94,7 +95,7 @@ impl Pipeline {
                     let pool = pool_shape(input, spec);
                     assert!(pool.is_valid(), "{}: invalid pool", layer.name);
                     let out = shapes[index];
-                    widest_row = widest_row.max(input.w);
+                    pools.push(pool);
                     assert_eq!(
                         (pool.h_out(), pool.w_out()),
                         (out.h, out.w),
@@ -112,7 +113,7 @@ impl Pipeline {
             work: Workspace {
                 buffers: [vec![0.0; largest], vec![0.0; largest]],
                 lrn: LrnScratch::for_pixels(widest_plane),
-                pool: PoolScratch::for_width(widest_row),
+                pool: PoolScratch::for_shapes(&pools),
                 isa,
             },
         }
@@ -155,8 +156,8 @@ impl Pipeline {
         &self.work.buffer(slot)[..in_shape.len()]
     }
 
-    /// "conv1=sgemm-openblas,...,fc8=sgemv-openblas,lrn=lrn-avx512": every conv/fc layer's
-    /// kernel, then the LRN kernel if the network has an LRN layer.
+    /// "sgemm-openblas, sgemv-openblas, lrn-avx512, pool-avx512": every conv/fc layer's
+    /// kernel, then the LRN and pooling kernels if the network has such layers.
     pub fn kernels(&self) -> String {
         // Distinct kernel names in layer order: each name says which layers it serves.
         let mut parts: Vec<String> = Vec::new();
@@ -165,13 +166,12 @@ impl Pipeline {
                 parts.push(name);
             }
         }
-        let has_lrn = self
-            .arch
-            .layers
-            .iter()
-            .any(|l| matches!(l.kind, LayerKind::Lrn(_)));
-        if has_lrn {
-            parts.push(lrn_kernel_name(self.work.isa).to_string());
+        let has = |kind: fn(&LayerKind) -> bool| self.arch.layers.iter().any(|l| kind(&l.kind));
+        if has(|k| matches!(k, LayerKind::Lrn(_))) {
+            parts.push(lrn_kernel_name(self.work.isa));
+        }
+        if has(|k| matches!(k, LayerKind::MaxPool(_))) {
+            parts.push(pool_kernel_name(self.work.isa));
         }
         parts.join(", ")
     }
@@ -231,7 +231,9 @@ impl Workspace {
                 dst,
                 &mut self.lrn,
             ),
-            LayerKind::MaxPool(spec) => max_pool(&pool_shape(s, spec), src, dst, &mut self.pool),
+            LayerKind::MaxPool(spec) => {
+                max_pool(&pool_shape(s, spec), isa, src, dst, &mut self.pool)
+            }
             LayerKind::Softmax => softmax(src, dst, s.c),
             LayerKind::Relu | LayerKind::Dropout => unreachable!("handled above"),
         }

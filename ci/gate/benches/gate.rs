@@ -394,6 +394,7 @@ fn lrn_case(layer: &str, isa: Isa) -> LrnCase {
 /// Max pooling: Layouts x (C, H_s, W_s), y (C, H_t, W_t).
 struct PoolCase {
     shape: PoolShape,
+    isa: Isa,
     x: Vec<f32>,
     y: Vec<f32>,
     scratch: PoolScratch,
@@ -403,12 +404,12 @@ struct PoolCase {
 impl PoolCase {
     fn run(&mut self) {
         let c = self;
-        dense::max_pool(&c.shape, black_box(&c.x), &mut c.y, &mut c.scratch);
+        dense::max_pool(&c.shape, c.isa, black_box(&c.x), &mut c.y, &mut c.scratch);
     }
 }
 
-fn pool_case(layer: &str) -> PoolCase {
-    forced(Isa::Scalar);
+fn pool_case(layer: &str, isa: Isa) -> PoolCase {
+    let isa = forced(isa);
     let arch = alexnet();
     let index = arch.position(layer).expect("an AlexNet layer");
     let LayerKind::MaxPool(spec) = arch.layers[index].kind else {
@@ -417,10 +418,11 @@ fn pool_case(layer: &str) -> PoolCase {
     let shape = pool_shape(arch.input_of(index), spec);
     let mut case = PoolCase {
         shape,
+        isa,
         x: uniform(&mut rng(layer), shape.input_len(), 50.0),
         y: vec![0.0; shape.output_len()],
-        scratch: PoolScratch::for_width(shape.w_in),
-        repeats: repeats(&format!("{layer}/max-pool")),
+        scratch: PoolScratch::for_shapes([&shape]),
+        repeats: repeats(&format!("{layer}/{}", dense::pool_kernel_name(isa))),
     };
     case.run();
     case
@@ -573,10 +575,18 @@ fn lrn_avx2(mut case: LrnCase) -> LrnCase {
 }
 
 #[library_benchmark]
-#[bench::pool1(args = ("pool1"), setup = pool_case)]
-#[bench::pool2(args = ("pool2"), setup = pool_case)]
-#[bench::pool5(args = ("pool5"), setup = pool_case)]
-fn max_pool(mut case: PoolCase) -> PoolCase {
+#[bench::pool1(args = ("pool1", Isa::Scalar), setup = pool_case)]
+#[bench::pool2(args = ("pool2", Isa::Scalar), setup = pool_case)]
+#[bench::pool5(args = ("pool5", Isa::Scalar), setup = pool_case)]
+fn pool_scalar(mut case: PoolCase) -> PoolCase {
+    measured!(case)
+}
+
+#[library_benchmark]
+#[bench::pool1(args = ("pool1", Isa::Avx2), setup = pool_case)]
+#[bench::pool2(args = ("pool2", Isa::Avx2), setup = pool_case)]
+#[bench::pool5(args = ("pool5", Isa::Avx2), setup = pool_case)]
+fn pool_avx2(mut case: PoolCase) -> PoolCase {
     measured!(case)
 }
 
@@ -619,7 +629,8 @@ library_benchmark_group!(
         sgemv_openblas,
         lrn_scalar,
         lrn_avx2,
-        max_pool
+        pool_scalar,
+        pool_avx2
     ]
 );
 

@@ -22,7 +22,7 @@ pub use activation::{relu, softmax};
 pub use conv::{conv, ConvScratch};
 pub use fc::fc;
 pub use lrn::{lrn, lrn_kernel_name, LrnParams, LrnScratch};
-pub use pool::{max_pool, PoolScratch, PoolShape};
+pub use pool::{max_pool, pool_kernel_name, PoolScratch, PoolShape};
 
 /// The name of the dense conv kernel, for results' provenance (STYLE.md 8).
 pub const CONV_KERNEL: &str = "sgemm-openblas";
