@@ -158,7 +158,8 @@ impl Vectorized for Pool<'_> {
 
 /// The whole op; inlined into each level's wrapper so that its loops are vectorised at that
 /// level's width. Unclipped 2- and 3-wide windows at strides 1–3 (AlexNet's 3/2, VGG's 2/2)
-/// take whole-plane passes ([`pool_plane`]); other geometries a row at a time.
+/// take whole-plane passes ([`pool_plane`]); other geometries (padding or an overhanging last
+/// window, as CNN-S's 3/3 pools) a row at a time, as before.
 #[inline(always)]
 fn pool_planes(shape: &PoolShape, input: &[f32], output: &mut [f32], scratch: &mut PoolScratch) {
     let (plane_in, plane_out) = (shape.h_in * shape.w_in, shape.h_out() * shape.w_out());
@@ -240,7 +241,7 @@ fn fold_shifted<const K: usize>(out: &mut [f32], src: &[f32], step: usize) {
 }
 
 /// Any geometry, one output row at a time: the maxima over the window's rows of every input
-/// column, then each window's columns.
+/// column, then each window's columns (3-wide windows inside the row unrolled, [`row_max`]).
 #[inline(always)]
 fn pool_plane_by_rows(shape: &PoolShape, x: &[f32], y: &mut [f32], column_max: &mut [f32]) {
     let (h, w, w_out) = (shape.h_in, shape.w_in, shape.w_out());
@@ -253,9 +254,37 @@ fn pool_plane_by_rows(shape: &PoolShape, x: &[f32], y: &mut [f32], column_max: &
                 *m = caffe_max(*m, v);
             }
         }
-        for (ow, o) in out_row.iter_mut().enumerate() {
-            let (w0, w1) = window(ow, k, s, p, w);
-            *o = fold_max(&column_max[w0..w1]);
+        if k == 3 {
+            row_max::<3>(out_row, column_max, s, p);
+        } else {
+            for (ow, o) in out_row.iter_mut().enumerate() {
+                let (w0, w1) = window(ow, k, s, p, w);
+                *o = fold_max(&column_max[w0..w1]);
+            }
+        }
+    }
+}
+
+/// The horizontal pass for a compile-time kernel width `K` (3): windows inside the row
+/// (`lo..hi`) take `K` unrolled maxima without bounds checks; clipped ones (edges, overhang)
+/// take the general path.
+#[inline(always)]
+fn row_max<const K: usize>(out_row: &mut [f32], column_max: &[f32], stride: usize, pad: usize) {
+    let (w, w_out) = (column_max.len(), out_row.len());
+    // Inside: ow·stride − pad ≥ 0 and ow·stride − pad + K ≤ w.
+    let lo = pad.div_ceil(stride).min(w_out);
+    let hi = match (w + pad).checked_sub(K) {
+        Some(room) => (room / stride + 1).clamp(lo, w_out),
+        None => lo,
+    };
+    for ow in (0..lo).chain(hi..w_out) {
+        let (w0, w1) = window(ow, K, stride, pad, w);
+        out_row[ow] = fold_max(&column_max[w0..w1]);
+    }
+    if lo < hi {
+        let windows = column_max[lo * stride - pad..].windows(K).step_by(stride);
+        for (o, win) in out_row[lo..hi].iter_mut().zip(windows) {
+            *o = fold_max(win);
         }
     }
 }
