@@ -60,8 +60,9 @@ fn window(o: usize, kernel: usize, stride: usize, pad: usize, size: usize) -> (u
     (start.saturating_sub(pad).min(end), end)
 }
 
-/// Reused across calls: one row of column maxima (Layout (W_in)) for clipped geometries, and
-/// a plane's vertical then horizontal window maxima (Layout (H_in · W_in) each) for the rest.
+/// Reused across calls: one row of column maxima (Layout (W_in)) for the row-at-a-time path,
+/// and a plane's vertical then horizontal window maxima (Layout (H_in · W_in) each) for the
+/// whole-plane path (see `pool_planes` for which geometry takes which).
 #[derive(Clone, Debug, Default)]
 pub struct PoolScratch {
     column_max: Vec<f32>,
@@ -158,8 +159,9 @@ impl Vectorized for Pool<'_> {
 
 /// The whole op; inlined into each level's wrapper so that its loops are vectorised at that
 /// level's width. Unclipped 2- and 3-wide windows at strides 1–3 (AlexNet's 3/2, VGG's 2/2)
-/// take whole-plane passes ([`pool_plane`]); other geometries (padding or an overhanging last
-/// window, as CNN-S's 3/3 pools) a row at a time, as before.
+/// take whole-plane passes ([`pool_plane`]); every other geometry (padding, an overhanging
+/// last window as in CNN-S's 3/3 pools, other window sizes) goes a row at a time
+/// ([`pool_plane_by_rows`]), whose per-row windows handle clipping.
 #[inline(always)]
 fn pool_planes(shape: &PoolShape, input: &[f32], output: &mut [f32], scratch: &mut PoolScratch) {
     let (plane_in, plane_out) = (shape.h_in * shape.w_in, shape.h_out() * shape.w_out());

@@ -1,6 +1,10 @@
 //! Phase 1 of the int8 conv: one chunk of one band's quantized table, rows (phase, code) of
 //! `q = clamp(round(Σ_u x[channel0 + u][phase][start + pos]·dq[code][u]), −Q, Q)` for
-//! pos < build_len, the FMA chain in u order from 0 (so every level rounds the same sums).
+//! pos < build_len: x·dq[code][0], then an FMA per further u in order, so that every level
+//! rounds the same sums. (Starting from a product rather than an FMA into zero only changes
+//! the sign of a zero sum, which quantizes to 0 either way. Two chains, even and odd u, as
+//! the f32 builder has, measured no faster here: this loop is bound by its FMA, convert and
+//! clamp ports, not by the chain's latency.)
 //!
 //! Vector levels: 2·LANES positions at a time (two f32 vectors, one i16 vector), N ≤ 8
 //! input channels held in registers across the chunk's codewords, in the level's pack order
@@ -62,12 +66,10 @@ impl Kernel for Build<'_> {
                 let w = &op.dq[code * op.d..code * op.d + op.dims];
                 let row = &mut table[(phase * g.chunk_k + code) * g.row_stride..][..g.row_len];
                 for (pos, out) in row.iter_mut().enumerate() {
-                    let mut acc = 0.0f32;
-                    for (u, wu) in w.iter().enumerate() {
-                        let at = (op.channel0 + u) * plane + phase * g.x_plane + op.start + pos;
-                        acc = op.xpad[at].mul_add(*wu, acc);
-                    }
-                    *out = quantize(acc, op.q_max);
+                    let x = |u: usize| {
+                        op.xpad[(op.channel0 + u) * plane + phase * g.x_plane + op.start + pos]
+                    };
+                    *out = quantize(chained_dot(op.dims, x, |u| w[u]), op.q_max);
                 }
             }
         }
@@ -121,12 +123,7 @@ fn build_dims<S: Simd, const N: usize>(s: S, op: &BuildOp, table: &mut [i16]) {
                 }
                 for code in 0..op.codes {
                     let w = dq.add(code * op.d);
-                    let (mut a0, mut a1) = (s.zero(), s.zero());
-                    for (u, reg) in xs.iter().enumerate() {
-                        let wu = s.splat(*w.add(u));
-                        a0 = s.fma(reg[0], wu, a0);
-                        a1 = s.fma(reg[1], wu, a1);
-                    }
+                    let (a0, a1) = chained_dot_simd(s, N, |u| xs[u], |u| *w.add(u));
                     s.store_i16(
                         rows.add(code * g.row_stride + pos),
                         s.quantize_i16(a0, a1, op.q_max),
@@ -151,12 +148,11 @@ fn build_any<S: Simd>(s: S, op: &BuildOp, table: &mut [i16]) {
             for code in 0..op.codes {
                 let w = op.dq.as_ptr().add(code * op.d);
                 for pos in (0..g.build_len).step_by(2 * lanes) {
-                    let (mut a0, mut a1) = (s.zero(), s.zero());
-                    for u in 0..op.dims {
-                        let wu = s.splat(*w.add(u));
-                        a0 = s.fma(s.load(xp.add(u * plane + pos)), wu, a0);
-                        a1 = s.fma(s.load(xp.add(u * plane + pos + lanes)), wu, a1);
-                    }
+                    let x_at = |u: usize| {
+                        let at = xp.add(u * plane + pos);
+                        [s.load(at), s.load(at.add(lanes))]
+                    };
+                    let (a0, a1) = chained_dot_simd(s, op.dims, x_at, |u| *w.add(u));
                     let (a0, a1) = s.pack_order(a0, a1);
                     s.store_i16(
                         rows.add(code * g.row_stride + pos),
@@ -166,4 +162,27 @@ fn build_any<S: Simd>(s: S, op: &BuildOp, table: &mut [i16]) {
             }
         }
     }
+}
+
+/// The scalar twin's dot product of `dims` terms, in the order every level uses.
+fn chained_dot(dims: usize, x: impl Fn(usize) -> f32, w: impl Fn(usize) -> f32) -> f32 {
+    (1..dims).fold(x(0) * w(0), |acc, u| x(u).mul_add(w(u), acc))
+}
+
+/// [`chained_dot`] for 2·LANES positions: `x(u)` the two vectors of dim u, `w(u)` its
+/// weight; returns the two sums.
+#[inline(always)]
+fn chained_dot_simd<S: Simd>(
+    s: S,
+    dims: usize,
+    x: impl Fn(usize) -> [S::F32; 2],
+    w: impl Fn(usize) -> f32,
+) -> (S::F32, S::F32) {
+    let (w0, x0) = (s.splat(w(0)), x(0));
+    let mut acc = [s.mul(x0[0], w0), s.mul(x0[1], w0)];
+    for u in 1..dims {
+        let (wu, xu) = (s.splat(w(u)), x(u));
+        acc = [s.fma(xu[0], wu, acc[0]), s.fma(xu[1], wu, acc[1])];
+    }
+    (acc[0], acc[1])
 }
