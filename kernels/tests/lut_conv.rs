@@ -175,7 +175,9 @@ fn conv(
 }
 
 const KS: [usize; 6] = [2, 16, 32, 64, 128, 256];
-const DS: [usize; 5] = [1, 2, 3, 4, 8];
+/// Dims per subspace: every builder path (1–4 channels one chain, 5–8 two, above 8 the
+/// table built in passes of 8 channels (f32) or with the channels read from memory (int8)).
+const DS: [usize; 7] = [1, 2, 3, 4, 5, 8, 12];
 
 /// Random shapes: groups 1–2, odd channel counts (partial subspaces), kernel 1–5, stride 1–4,
 /// padding 0–2, widths around the 8- and 16-lane boundaries.

@@ -15,7 +15,9 @@ use rand_chacha::ChaCha8Rng;
 const REL_TOL: f32 = 1e-5;
 
 const KS: [usize; 6] = [2, 16, 32, 64, 128, 256];
-const DS: [usize; 5] = [1, 2, 3, 4, 8];
+/// Dims per subspace: small and partial ones, and one above the 8 the conv builders hold in
+/// registers (the fc table rows are d FMAs each, at any d).
+const DS: [usize; 7] = [1, 2, 3, 4, 5, 8, 12];
 
 /// One fc layer and input: inputs, `reference()`, `run()` (STYLE.md 3).
 #[derive(Clone, Debug)]
