@@ -175,8 +175,8 @@ fn conv(
 }
 
 const KS: [usize; 6] = [2, 16, 32, 64, 128, 256];
-/// Dims per subspace: every builder path (1–4 channels one chain, 5–8 two, above 8 the
-/// table built in passes of 8 channels (f32) or with the channels read from memory (int8)).
+/// Dims per subspace: every path of the f32 table builder (1–4 channels one chain, 5–8 two,
+/// above 8 passes of 8 channels adding into the stored sums), full and partial subspaces.
 const DS: [usize; 7] = [1, 2, 3, 4, 5, 8, 12];
 
 /// Random shapes: groups 1–2, odd channel counts (partial subspaces), kernel 1–5, stride 1–4,

@@ -10,7 +10,7 @@ mod common;
 
 use proptest::prelude::*;
 use qcnn_kernels::lut::conv::conv_reference;
-use qcnn_kernels::lut::int8::{ConvI8Plan, ConvI8Scratch, ConvLutI8, MAX_I16_TERMS};
+use qcnn_kernels::lut::int8::{ConvI8Plan, ConvI8Scratch, ConvLutI8, MAX_DIMS, MAX_I16_TERMS};
 use qcnn_kernels::{ConvShape, Isa, LutError, PqSpec, Target};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -238,8 +238,8 @@ impl ConvProblem {
 }
 
 const KS: [usize; 6] = [2, 16, 32, 64, 128, 256];
-/// Dims per subspace: every builder path (1–4 channels one chain, 5–8 two, above 8 the
-/// table built in passes of 8 channels (f32) or with the channels read from memory (int8)).
+/// Dims per subspace: every path of the int8 table builder (1–8 channels held in registers,
+/// above 8 read from memory), full and partial subspaces.
 const DS: [usize; 7] = [1, 2, 3, 4, 5, 8, 12];
 
 /// Random shapes: groups 1–2, odd channel counts (partial subspaces), kernel 1–5, stride
@@ -362,6 +362,46 @@ fn conv_flushes_before_i16_overflow() {
     p.check();
 }
 
+/// The table entries are not clamped: |q| ≤ Q rests on the scale alone (`quant::SCALE_MARGIN`).
+/// Here every look-up reads the entry of the input's own direction, which reaches Q exactly,
+/// and every output sums 25 of them in one pass: 25·Q = 32750, 17 short of the i16 limit,
+/// so one entry of Q + 1 would wrap a sum. Input magnitudes from 1e-22 to 1e25 cover
+/// squared norms that are subnormal in f32 (near 1e-21, where an f32 bound misjudged s by
+/// up to 10⁻³ and this test failed without the clamp), normal ones, and ones that overflow
+/// f32 (above 1e19).
+#[test]
+fn tiny_inputs_never_overflow_the_i16_sums() {
+    let spec = PqSpec { d: 2, k: 2 };
+    let shape = conv(2, 7, 6, 3, 5, 1, 0, 1);
+    let mut p = ConvProblem::new(shape, spec, 3, 0.0);
+    // Codewords (±1, 0): centre 0, radius 1.
+    p.centroids = vec![1.0, 0.0, -1.0, 0.0];
+    p.assignments.iter_mut().for_each(|b| *b = 0);
+    // No bias, so that outputs of 25λ keep their digits.
+    p.bias.fill(0.0);
+    let lut = p.lut(Isa::Scalar).expect("valid problem");
+    assert_eq!(lut.q_range(), 32767 / 25);
+    let full = (25 * lut.q_range()) as f32;
+    let plane = shape.h_in * shape.w_in;
+    for n in 0..=470 {
+        let lambda = 10f32.powf(-22.0 + n as f32 * 0.1);
+        p.x[..plane].fill(lambda);
+        p.x[plane..].fill(0.0);
+        p.check();
+        // Every sum is 25·Q: the entries reach the bound, so the test is at the edge.
+        let (y, s) = p.run_at(Isa::Scalar);
+        for (t, chunk) in y.chunks(shape.h_out() * shape.w_out()).enumerate() {
+            for v in chunk {
+                let sum = f64::from(v - p.bias[t]) / f64::from(s);
+                assert!(
+                    (sum - f64::from(full)).abs() < 0.5,
+                    "λ = {lambda:e}: sum {sum}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn conv_zero_input_gives_bias() {
     let shape = conv(4, 5, 6, 3, 3, 1, 1, 1);
@@ -392,6 +432,16 @@ fn conv_bad_inputs_are_errors() {
     assert!(matches!(
         ConvLutI8::new(t, shape, spec, &p.centroids, &bad, &p.bias),
         Err(LutError::IndexOutOfRange { position: 3, .. })
+    ));
+    // Subspaces of more than MAX_DIMS dims: the scale's rounding margin no longer holds.
+    let wide = PqSpec {
+        d: MAX_DIMS + 1,
+        k: 2,
+    };
+    let w = ConvProblem::new(conv(MAX_DIMS + 1, 3, 3, 1, 1, 1, 0, 1), wide, 1, 0.0);
+    assert!(matches!(
+        ConvLutI8::new(t, w.shape, wide, &w.centroids, &w.assignments, &w.bias),
+        Err(LutError::Spec(_))
     ));
     // 17 × 17 taps > 258 look-ups per subspace: the i16 sums could overflow.
     let big = conv(1, 17, 17, 1, 17, 1, 0, 1);

@@ -166,12 +166,8 @@ impl Simd for Avx2 {
         }
     }
     #[inline(always)]
-    fn quantize_i16(self, a: __m256, b: __m256, q: i32) -> __m256i {
-        unsafe {
-            let packed = _mm256_packs_epi32(_mm256_cvtps_epi32(a), _mm256_cvtps_epi32(b));
-            let (hi, lo) = (_mm256_set1_epi16(q as i16), _mm256_set1_epi16(-q as i16));
-            _mm256_max_epi16(_mm256_min_epi16(packed, hi), lo)
-        }
+    fn quantize_i16(self, a: __m256, b: __m256) -> __m256i {
+        unsafe { _mm256_packs_epi32(_mm256_cvtps_epi32(a), _mm256_cvtps_epi32(b)) }
     }
 
     fn fc_layout(self, k: usize) -> FcLayout {

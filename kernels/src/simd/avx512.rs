@@ -173,12 +173,8 @@ impl Simd for Avx512 {
         }
     }
     #[inline(always)]
-    fn quantize_i16(self, a: __m512, b: __m512, q: i32) -> __m512i {
-        unsafe {
-            let packed = _mm512_packs_epi32(_mm512_cvtps_epi32(a), _mm512_cvtps_epi32(b));
-            let (hi, lo) = (_mm512_set1_epi16(q as i16), _mm512_set1_epi16(-q as i16));
-            _mm512_max_epi16(_mm512_min_epi16(packed, hi), lo)
-        }
+    fn quantize_i16(self, a: __m512, b: __m512) -> __m512i {
+        unsafe { _mm512_packs_epi32(_mm512_cvtps_epi32(a), _mm512_cvtps_epi32(b)) }
     }
 
     /// 16 lanes at a time with masked gathers (the scalar strided loop cost about as much as

@@ -128,10 +128,10 @@ pub(crate) trait Simd: Copy + 'static {
     /// and then `quantize_i16` gives the results in lane order (a's lanes first). Once per
     /// input vector, not per result, where inputs are reused.
     fn pack_order(self, a: Self::F32, b: Self::F32) -> (Self::F32, Self::F32);
-    /// round(a), round(b) (half to even), clamped to [−q, q], as one i16 vector: lane order
-    /// if (a, b) are [`Simd::pack_order`]ed (the level's narrowing interleaves otherwise).
-    /// q ≤ 32767.
-    fn quantize_i16(self, a: Self::F32, b: Self::F32, q: i32) -> Self::I16;
+    /// round(a), round(b) (half to even), narrowed with saturation to one i16 vector: lane
+    /// order if (a, b) are [`Simd::pack_order`]ed (the level's narrowing interleaves
+    /// otherwise). Lanes of |value| ≥ 2³¹ or NaN give unspecified values.
+    fn quantize_i16(self, a: Self::F32, b: Self::F32) -> Self::I16;
 
     /// Hints that the cache line at `p` will be read soon (never faults, whatever `p`).
     fn prefetch(self, _p: *const u8) {}

@@ -152,16 +152,10 @@ impl Simd for Neon {
         (a, b)
     }
     #[inline(always)]
-    fn quantize_i16(self, a: float32x4_t, b: float32x4_t, q: i32) -> int16x8_t {
-        unsafe {
-            // vcvtnq: round to nearest, ties to even (as the scalar twin's round_ties_even);
-            // the saturating narrow, then the clamp on i16 (q ≤ 32767: the same values).
-            let packed = vqmovn_high_s32(vqmovn_s32(vcvtnq_s32_f32(a)), vcvtnq_s32_f32(b));
-            vmaxq_s16(
-                vminq_s16(packed, vdupq_n_s16(q as i16)),
-                vdupq_n_s16(-q as i16),
-            )
-        }
+    fn quantize_i16(self, a: float32x4_t, b: float32x4_t) -> int16x8_t {
+        // vcvtnq: round to nearest, ties to even (as the scalar twin's round_ties_even), then
+        // the saturating narrow.
+        unsafe { vqmovn_high_s32(vqmovn_s32(vcvtnq_s32_f32(a)), vcvtnq_s32_f32(b)) }
     }
 
     fn fc_layout(self, k: usize) -> FcLayout {

@@ -217,11 +217,16 @@ fn table_rows<S: Simd>(s: S, op: Rows, out: &mut [f32]) {
     }
 }
 
-/// Units per step for N channels: AVX-512 (32 registers) as measured (4 for N ≤ 4, else 2);
-/// otherwise as many as fit N input registers + 2 sums per unit + the broadcast.
+/// Channels up to which a unit's sum is one FMA chain ([`code_step`]; beyond, two chains of
+/// even and odd channels), and up to which AVX-512 steps 4 units ([`units_per_step`]).
+const ONE_CHAIN_DIMS: usize = 4;
+
+/// Units per step for N channels: AVX-512 (32 registers) as measured (4 for N ≤
+/// [`ONE_CHAIN_DIMS`], else 2); otherwise as many as fit N input registers + 2 sum registers
+/// per unit (what two chains need) + the broadcast.
 fn units_per_step<S: Simd>(n: usize) -> usize {
     if S::REGISTERS >= 32 {
-        if n <= 4 {
+        if n <= ONE_CHAIN_DIMS {
             4
         } else {
             2
@@ -329,12 +334,12 @@ unsafe fn code_step<S: Simd, const N: usize, const U: usize, const ACC: bool>(
     dst: &[*mut f32; U],
     at: usize,
 ) {
-    // Up to 4 channels one chain per unit; beyond, two (even and odd channels) halve the FMA
-    // dependency chain. A chain starts with a multiply (or an FMA into the stored sums), not
+    // Up to ONE_CHAIN_DIMS channels one chain per unit; beyond, two (even and odd channels)
+    // halve the FMA dependency chain. A chain starts with a multiply (or an FMA into the stored sums), not
     // an FMA into zero: no zeroed register copied per chain, and no add where one chain
     // suffices (conv1's 3-channel tables: 3 instead of 4 floating-point operations and 2
     // register copies per unit and codeword).
-    let split = N > 4;
+    let split = N > ONE_CHAIN_DIMS;
     let b0 = s.splat(*w);
     let mut even = [s.zero(); U];
     for ((a, regs), d) in even.iter_mut().zip(xs).zip(dst) {

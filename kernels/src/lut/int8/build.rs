@@ -1,10 +1,10 @@
 //! Phase 1 of the int8 conv: one chunk of one band's quantized table, rows (phase, code) of
-//! `q = clamp(round(Σ_u x[channel0 + u][phase][start + pos]·dq[code][u]), −Q, Q)` for
-//! pos < build_len: x·dq[code][0], then an FMA per further u in order, so that every level
-//! rounds the same sums. (Starting from a product rather than an FMA into zero only changes
+//! `q = round(Σ_u x[channel0 + u][phase][start + pos]·dq[code][u])` for pos < build_len
+//! (|q| ≤ Q by the scale, no clamp: `quant::SCALE_MARGIN`): x·dq[code][0], then an FMA per
+//! further u in order, so that every level rounds the same sums. (Starting from a product rather than an FMA into zero only changes
 //! the sign of a zero sum, which quantizes to 0 either way. Two chains, even and odd u, as
-//! the f32 builder has, measured no faster here: this loop is bound by its FMA, convert and
-//! clamp ports, not by the chain's latency.)
+//! the f32 builder has, measured no faster here: this loop is bound by its FMA and convert
+//! ports, not by the chain's latency.)
 //!
 //! Vector levels: 2·LANES positions at a time (two f32 vectors, one i16 vector), N ≤ 8
 //! input channels held in registers across the chunk's codewords, in the level's pack order
@@ -27,8 +27,6 @@ pub(crate) struct BuildOp<'a> {
     pub channel0: usize,
     /// The band's first plane position: r0·pw.
     pub start: usize,
-    /// Q: entries are clamped to [−Q, Q] after rounding.
-    pub q_max: i32,
     pub geo: &'a Geometry,
 }
 
@@ -69,7 +67,7 @@ impl Kernel for Build<'_> {
                     let x = |u: usize| {
                         op.xpad[(op.channel0 + u) * plane + phase * g.x_plane + op.start + pos]
                     };
-                    *out = quantize(chained_dot(op.dims, x, |u| w[u]), op.q_max);
+                    *out = quantize(chained_dot(op.dims, x, |u| w[u]));
                 }
             }
         }
@@ -124,10 +122,7 @@ fn build_dims<S: Simd, const N: usize>(s: S, op: &BuildOp, table: &mut [i16]) {
                 for code in 0..op.codes {
                     let w = dq.add(code * op.d);
                     let (a0, a1) = chained_dot_simd(s, N, |u| xs[u], |u| *w.add(u));
-                    s.store_i16(
-                        rows.add(code * g.row_stride + pos),
-                        s.quantize_i16(a0, a1, op.q_max),
-                    );
+                    s.store_i16(rows.add(code * g.row_stride + pos), s.quantize_i16(a0, a1));
                 }
             }
         }
@@ -154,10 +149,7 @@ fn build_any<S: Simd>(s: S, op: &BuildOp, table: &mut [i16]) {
                     };
                     let (a0, a1) = chained_dot_simd(s, op.dims, x_at, |u| *w.add(u));
                     let (a0, a1) = s.pack_order(a0, a1);
-                    s.store_i16(
-                        rows.add(code * g.row_stride + pos),
-                        s.quantize_i16(a0, a1, op.q_max),
-                    );
+                    s.store_i16(rows.add(code * g.row_stride + pos), s.quantize_i16(a0, a1));
                 }
             }
         }

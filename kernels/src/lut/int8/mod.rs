@@ -16,7 +16,10 @@
 //!   network's error 20× worse);
 //! - offsets o[p][m] = < x_p^(m), c_m >, summed over m per pixel (O[p]) and over the kernel
 //!   window per output position (the "box sum" B[q]);
-//! - table entries q[p][m][k] = round(< x_p^(m), (D^(m)_k − c_m)/s >), clamped to [−Q, Q];
+//! - table entries q[p][m][k] = round(< x_p^(m), (D^(m)_k − c_m)/s >), |q| ≤ Q without a
+//!   clamp: the scale's margin covers every rounding of the bound and after it, the squared
+//!   norms falling back to f64 where f32 would underflow or overflow
+//!   (`quant::SCALE_MARGIN`);
 //! - y[t][q] = (bias_t + B[q]) + s·Σ_(i,j,m) q[…][m][b[t][i][j][m]].
 //!
 //! Error vs the exact f32 path: at most s/2 (+ f32 slack) per look-up.
@@ -51,7 +54,7 @@ pub mod plan;
 pub mod quant;
 
 pub use plan::{default_plan, ConvI8Plan};
-pub use quant::{flush_schedule, MAX_I16_TERMS};
+pub use quant::{flush_schedule, MAX_DIMS, MAX_I16_TERMS};
 
 use crate::isa::Isa;
 use crate::lut::pad::{PadInput, Plain, StridedCopy};
@@ -83,8 +86,9 @@ pub struct ConvLutI8 {
     /// D − c_m: Layout (M, K, d), rounded to f32 once here instead of once per image (the
     /// same f32 subtraction either way).
     centered: Vec<f32>,
-    /// R_m²: Layout (M), max_k ‖D_k − c_m‖² over the subspace's dims, rounded up.
-    radii2: Vec<f32>,
+    /// R_m²: Layout (M), max_k ‖D_k − c_m‖² over the subspace's dims, in f64 (see
+    /// `quant::SCALE_MARGIN`).
+    radii2: Vec<f64>,
     /// Layout (C_t).
     bias: Vec<f32>,
     /// Per list l = (((g·M + m)·chunks + chunk)·(C_t/groups) + t_local)·J + shift:
@@ -95,7 +99,8 @@ pub struct ConvLutI8 {
     taps: Vec<u32>,
     /// Per pass (m·chunks + chunk): whether its i16 sums are flushed to i32 after it.
     flush_after: Vec<bool>,
-    /// Q: every table entry q is clamped to [−Q, Q]; F·kh·kw·Q ≤ 32767.
+    /// Q: every table entry has |q| ≤ Q (by the scale, `quant::SCALE_MARGIN`); F·kh·kw·Q
+    /// ≤ 32767.
     q_max: i32,
 }
 
@@ -141,6 +146,13 @@ impl ConvLutI8 {
                 "kernel {0}×{0}: more than {MAX_I16_TERMS} taps per subspace overflow the \
                  int16 accumulators",
                 shape.kernel
+            )));
+        }
+        if spec.d > MAX_DIMS {
+            return Err(LutError::Spec(format!(
+                "subspaces of {} dims: int8 tables allow at most {MAX_DIMS} (the scale's \
+                 rounding margin)",
+                spec.d
             )));
         }
         let m_count = check_conv_buffers(shape, spec, centroids, assignments, bias)?;
@@ -335,7 +347,7 @@ impl Prep<'_> {
             xpad: scratch.xpad.as_mut_slice(),
         }
         .pad(level);
-        let scale = lut.scale(scratch.xpad.as_slice(), &mut scratch.work);
+        let scale = lut.scale(scratch.xpad.as_slice());
         scratch.scale = scale;
         lut.scaled_codebooks(scale, &mut scratch.dq);
         lut.offsets(scratch.xpad.as_slice(), &mut scratch.offsets);
@@ -391,7 +403,6 @@ impl schedule::Steps for Steps<'_> {
             xpad: xpad.as_slice(),
             channel0: src.group * c_group + src.table * d,
             start: src.band * geo.band_rows * geo.pw,
-            q_max: lut.q_max,
             geo,
         };
         let table = table.as_mut_slice();
@@ -457,7 +468,6 @@ pub struct ConvI8Scratch {
     offsets: Vec<f32>,
     /// Layout (M, K, d): D'.
     dq: Vec<f32>,
-    work: Vec<f32>,
     scale: f32,
 }
 

@@ -48,41 +48,46 @@ pub fn flush_schedule(counts: &[Vec<usize>]) -> (Vec<bool>, i32) {
     (ends, q_max as i32)
 }
 
-/// The scale is the bound on |entries| times this margin over Q, so that the f32 rounding
-/// of the dot products cannot push an entry past Q + 0.5 (the clamp is the backstop).
-const SCALE_MARGIN: f32 = 1.0 + 1e-4;
+/// The scale is the bound on |entries| times this margin over Q. What makes |q| ≤ Q hold for
+/// every finite input without a clamp (docs/KERNELS.md "int8 conv"): the squared norms are
+/// within (d + 1)·2⁻²⁴ of exact ([`largest_norm2`]: f32, or f64 where f32 would underflow
+/// or overflow), the bound's product, root and quotient are taken in f64 and s is rounded up
+/// to f32; the f32 steps after it (the centred codewords, D' = (D − c)/s, the chained dot
+/// product of at most [`MAX_DIMS`] terms) err by at most (d + 4)·2⁻²⁴ relative to
+/// ‖x‖·‖D'‖ ≤ Q / margin. In all at most (2d + 5)·2⁻²⁴ ≈ 6·10⁻⁵ < 10⁻⁴: every entry is
+/// below Q in magnitude before rounding.
+const SCALE_MARGIN: f64 = 1.0 + 1e-4;
+
+/// Most dims per subspace of an int8 layer: (2·MAX_DIMS + 5)·2⁻²⁴ = 6·10⁻⁵ stays inside
+/// [`SCALE_MARGIN`].
+pub const MAX_DIMS: usize = 512;
 
 impl ConvLutI8 {
     /// s: the largest ‖x_p^(m)‖·R_m over groups, subspaces and pixels, with the margin, over
-    /// Q (1 if that is 0 or NaN). `work` is a buffer of s² · x_plane floats.
+    /// Q, rounded up to f32 and at least the smallest normal f32 (so 1/s is finite); 1 if
+    /// the bound is 0 or NaN.
     #[inline(always)]
-    pub(super) fn scale(&self, xpad: &[f32], work: &mut Vec<f32>) -> f32 {
+    pub(super) fn scale(&self, xpad: &[f32]) -> f32 {
         let geo = &self.geo;
         let plane = geo.phases * geo.x_plane;
         let c_group = self.shape.c_in_group();
         let d = self.spec.d;
-        let mut bound2 = 0.0f32;
-        work.resize(plane, 0.0);
+        let mut bound2 = 0.0f64;
         for g in 0..self.shape.groups {
             for m in 0..self.m_count {
-                let norms = &mut work[..plane];
-                norms.fill(0.0);
-                for u in 0..d.min(c_group - m * d) {
-                    let c = g * c_group + m * d + u;
-                    for (n, v) in norms.iter_mut().zip(&xpad[c * plane..(c + 1) * plane]) {
-                        *n += v * v;
-                    }
-                }
-                let most = norms.iter().fold(0.0f32, |a, &b| a.max(b));
+                let channels = (0..d.min(c_group - m * d)).map(|u| g * c_group + m * d + u);
+                let most = largest_norm2(channels.map(|c| &xpad[c * plane..(c + 1) * plane]));
                 bound2 = bound2.max(most * self.radii2[m]);
             }
         }
-        let s = bound2.sqrt() * SCALE_MARGIN / self.q_max as f32;
-        if s > 0.0 {
-            s
-        } else {
-            1.0
+        let bound = bound2.sqrt() * SCALE_MARGIN / f64::from(self.q_max);
+        // Zero (no input or one codeword) or NaN: any scale gives the same entries.
+        if bound.is_nan() || bound == 0.0 {
+            return 1.0;
         }
+        let s = bound as f32;
+        let s = if f64::from(s) < bound { s.next_up() } else { s };
+        s.max(f32::MIN_POSITIVE)
     }
 
     /// D' = (D − c_m) / s, Layout (M, K, d) (0 beyond a partial subspace's dims).
@@ -118,17 +123,88 @@ impl ConvLutI8 {
     }
 }
 
-/// c_m (M, d) and R_m² (M) over each subspace's dims, in f64, R² rounded up a little.
+/// Positions per block of [`largest_norm2_in`]: its squared norms stay in L1.
+const NORM_BLOCK: usize = 512;
+
+/// Below this largest squared norm (and for an infinite one) the f32 squares may have
+/// underflowed or overflowed: [`largest_norm2`] recomputes them in f64.
+const F32_NORM_MIN: f32 = 1e-30;
+
+/// The largest squared norm over positions p of the vectors (x_0[p], x_1[p], …), NaNs
+/// ignored, 0 for none, in f64. Summed in f32 (vectors twice as wide, as the int8 tables
+/// always were) when the result lies in [[`F32_NORM_MIN`], f32::MAX]: then every square
+/// and sum is a normal f32 or below 2⁻¹²⁶ (an absolute error of 2d·2⁻¹⁵⁰, ≈ 10⁻¹⁶ of the
+/// result), so its error is within (d + 1)·2⁻²⁴ relative, which [`SCALE_MARGIN`] covers.
+/// Otherwise (inputs near 10⁻¹⁵ and below, or above 10¹⁹) summed again in f64, where the
+/// squares of f32 values are exact.
+fn largest_norm2<'a>(planes: impl Iterator<Item = &'a [f32]> + Clone) -> f64 {
+    let fast = largest_norm2_in::<f32>(planes.clone());
+    if (F32_NORM_MIN..=f32::MAX).contains(&fast) {
+        f64::from(fast)
+    } else {
+        largest_norm2_in::<f64>(planes)
+    }
+}
+
+/// [`largest_norm2`] summed in T, a block of positions at a time (no buffer of the plane's
+/// size is written: an f64 one cost conv1 0.15 ms, out of L2).
+#[inline(always)]
+fn largest_norm2_in<'a, T>(planes: impl Iterator<Item = &'a [f32]> + Clone) -> T
+where
+    T: Copy + Default + PartialOrd + From<f32> + std::ops::Add<Output = T>,
+    T: std::ops::Mul<Output = T>,
+{
+    let len = planes.clone().next().map_or(0, <[f32]>::len);
+    let mut norms = [T::default(); NORM_BLOCK];
+    let mut most = T::default();
+    for at in (0..len).step_by(NORM_BLOCK) {
+        let n = NORM_BLOCK.min(len - at);
+        let norms = &mut norms[..n];
+        norms.fill(T::default());
+        for x in planes.clone() {
+            for (acc, &v) in norms.iter_mut().zip(&x[at..at + n]) {
+                *acc = *acc + T::from(v) * T::from(v);
+            }
+        }
+        let block = largest(norms);
+        if block > most {
+            most = block;
+        }
+    }
+    most
+}
+
+/// The largest of `v` and 0, NaNs ignored: eight running maxima, so that the loop compiles to
+/// vector compares (a fold of `max` stays scalar).
+#[inline(always)]
+fn largest<T: Copy + Default + PartialOrd>(v: &[T]) -> T {
+    let keep = |a: T, b: T| if b > a { b } else { a };
+    let mut most = [T::default(); 8];
+    let chunks = v.chunks_exact(8);
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(T::default(), |a, &b| keep(a, b));
+    for chunk in chunks {
+        for (m, &b) in most.iter_mut().zip(chunk) {
+            *m = keep(*m, b);
+        }
+    }
+    most.into_iter().fold(tail, keep)
+}
+
+/// c_m (M, d) and R_m² (M) over each subspace's dims, in f64 (R_m measured from the f32
+/// c_m the offsets use).
 pub(super) fn centers_and_radii(
     shape: ConvShape,
     spec: PqSpec,
     centroids: &[f32],
-) -> (Vec<f32>, Vec<f32>) {
+) -> (Vec<f32>, Vec<f64>) {
     let (d, k) = (spec.d, spec.k);
     let c_group = shape.c_in_group();
     let m_count = spec.subspaces(c_group);
     let mut centers = vec![0.0f32; m_count * d];
-    let mut radii2 = vec![0.0f32; m_count];
+    let mut radii2 = vec![0.0f64; m_count];
     for m in 0..m_count {
         let dims = d.min(c_group - m * d);
         let word = |code: usize, u: usize| centroids[(m * k + code) * d + u] as f64;
@@ -145,7 +221,7 @@ pub(super) fn centers_and_radii(
                     .sum::<f64>()
             })
             .fold(0.0f64, f64::max);
-        radii2[m] = (r2 * (1.0 + 1e-6)) as f32;
+        radii2[m] = r2;
     }
     (centers, radii2)
 }
@@ -163,12 +239,12 @@ pub(super) fn centered_codebooks(spec: PqSpec, centers: &[f32], centroids: &[f32
         .collect()
 }
 
-/// round-half-to-even, as `cvtps2dq` under the default rounding mode, then clamped to
-/// [−Q, Q] as the SIMD builder does (the i16 sums rely on |q| ≤ Q, whatever the scale).
-pub(super) fn quantize(v: f32, q_max: i32) -> i16 {
-    // `as` saturates (NaN → 0); the SIMD cvtps2dq gives i32::MIN for NaN / overflow, which
-    // the clamp maps to −Q: outputs for non-finite inputs are unspecified anyway.
-    (v.round_ties_even() as i32).clamp(-q_max, q_max) as i16
+/// round-half-to-even, as `cvtps2dq` under the default rounding mode; |v| < Q for finite
+/// inputs (see [`SCALE_MARGIN`]), so the entry needs no clamp. (For non-finite inputs the
+/// outputs are unspecified, and the levels differ: `as` saturates and maps NaN to 0,
+/// `cvtps2dq` gives i32::MIN.)
+pub(super) fn quantize(v: f32) -> i16 {
+    v.round_ties_even() as i16
 }
 
 /// B[q] = Σ_(i,j) O[phase(i,j)][r0·pw + q + (i div s)·pw + j div s] for the band's lanes
