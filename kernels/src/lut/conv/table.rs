@@ -335,10 +335,10 @@ unsafe fn code_step<S: Simd, const N: usize, const U: usize, const ACC: bool>(
     at: usize,
 ) {
     // Up to ONE_CHAIN_DIMS channels one chain per unit; beyond, two (even and odd channels)
-    // halve the FMA dependency chain. A chain starts with a multiply (or an FMA into the stored sums), not
-    // an FMA into zero: no zeroed register copied per chain, and no add where one chain
-    // suffices (conv1's 3-channel tables: 3 instead of 4 floating-point operations and 2
-    // register copies per unit and codeword).
+    // halve the FMA dependency chain. A chain starts with a multiply (or an FMA into the
+    // stored sums), not an FMA into zero: no zeroed register copied per chain, and no add
+    // where one chain suffices (conv1's 3-channel tables: 3 instead of 4 floating-point
+    // operations and 2 register copies per unit and codeword).
     let split = N > ONE_CHAIN_DIMS;
     let b0 = s.splat(*w);
     let mut even = [s.zero(); U];

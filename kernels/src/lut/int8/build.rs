@@ -1,10 +1,10 @@
 //! Phase 1 of the int8 conv: one chunk of one band's quantized table, rows (phase, code) of
 //! `q = round(Σ_u x[channel0 + u][phase][start + pos]·dq[code][u])` for pos < build_len
 //! (|q| ≤ Q by the scale, no clamp: `quant::SCALE_MARGIN`): x·dq[code][0], then an FMA per
-//! further u in order, so that every level rounds the same sums. (Starting from a product rather than an FMA into zero only changes
-//! the sign of a zero sum, which quantizes to 0 either way. Two chains, even and odd u, as
-//! the f32 builder has, measured no faster here: this loop is bound by its FMA and convert
-//! ports, not by the chain's latency.)
+//! further u in order, so that every level rounds the same sums. (Starting from a product
+//! rather than an FMA into zero only changes the sign of a zero sum, which quantizes to 0
+//! either way. Two chains, even and odd u, as the f32 builder has, measured no faster here:
+//! this loop is bound by its FMA and convert ports, not by the chain's latency.)
 //!
 //! Vector levels: 2·LANES positions at a time (two f32 vectors, one i16 vector), N ≤ 8
 //! input channels held in registers across the chunk's codewords, in the level's pack order
