@@ -27,6 +27,8 @@ pub(crate) struct BuildOp<'a> {
     pub channel0: usize,
     /// The band's first plane position: r0·pw.
     pub start: usize,
+    /// The band (for the rows of padding the vector builders skip).
+    pub band: usize,
     pub geo: &'a Geometry,
 }
 
@@ -103,14 +105,17 @@ fn build_dims<S: Simd, const N: usize>(s: S, op: &BuildOp, table: &mut [i16]) {
     // SAFETY (all accesses): `simd` asserted `op.is_consistent`: channel0 + N ≤ C_s planes
     // in xpad, start + build_len ≤ x_plane (reads of x), (codes − 1)·d + N ≤ dq.len(),
     // every row (phase·K_c + code)·row_stride + build_len ≤ table_len ≤ table.len(), and
-    // build_len is a multiple of 2·LANES.
+    // build_len is a multiple of 2·LANES; the span (`Geometry::data_span`) lies within
+    // 0..build_len, its ends multiples of 2·LANES or build_len.
     unsafe {
         let x = op.xpad.as_ptr().add(op.channel0 * plane + op.start);
         let dq = op.dq.as_ptr();
         for phase in 0..g.phases {
             let xp = x.add(phase * g.x_plane);
             let rows = table.as_mut_ptr().add(phase * g.chunk_k * g.row_stride);
-            for pos in (0..g.build_len).step_by(2 * lanes) {
+            let span = g.data_span(phase, op.band, 2 * lanes);
+            zero_padding(rows, op.codes, g, &span);
+            for pos in span.step_by(2 * lanes) {
                 // In pack order once per position block, so that each codeword's quantized
                 // run needs no lane fix-up.
                 let mut xs = [[s.zero(); 2]; N];
@@ -140,9 +145,11 @@ fn build_any<S: Simd>(s: S, op: &BuildOp, table: &mut [i16]) {
         for phase in 0..g.phases {
             let xp = x.add(phase * g.x_plane);
             let rows = table.as_mut_ptr().add(phase * g.chunk_k * g.row_stride);
+            let span = g.data_span(phase, op.band, 2 * lanes);
+            zero_padding(rows, op.codes, g, &span);
             for code in 0..op.codes {
                 let w = op.dq.as_ptr().add(code * op.d);
-                for pos in (0..g.build_len).step_by(2 * lanes) {
+                for pos in span.clone().step_by(2 * lanes) {
                     let x_at = |u: usize| {
                         let at = xp.add(u * plane + pos);
                         [s.load(at), s.load(at.add(lanes))]
@@ -153,6 +160,23 @@ fn build_any<S: Simd>(s: S, op: &BuildOp, table: &mut [i16]) {
                 }
             }
         }
+    }
+}
+
+/// Zeroes the positions of `codes` consecutive table rows from `rows` on that lie outside
+/// `span` (< build_len): rows of padding pixels, whose entries the scalar twin computes as
+/// round(0) = 0 (`Geometry::data_span`).
+///
+/// # Safety
+/// `rows` is valid for writing (codes − 1)·row_stride + build_len i16, and span ⊆
+/// 0..build_len.
+#[inline(always)]
+unsafe fn zero_padding(rows: *mut i16, codes: usize, g: &Geometry, span: &std::ops::Range<usize>) {
+    for code in 0..codes {
+        let row = rows.add(code * g.row_stride);
+        std::ptr::write_bytes(row, 0, span.start.min(g.build_len));
+        let end = span.end.max(span.start);
+        std::ptr::write_bytes(row.add(end), 0, g.build_len - end);
     }
 }
 

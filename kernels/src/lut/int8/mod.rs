@@ -403,6 +403,7 @@ impl schedule::Steps for Steps<'_> {
             xpad: xpad.as_slice(),
             channel0: src.group * c_group + src.table * d,
             start: src.band * geo.band_rows * geo.pw,
+            band: src.band,
             geo,
         };
         let table = table.as_mut_slice();

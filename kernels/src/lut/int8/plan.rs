@@ -164,6 +164,31 @@ impl Geometry {
         }
     }
 
+    /// The positions of band `band`'s table rows in phase plane `phase` that can hold a
+    /// nonzero entry: its plane rows of input pixels (padded row s·(r0 + y) + a in
+    /// pad..pad + H_s, a = phase div s), widened to multiples of `granule` (a divisor of
+    /// [`LANES`]: the builder's step) within build_len. Every other row is padding, whose
+    /// entries are round(0) = 0: conv3-conv5 (pad 1) have 2 such plane rows of 15, conv2
+    /// (pad 2) 4 of 31.
+    pub(crate) fn data_span(
+        &self,
+        phase: usize,
+        band: usize,
+        granule: usize,
+    ) -> std::ops::Range<usize> {
+        debug_assert!(LANES.is_multiple_of(granule));
+        let (s, a, r0) = (self.stride, phase / self.stride, band * self.band_rows);
+        // The band's first plane row y with s·(r0 + y) + a ≥ bound.
+        let first_at = |bound: usize| bound.saturating_sub(a).div_ceil(s).saturating_sub(r0);
+        let lo = first_at(self.pad).min(self.band_plane_rows);
+        let hi = first_at(self.pad + self.h_in).clamp(lo, self.band_plane_rows);
+        if lo == hi {
+            return 0..0;
+        }
+        let end = (hi * self.pw).next_multiple_of(granule).min(self.build_len);
+        (lo * self.pw / granule * granule)..end
+    }
+
     /// Output rows of band `band`.
     pub fn rows(&self, band: usize) -> usize {
         self.band_rows.min(self.h_out - band * self.band_rows)
@@ -235,4 +260,74 @@ fn sized_plan(target: Target, shape: ConvShape, spec: PqSpec, aligned_rows: bool
         .find(|&c| bytes(plan(band_rows, c)) as f64 <= l2 * CHUNK_L2_SHARE)
         .unwrap_or(1);
     plan(band_rows, chunk_k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(h: usize, kernel: usize, stride: usize, pad: usize) -> ConvShape {
+        ConvShape {
+            c_in: 8,
+            h_in: h,
+            w_in: h,
+            c_out: 4,
+            kernel,
+            stride,
+            pad,
+            groups: 1,
+        }
+    }
+
+    /// Every plane row of input pixels lies inside the span, which is within build_len on
+    /// the granule's grid; AlexNet's conv3 (pad 1, pw 16) skips its first and last rows.
+    #[test]
+    fn data_spans_cover_every_row_of_pixels() {
+        let spec = PqSpec { d: 8, k: 4 };
+        for (h, kernel, stride, pad, band_rows) in [
+            (13, 3, 1, 1, 13),
+            (27, 5, 1, 2, 27),
+            (27, 5, 1, 2, 4),
+            (227, 11, 4, 0, 11),
+            (9, 3, 2, 2, 2),
+            (5, 5, 3, 2, 1),
+            (4, 3, 1, 2, 3),
+        ] {
+            for aligned_rows in [false, true] {
+                let plan = ConvI8Plan {
+                    band_rows,
+                    chunk_k: 4,
+                    aligned_rows,
+                };
+                let g = Geometry::new(shape(h, kernel, stride, pad), spec, plan);
+                for (band, phase, granule) in (0..g.bands)
+                    .flat_map(|b| (0..g.phases).flat_map(move |p| [8, 16, 32].map(|gr| (b, p, gr))))
+                {
+                    let span = g.data_span(phase, band, granule);
+                    assert!(span.end <= g.build_len && span.start <= span.end);
+                    assert!(span.start.is_multiple_of(granule));
+                    assert!(span.end.is_multiple_of(granule) || span.end == g.build_len);
+                    let a = phase / stride;
+                    for row in 0..g.band_plane_rows {
+                        let padded = stride * (band * g.band_rows + row) + a;
+                        if (pad..pad + h).contains(&padded) {
+                            let rows = row * g.pw..(row + 1) * g.pw;
+                            assert!(
+                                span.start <= rows.start && rows.end <= span.end,
+                                "h {h} k {kernel} s {stride} pad {pad} band {band} row {row}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        let conv3 = ConvI8Plan {
+            band_rows: 13,
+            chunk_k: 4,
+            aligned_rows: true,
+        };
+        let g = Geometry::new(shape(13, 3, 1, 1), spec, conv3);
+        assert_eq!((g.pw, g.build_len), (16, 256));
+        assert_eq!(g.data_span(0, 0, 16), 16..224);
+    }
 }
