@@ -26,6 +26,10 @@ use rand_chacha::ChaCha8Rng;
 const BLAS_TOL: f32 = 1e-5;
 /// LRN: a sliding f32 sum of squares and √/division instead of f64 `powf`.
 const LRN_TOL: f32 = 1e-5;
+/// LRN with beta = 0.75 at a vector level against the scalar build, element by element:
+/// b^−0.75 from refined reciprocal square roots (2^−21 each) instead of correctly rounded
+/// √ and ÷, about 2^−19 (lrn.rs `Estimated`).
+const LRN_ESTIMATE_TOL: f32 = 2e-6;
 /// Softmax: f32 `exp` and a sum of up to 1100 terms against f64.
 const SOFTMAX_TOL: f32 = 1e-5;
 
@@ -342,18 +346,30 @@ impl LrnProblem {
         lrn(&self.params, isa, c, p, &self.input, &mut out, scratch);
         out
     }
-    /// Every available ISA against the twin, and bit-identical to the scalar build.
+    /// The scalar build against the twin, and every available ISA against the scalar
+    /// build: bit-identical, except with beta = 0.75 (estimated b^−0.75 at vector levels)
+    /// within [`LRN_ESTIMATE_TOL`] of each element.
     fn check(&self) {
         let scalar = self.run(Isa::Scalar, &mut LrnScratch::new());
         let what = format!("{:?} C={} P={}", self.params, self.channels, self.pixels);
         assert_close(&scalar, &self.reference(), LRN_TOL, &what);
         for isa in tested_isas() {
             let got = self.run(isa, &mut LrnScratch::new());
-            let same = got
-                .iter()
-                .zip(&scalar)
-                .all(|(a, b)| a.to_bits() == b.to_bits());
-            assert!(same, "{what}: {isa} differs from scalar");
+            if self.params.beta == 0.75 && isa != Isa::Scalar {
+                let err = got.iter().zip(&scalar).fold(0.0f32, |m, (a, b)| {
+                    m.max(if a == b { 0.0 } else { (a - b).abs() / b.abs() })
+                });
+                assert!(
+                    err <= LRN_ESTIMATE_TOL,
+                    "{what}: {isa} is {err:e} from scalar, element-wise"
+                );
+            } else {
+                let same = got
+                    .iter()
+                    .zip(&scalar)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{what}: {isa} differs from scalar");
+            }
         }
     }
 }

@@ -70,6 +70,12 @@ impl Simd for Avx2 {
     fn fma(self, a: __m256, b: __m256, c: __m256) -> __m256 {
         unsafe { _mm256_fmadd_ps(a, b, c) }
     }
+    /// `vrsqrtps`: relative error ≤ 1.5·2^−12 (Intel SDM; AMD's is within it).
+    const RSQRT_EST_BITS: u32 = 11;
+    #[inline(always)]
+    fn rsqrt_estimate(self, v: __m256) -> __m256 {
+        unsafe { _mm256_rsqrt_ps(v) }
+    }
     #[inline(always)]
     fn shift_down(self, lo: __m256, hi: __m256, n: usize) -> __m256 {
         unsafe {

@@ -85,6 +85,12 @@ impl Simd for Avx512 {
     fn fma(self, a: __m512, b: __m512, c: __m512) -> __m512 {
         unsafe { _mm512_fmadd_ps(a, b, c) }
     }
+    /// `vrsqrt14ps`: relative error < 2^−14.
+    const RSQRT_EST_BITS: u32 = 14;
+    #[inline(always)]
+    fn rsqrt_estimate(self, v: __m512) -> __m512 {
+        unsafe { _mm512_rsqrt14_ps(v) }
+    }
     #[inline(always)]
     fn shift_down(self, lo: __m512, hi: __m512, n: usize) -> __m512 {
         unsafe {

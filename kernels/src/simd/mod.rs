@@ -94,6 +94,11 @@ pub(crate) trait Simd: Copy + 'static {
     fn mul(self, a: Self::F32, b: Self::F32) -> Self::F32;
     /// a·b + c with one rounding.
     fn fma(self, a: Self::F32, b: Self::F32, c: Self::F32) -> Self::F32;
+    /// ≈ 1/√v for v > 0, within a relative 2^−[`Simd::RSQRT_EST_BITS`] (the level's
+    /// estimate instruction); see [`rsqrt`] for a refined one.
+    fn rsqrt_estimate(self, v: Self::F32) -> Self::F32;
+    /// Bits of [`Simd::rsqrt_estimate`]'s relative precision the level guarantees.
+    const RSQRT_EST_BITS: u32;
     /// Lanes `n ..` of `lo` followed by the first `n` lanes of `hi` (lane c of the result is
     /// lane c + n of the 2·LANES-lane vector (hi, lo)); 0 ≤ n ≤ 4 and n < LANES.
     fn shift_down(self, lo: Self::F32, hi: Self::F32, n: usize) -> Self::F32;
@@ -153,11 +158,75 @@ pub(crate) trait Simd: Copy + 'static {
     fn fc_lookups_i16(self, op: crate::lut::fc::int16::Lookups<'_>);
 }
 
+/// 1/√v for v > 0 within a relative 2^−21 (and the steps' roundings): the level's estimate,
+/// refined by Newton steps r ← r·(3/2 − v/2·r²), each taking a relative error ε to
+/// (3/2)·ε² + O(ε³) < 2·ε², i.e. 2^−p to better than 2^−(2p−1): AVX2's 11-bit and AVX-512's
+/// 14-bit estimates take one step, NEON's 8-bit one two. Not correctly rounded, and the
+/// estimates differ between levels: results agree across levels to a few ulps, not bit for
+/// bit. v = +∞ or 0 gives NaN (0·∞ in the step).
+#[inline(always)]
+pub(crate) fn rsqrt<S: Simd>(s: S, v: S::F32) -> S::F32 {
+    let minus_half_v = s.mul(s.splat(-0.5), v);
+    let mut r = s.rsqrt_estimate(v);
+    let mut bits = S::RSQRT_EST_BITS;
+    while bits < 21 {
+        let t = s.fma(s.mul(minus_half_v, r), r, s.splat(1.5));
+        r = s.mul(r, t);
+        bits = 2 * bits - 1;
+    }
+    r
+}
+
 /// `out[x] = src[s·x]` for x < out.len(): the plain loop of [`Simd::copy_strided`], also the
 /// scalar level's (`lut::pad`).
 #[inline(always)]
 pub(crate) fn copy_strided_plain(src: &[f32], s: usize, out: &mut [f32]) {
     for (o, v) in out.iter_mut().zip(src.iter().step_by(s)) {
         *o = *v;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// [`rsqrt`] over every available level, on values across f32's normal range.
+    struct Rsqrts<'a>(&'a [f32], &'a mut Vec<f32>);
+
+    impl Kernel for Rsqrts<'_> {
+        fn scalar(self) {}
+    }
+
+    impl Vectorized for Rsqrts<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn simd<S: Simd>(self, s: S) {
+            for chunk in self.0.chunks_exact(S::LANES) {
+                let mut out = vec![0.0f32; S::LANES];
+                // SAFETY: chunk and out hold LANES floats.
+                unsafe { s.store(out.as_mut_ptr(), rsqrt(s, s.load(chunk.as_ptr()))) };
+                self.1.extend(out);
+            }
+        }
+    }
+
+    #[test]
+    fn refined_rsqrt_is_within_2_pow_minus_21() {
+        let values: Vec<f32> = (0..4096)
+            .map(|i| 10f32.powf(-37.0 + 74.0 * i as f32 / 4095.0) * (1.0 + (i % 7) as f32 / 7.0))
+            .collect();
+        for isa in Isa::available().into_iter().filter(|&i| i != Isa::Scalar) {
+            let mut got = Vec::new();
+            run(isa, Rsqrts(&values, &mut got));
+            assert_eq!(got.len(), values.len(), "{isa}");
+            for (&v, &r) in values.iter().zip(&got) {
+                let want = 1.0 / (v as f64).sqrt();
+                let err = ((r as f64 - want) / want).abs();
+                assert!(
+                    err <= 2f64.powi(-21),
+                    "{isa}: rsqrt({v:e}) = {r:e}, error {err:e}"
+                );
+            }
+        }
     }
 }

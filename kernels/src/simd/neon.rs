@@ -70,6 +70,12 @@ impl Simd for Neon {
         // vfmaq_f32(c, a, b) = c + a·b, one rounding.
         unsafe { vfmaq_f32(c, a, b) }
     }
+    /// `frsqrte`: an 8-bit estimate (Arm ARM: relative error < 2^−8).
+    const RSQRT_EST_BITS: u32 = 8;
+    #[inline(always)]
+    fn rsqrt_estimate(self, v: float32x4_t) -> float32x4_t {
+        unsafe { vrsqrteq_f32(v) }
+    }
     #[inline(always)]
     fn shift_down(self, lo: float32x4_t, hi: float32x4_t, n: usize) -> float32x4_t {
         unsafe {
