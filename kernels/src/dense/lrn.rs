@@ -32,12 +32,13 @@ impl LrnParams {
         k: 1.0,
     };
 
-    /// Odd `size`, `alpha` ≥ 0 and `k` > 0 (so the base is positive and the power defined),
+    /// Odd `size`, `alpha` ≥ 0 and `k` > 0 (so the base is positive and the power defined)
+    /// and normal (so is the base: the vector levels' reciprocal square roots need it),
     /// everything finite.
     pub fn is_valid(&self) -> bool {
         self.size % 2 == 1
             && self.alpha >= 0.0
-            && self.k > 0.0
+            && self.k >= f32::MIN_POSITIVE
             && self.alpha.is_finite()
             && self.beta.is_finite()
             && self.k.is_finite()
@@ -80,8 +81,10 @@ pub fn lrn_kernel_name(isa: Isa) -> String {
 /// portable x86-64 baseline build), and with beta = 0.75 how b^−0.75 is computed: the sums
 /// are bit-identical at every level (no fused multiply-add is introduced), and so are the
 /// results for other betas (`powf`); with beta = 0.75 a vector level's results are within
-/// about 2^−19 of the scalar level's (`Estimated`). Panics if this CPU lacks `isa` (callers
-/// check with `Isa::require` first) or a length disagrees.
+/// about 2^−19 of the scalar level's (`Estimated`), but NaN where a sum of squares
+/// overflows f32 (inputs beyond about 10^19), which the scalar level divides down to 0.
+/// Panics if this CPU lacks `isa` (callers check with `Isa::require` first) or a length
+/// disagrees.
 pub fn lrn(
     params: &LrnParams,
     isa: Isa,
@@ -283,5 +286,22 @@ fn normalise_075(y: &mut [f32], x: &[f32], sum: &[f32], k: f32, scale: f32) {
 fn normalise_powf(y: &mut [f32], x: &[f32], sum: &[f32], k: f32, scale: f32, beta: f32) {
     for ((y, &x), &s) in y.iter_mut().zip(x).zip(sum) {
         *y = x * (k + scale * s).powf(-beta);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_need_a_normal_positive_k() {
+        let with_k = |k| LrnParams {
+            k,
+            ..LrnParams::ALEXNET
+        };
+        assert!(with_k(1.0).is_valid() && with_k(f32::MIN_POSITIVE).is_valid());
+        for k in [0.0, -1.0, f32::MIN_POSITIVE / 2.0, f32::INFINITY, f32::NAN] {
+            assert!(!with_k(k).is_valid(), "k = {k:e}");
+        }
     }
 }

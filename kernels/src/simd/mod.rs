@@ -163,7 +163,9 @@ pub(crate) trait Simd: Copy + 'static {
 /// (3/2)·ε² + O(ε³) < 2·ε², i.e. 2^−p to better than 2^−(2p−1): AVX2's 11-bit and AVX-512's
 /// 14-bit estimates take one step, NEON's 8-bit one two. Not correctly rounded, and the
 /// estimates differ between levels: results agree across levels to a few ulps, not bit for
-/// bit. v = +∞ or 0 gives NaN (0·∞ in the step).
+/// bit. v = +∞, 0 or a subnormal (which x86 estimates treat as 0) gives NaN (0·∞ in the
+/// step), where 1/√v would be 0 or large: callers keep v normal and finite (LRN: b ≥ k,
+/// a normal f32 by `LrnParams::is_valid`).
 #[inline(always)]
 pub(crate) fn rsqrt<S: Simd>(s: S, v: S::F32) -> S::F32 {
     let minus_half_v = s.mul(s.splat(-0.5), v);
