@@ -19,6 +19,16 @@ pub(crate) struct PhasePlanes {
     pub plane_len: usize,
 }
 
+impl PhasePlanes {
+    /// Of the `len` plane rows from row `first` on, in the planes of row phase `a`, the ones
+    /// that hold input pixels (the padded row s·y + a in pad..pad + H_s), counted from
+    /// `first`: a band's rows whose table rows need computing (the others are padding).
+    pub(crate) fn rows_inside(&self, a: usize, first: usize, len: usize) -> std::ops::Range<usize> {
+        let (lo, hi) = inside(self.pad, self.h_in, a, self.stride, first + len);
+        lo.max(first) - first..hi.max(first) - first
+    }
+}
+
 /// Pads x (C_s, H_s, W_s) into `xpad` (Layout (C_s, s², plane_len)).
 pub(crate) struct PadInput<'a> {
     pub planes: PhasePlanes,

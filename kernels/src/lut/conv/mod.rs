@@ -196,13 +196,8 @@ impl Geometry {
     /// planes of row phase `a`, hold input pixels: padded row s·(r0 + row) + a in
     /// pad..pad + H_s. The other rows are padding, and their table rows are zero.
     fn data_rows(&self, a: usize, band: usize) -> std::ops::Range<usize> {
-        let s = self.stride;
-        let r0 = band * self.band_rows;
-        // First phase row y with s·y + a ≥ bound.
-        let first_at = |bound: usize| bound.saturating_sub(a).div_ceil(s).saturating_sub(r0);
-        let lo = first_at(self.pad).min(self.band_plane_rows);
-        let hi = first_at(self.pad + self.h_in).clamp(lo, self.band_plane_rows);
-        lo..hi
+        let first = band * self.band_rows;
+        self.planes().rows_inside(a, first, self.band_plane_rows)
     }
 
     /// Floats of the padded input, Layout (C_s, s², x_rows, pitch).

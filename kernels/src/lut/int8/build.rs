@@ -172,14 +172,13 @@ fn build_any<S: Simd>(s: S, op: &BuildOp, table: &mut [i16]) {
 /// 0..build_len.
 #[inline(always)]
 unsafe fn zero_padding(rows: *mut i16, codes: usize, g: &Geometry, span: &std::ops::Range<usize>) {
-    let (head, end) = (span.start.min(g.build_len), span.end.max(span.start));
-    if head == 0 && end == g.build_len {
+    if span.start == 0 && span.end == g.build_len {
         return; // No padding rows (conv1): no call per row.
     }
     for code in 0..codes {
         let row = rows.add(code * g.row_stride);
-        std::ptr::write_bytes(row, 0, head);
-        std::ptr::write_bytes(row.add(end), 0, g.build_len - end);
+        std::ptr::write_bytes(row, 0, span.start);
+        std::ptr::write_bytes(row.add(span.end), 0, g.build_len - span.end);
     }
 }
 

@@ -177,16 +177,17 @@ impl Geometry {
         granule: usize,
     ) -> std::ops::Range<usize> {
         debug_assert!(LANES.is_multiple_of(granule));
-        let (s, a, r0) = (self.stride, phase / self.stride, band * self.band_rows);
-        // The band's first plane row y with s·(r0 + y) + a ≥ bound.
-        let first_at = |bound: usize| bound.saturating_sub(a).div_ceil(s).saturating_sub(r0);
-        let lo = first_at(self.pad).min(self.band_plane_rows);
-        let hi = first_at(self.pad + self.h_in).clamp(lo, self.band_plane_rows);
-        if lo == hi {
+        let first = band * self.band_rows;
+        let rows = self
+            .planes()
+            .rows_inside(phase / self.stride, first, self.band_plane_rows);
+        if rows.is_empty() {
             return 0..0;
         }
-        let end = (hi * self.pw).next_multiple_of(granule).min(self.build_len);
-        (lo * self.pw / granule * granule)..end
+        let end = (rows.end * self.pw)
+            .next_multiple_of(granule)
+            .min(self.build_len);
+        (rows.start * self.pw / granule * granule)..end
     }
 
     /// Output rows of band `band`.
