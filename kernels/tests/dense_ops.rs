@@ -356,13 +356,14 @@ impl LrnProblem {
         for isa in tested_isas() {
             let got = self.run(isa, &mut LrnScratch::new());
             if self.params.beta == 0.75 && isa != Isa::Scalar {
-                let err = got.iter().zip(&scalar).fold(0.0f32, |m, (a, b)| {
-                    m.max(if a == b { 0.0 } else { (a - b).abs() / b.abs() })
-                });
-                assert!(
-                    err <= LRN_ESTIMATE_TOL,
-                    "{what}: {isa} is {err:e} from scalar, element-wise"
-                );
+                // Element by element, so that a NaN fails (a fold of `max` would skip it).
+                for (p, (a, b)) in got.iter().zip(&scalar).enumerate() {
+                    let err = if a == b { 0.0 } else { (a - b).abs() / b.abs() };
+                    assert!(
+                        err <= LRN_ESTIMATE_TOL,
+                        "{what}: {isa} gives {a:e} at {p}, scalar {b:e} ({err:e} apart)"
+                    );
+                }
             } else {
                 let same = got
                     .iter()
