@@ -52,6 +52,8 @@ as_root() {
     echo "aarch64: need root or sudo to run: $*" >&2; exit 1
   fi
 }
+# shellcheck source=ci/lib/apt.sh
+source ci/lib/apt.sh
 phase_times=()
 phase_start=$SECONDS
 phase() { echo "== aarch64: $1"; phase_start=$SECONDS; }
@@ -66,9 +68,8 @@ apt_install() {
     as_root dpkg --add-architecture arm64
   fi
   echo "aarch64: installing ${missing[*]}" >&2
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}" >/dev/null
+  apt_get update -qq
+  apt_get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 phase "packages (cross gcc, arm64 libc and OpenBLAS, qemu-user)"

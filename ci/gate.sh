@@ -44,13 +44,16 @@ as_root() {
   fi
 }
 
+# shellcheck source=ci/lib/apt.sh
+source ci/lib/apt.sh
+
 export PATH="$HOME/.cargo/bin:$PATH"
 
 # --- tools -------------------------------------------------------------------------------
 if ! command -v valgrind >/dev/null 2>&1; then
   echo "gate: installing valgrind" >&2
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq valgrind >/dev/null
+  apt_get update -qq
+  apt_get install -y -qq valgrind >/dev/null
 fi
 
 # The runner must be exactly the library's version (gungraun refuses a mismatch).

@@ -8,15 +8,20 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null 2>&1; then sudo "$@"; else
+    echo "setup: need root or sudo to run: $*" >&2; exit 1
+  fi
+}
+# shellcheck source=ci/lib/apt.sh
+source "$(dirname "$0")/lib/apt.sh"
+
 missing=()
 dpkg -s libopenblas-dev >/dev/null 2>&1 || missing+=(libopenblas-dev)
 
 if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
-    echo "setup: need root or sudo to install: ${missing[*]}" >&2; exit 1
-  fi
   echo "setup: installing ${missing[*]}" >&2
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  apt_get update -qq
+  apt_get install -y -qq "${missing[@]}" >/dev/null
 fi
 echo "setup: ready (libopenblas-dev $(dpkg-query -W -f='${Version}' libopenblas-dev))" >&2
