@@ -16,12 +16,15 @@ as_root() {
 # shellcheck source=ci/lib/apt.sh
 source "$(dirname "$0")/lib/apt.sh"
 
+# The native package by name: with another architecture's copy installed too (ci/aarch64.sh
+# adds arm64's), a bare name is ambiguous to dpkg.
+openblas="libopenblas-dev:$(dpkg --print-architecture)"
 missing=()
-dpkg -s libopenblas-dev >/dev/null 2>&1 || missing+=(libopenblas-dev)
+dpkg -s "$openblas" >/dev/null 2>&1 || missing+=("$openblas")
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
   apt_get update -qq
   apt_get install -y -qq "${missing[@]}" >/dev/null
 fi
-echo "setup: ready (libopenblas-dev $(dpkg-query -W -f='${Version}' libopenblas-dev))" >&2
+echo "setup: ready ($openblas $(dpkg-query -W -f='${Version}' "$openblas"))" >&2
