@@ -209,6 +209,10 @@ impl Simd for Avx2 {
         }
     }
 
+    #[inline(always)]
+    fn fc_split_row(self, row: &[f32; 32], planes: &mut [u8; 128]) {
+        crate::lut::fc::avx2::split_row(self, row, planes)
+    }
     fn fc_layout(self, k: usize) -> FcLayout {
         crate::lut::fc::avx2::layout(k)
     }

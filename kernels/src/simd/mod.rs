@@ -147,6 +147,12 @@ pub(crate) trait Simd: Copy + 'static {
         copy_strided_plain(src, s, out)
     }
 
+    /// One exact fc table row (32 floats) → its 4 byte planes, byte j of entry k at
+    /// `planes[32·j + k]` (`lut::fc::planes::split_row`, the plain loop; levels with byte
+    /// planes override it).
+    fn fc_split_row(self, row: &[f32; 32], planes: &mut [u8; 128]) {
+        crate::lut::fc::planes::split_row(row, planes)
+    }
     /// The fc index layout this level looks up fastest for K codewords (`lut::fc`).
     fn fc_layout(self, k: usize) -> crate::lut::fc::FcLayout;
     /// The fc look-ups of a layer prepared with [`Simd::fc_layout`] (`lut::fc`).

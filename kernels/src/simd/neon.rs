@@ -164,6 +164,10 @@ impl Simd for Neon {
         unsafe { vqmovn_high_s32(vqmovn_s32(vcvtnq_s32_f32(a)), vcvtnq_s32_f32(b)) }
     }
 
+    #[inline(always)]
+    fn fc_split_row(self, row: &[f32; 32], planes: &mut [u8; 128]) {
+        crate::lut::fc::neon::split_row(self, row, planes)
+    }
     fn fc_layout(self, k: usize) -> FcLayout {
         crate::lut::fc::neon::layout(k)
     }

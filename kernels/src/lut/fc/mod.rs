@@ -404,7 +404,7 @@ impl Vectorized for BuildTable<'_> {
             let mut row = [0.0f32; planes::ROW];
             for (m, dst) in out.chunks_exact_mut(planes::ROW_BYTES).enumerate() {
                 lut.codebooks.row(s, x, m, &mut row[..width]);
-                planes::split_row(&row, dst);
+                s.fc_split_row(&row, dst.try_into().expect("4 planes of 32 bytes"));
             }
             return;
         }

@@ -22,6 +22,26 @@ pub(crate) fn layout(k: usize) -> FcLayout {
     }
 }
 
+/// One table row → its 4 byte planes ([`planes::split_row`]'s layout): `ld4` loads 16
+/// entries and de-interleaves their bytes by significance, one register per plane.
+#[inline(always)]
+pub(crate) fn split_row(_s: Neon, row: &[f32; planes::ROW], out: &mut [u8; planes::ROW_BYTES]) {
+    let bytes = row.as_ptr().cast::<u8>();
+    let out = out.as_mut_ptr();
+    for half in 0..2 {
+        // SAFETY: the token proves NEON; `row` holds 2 × 64 bytes and `out` 4 planes of
+        // 2 × 16 bytes (the array types).
+        unsafe {
+            let v = vld4q_u8(bytes.add(64 * half));
+            let plane = |j: usize| out.add(planes::ROW * j + 16 * half);
+            vst1q_u8(plane(0), v.0);
+            vst1q_u8(plane(1), v.1);
+            vst1q_u8(plane(2), v.2);
+            vst1q_u8(plane(3), v.3);
+        }
+    }
+}
+
 #[inline(always)]
 pub(crate) fn lookups(s: Neon, op: Lookups<'_>) {
     match op.lut.indices {

@@ -187,18 +187,18 @@ pub(crate) fn split(table: &[f32], planes: &mut [u8]) {
         .chunks_exact(ROW)
         .zip(planes.chunks_exact_mut(ROW_BYTES))
     {
-        split_row(row, out);
+        split_row(
+            row.try_into().expect("a table row of 32 floats"),
+            out.try_into().expect("4 planes of 32 bytes"),
+        );
     }
 }
 
 /// One table row T[m] (32 floats) → its planes (4 × 32 bytes): byte j of T[m][k] at
-/// planes[32·j + k].
+/// planes[32·j + k]. The scalar level's loop and the default of
+/// [`Simd::fc_split_row`](crate::simd::Simd::fc_split_row): the twin of the levels' shuffles.
 #[inline(always)]
-pub(crate) fn split_row(row: &[f32], planes: &mut [u8]) {
-    let (row, planes): (&[f32; ROW], &mut [u8; ROW_BYTES]) = (
-        row.try_into().expect("a table row of 32 floats"),
-        planes.try_into().expect("4 planes of 32 bytes"),
-    );
+pub(crate) fn split_row(row: &[f32; ROW], planes: &mut [u8; ROW_BYTES]) {
     for (k, v) in row.iter().enumerate() {
         for (j, byte) in v.to_le_bytes().into_iter().enumerate() {
             planes[j * ROW + k] = byte;
