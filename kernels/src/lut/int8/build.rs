@@ -114,7 +114,7 @@ fn build_dims<S: Simd, const N: usize>(s: S, op: &BuildOp, table: &mut [i16]) {
             let xp = x.add(phase * g.x_plane);
             let rows = table.as_mut_ptr().add(phase * g.chunk_k * g.row_stride);
             let span = g.data_span(phase, op.band, 2 * lanes);
-            zero_padding(rows, op.codes, g, &span);
+            zero_padding(s, rows, op.codes, g, &span);
             for pos in span.step_by(2 * lanes) {
                 // In pack order once per position block, so that each codeword's quantized
                 // run needs no lane fix-up.
@@ -146,7 +146,7 @@ fn build_any<S: Simd>(s: S, op: &BuildOp, table: &mut [i16]) {
             let xp = x.add(phase * g.x_plane);
             let rows = table.as_mut_ptr().add(phase * g.chunk_k * g.row_stride);
             let span = g.data_span(phase, op.band, 2 * lanes);
-            zero_padding(rows, op.codes, g, &span);
+            zero_padding(s, rows, op.codes, g, &span);
             for code in 0..op.codes {
                 let w = op.dq.as_ptr().add(code * op.d);
                 for pos in span.clone().step_by(2 * lanes) {
@@ -165,20 +165,29 @@ fn build_any<S: Simd>(s: S, op: &BuildOp, table: &mut [i16]) {
 
 /// Zeroes the positions of `codes` consecutive table rows from `rows` on that lie outside
 /// `span` (< build_len): rows of padding pixels, whose entries the scalar twin computes as
-/// round(0) = 0 (`Geometry::data_span`).
+/// round(0) = 0 (`Geometry::data_span`). With vector stores: a `memset` call for each end
+/// of each row (a few dozen bytes) had cost more than the zeros.
 ///
 /// # Safety
-/// `rows` is valid for writing (codes − 1)·row_stride + build_len i16, and span ⊆
-/// 0..build_len.
+/// `rows` is valid for writing (codes − 1)·row_stride + build_len i16; span ⊆ 0..build_len,
+/// its start a multiple of 2·LANES and its end one or build_len, itself a multiple.
 #[inline(always)]
-unsafe fn zero_padding(rows: *mut i16, codes: usize, g: &Geometry, span: &std::ops::Range<usize>) {
-    if span.start == 0 && span.end == g.build_len {
-        return; // No padding rows (conv1): no call per row.
-    }
+unsafe fn zero_padding<S: Simd>(
+    s: S,
+    rows: *mut i16,
+    codes: usize,
+    g: &Geometry,
+    span: &std::ops::Range<usize>,
+) {
+    let wide = 2 * S::LANES;
     for code in 0..codes {
         let row = rows.add(code * g.row_stride);
-        std::ptr::write_bytes(row, 0, span.start);
-        std::ptr::write_bytes(row.add(span.end), 0, g.build_len - span.end);
+        for pos in (0..span.start).step_by(wide) {
+            s.store_i16(row.add(pos), s.zero_i16());
+        }
+        for pos in (span.end..g.build_len).step_by(wide) {
+            s.store_i16(row.add(pos), s.zero_i16());
+        }
     }
 }
 
