@@ -8,7 +8,8 @@
 //! Prints per layer the minimum and median of `RUNS` interleaved rounds (dense, exact and
 //! int8, so that other work on a shared machine slows every series alike), the int8
 //! table-build / look-up split (from the phase callbacks, minima), and max |Δ| / max |y| of
-//! int8 vs exact. Env knobs: `QCNN_I8_PLAN=band_rows,chunk_k[,aligned_rows 0/1]` overrides
+//! int8 vs exact. Env knobs: `QCNN_I8_PLAN=band_rows,chunk_k[,aligned_rows 0/1[,chunk_phases]]`
+//! (chunk_phases default: every plane) overrides
 //! the int8 plan of every layer; `QCNN_BENCH_LAYERS=1,3` restricts the layers (1-based);
 //! `QCNN_BENCH_RUNS=n`;
 //! `QCNN_BENCH_ISA=avx2` the level (default: the best); `QCNN_CACHES` the plans' caches.
@@ -122,13 +123,14 @@ fn main() {
             .map(|n| {
                 n.trim()
                     .parse()
-                    .expect("band_rows,chunk_k[,aligned_rows 0/1]")
+                    .expect("band_rows,chunk_k[,aligned_rows 0/1[,chunk_phases]]")
             })
             .collect();
         ConvI8Plan {
             band_rows: v[0],
             chunk_k: v[1],
             aligned_rows: v.get(2).is_none_or(|&a| a != 0),
+            chunk_phases: v.get(3).copied().unwrap_or(usize::MAX),
         }
     });
     let isa = match std::env::var("QCNN_BENCH_ISA") {

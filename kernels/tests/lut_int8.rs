@@ -274,11 +274,12 @@ proptest! {
         ConvProblem::new(shape, spec, seed, if signed { -1.0 } else { 0.0 }).check();
     }
 
-    /// Any band height, codeword chunk and row layout: same bound, and SIMD == scalar.
+    /// Any band height, chunk (phase planes × codewords) and row layout: same bound, and
+    /// SIMD == scalar.
     #[test]
-    fn conv_random_plans(shape in shapes(), spec in specs(), seed in any::<u64>(), band in 1usize..=12, chunk in 1usize..=256, aligned_rows in any::<bool>()) {
+    fn conv_random_plans(shape in shapes(), spec in specs(), seed in any::<u64>(), band in 1usize..=12, chunk in 1usize..=256, chunk_phases in 1usize..=16, aligned_rows in any::<bool>()) {
         ConvProblem::new(shape, spec, seed, -1.0)
-            .with_plan(ConvI8Plan { band_rows: band, chunk_k: chunk, aligned_rows })
+            .with_plan(ConvI8Plan { band_rows: band, chunk_k: chunk, chunk_phases, aligned_rows })
             .check();
     }
 }
@@ -295,17 +296,34 @@ fn conv_plans_agree_bit_for_bit() {
     for isa in isas() {
         let lut = p.lut(isa).unwrap();
         let (want, _) = p.run(&lut);
-        let plans = [(1, 1), (2, 7), (3, 64), (12, 13), (5, 32), (1, 64), (7, 64)];
-        for ((band, chunk), aligned_rows) in plans.into_iter().zip([true, false].repeat(4)) {
+        let plans = [
+            (1, 1, 4),
+            (2, 7, 4),
+            (3, 64, 4),
+            (12, 13, 4),
+            (5, 32, 4),
+            (1, 64, 4),
+            (7, 64, 4),
+            (3, 64, 1),
+            (5, 64, 3),
+            (2, 9, 2),
+        ];
+        for ((band, chunk, chunk_phases), aligned_rows) in
+            plans.into_iter().zip([true, false].repeat(5))
+        {
             let q = p.clone().with_plan(ConvI8Plan {
                 band_rows: band,
                 chunk_k: chunk,
+                chunk_phases,
                 aligned_rows,
             });
             let other = q.lut(isa).unwrap();
             if other.q_range() == lut.q_range() {
                 let (got, _) = q.run(&other);
-                assert!(bits(&got) == bits(&want), "{isa} plan {band},{chunk}");
+                assert!(
+                    bits(&got) == bits(&want),
+                    "{isa} plan {band},{chunk},{chunk_phases}"
+                );
                 same_q += 1;
             } else {
                 q.check();
@@ -340,9 +358,22 @@ fn conv_partial_subspaces_and_stride_4() {
         .with_plan(ConvI8Plan {
             band_rows: 3,
             chunk_k: 20,
+            chunk_phases: 16,
             aligned_rows: true,
         })
         .check();
+    // Phase-plane chunks (conv1's default where a plane's table fits), with a partial last
+    // chunk of planes, and both kinds of chunk at once.
+    for (chunk_k, chunk_phases) in [(128, 1), (128, 5), (20, 3)] {
+        ConvProblem::new(conv(3, 47, 51, 5, 11, 4, 0, 1), spec, 4, -1.0)
+            .with_plan(ConvI8Plan {
+                band_rows: 4,
+                chunk_k,
+                chunk_phases,
+                aligned_rows: false,
+            })
+            .check();
+    }
 }
 
 /// More than 258 look-ups per output: the i16 sums are flushed to i32 (F = 258 / 9 = 28

@@ -18,6 +18,8 @@ use crate::simd::{Kernel, Simd, Vectorized};
 /// One table build (see the module doc).
 pub(crate) struct BuildOp<'a> {
     pub dims: usize,
+    /// The chunk's phase planes (its table holds them in this order).
+    pub phases: std::ops::Range<usize>,
     pub codes: usize,
     pub d: usize,
     /// D' of the chunk's first codeword on: Layout (codes, d) at least.
@@ -41,6 +43,9 @@ impl BuildOp<'_> {
         self.dims >= 1
             && self.codes >= 1
             && self.codes <= g.chunk_k
+            && !self.phases.is_empty()
+            && self.phases.len() <= g.chunk_phases
+            && self.phases.end <= g.phases
             && self.dq.len() >= (self.codes - 1) * self.d + self.dims
             && self.start + g.build_len <= g.x_plane
             && (self.channel0 + self.dims) * plane <= self.xpad.len()
@@ -61,10 +66,10 @@ impl Kernel for Build<'_> {
         let (op, table) = (self.op, self.table);
         let g = op.geo;
         let plane = g.phases * g.x_plane;
-        for phase in 0..g.phases {
+        for (local, phase) in op.phases.clone().enumerate() {
             for code in 0..op.codes {
                 let w = &op.dq[code * op.d..code * op.d + op.dims];
-                let row = &mut table[(phase * g.chunk_k + code) * g.row_stride..][..g.row_len];
+                let row = &mut table[(local * g.chunk_k + code) * g.row_stride..][..g.row_len];
                 for (pos, out) in row.iter_mut().enumerate() {
                     let x = |u: usize| {
                         op.xpad[(op.channel0 + u) * plane + phase * g.x_plane + op.start + pos]
@@ -97,37 +102,48 @@ impl Vectorized for Build<'_> {
     }
 }
 
-/// N dims held in registers across the chunk's codewords.
+/// Codewords whose rows one position block writes before the next block: each a store
+/// stream. All 128 of a phase-plane chunk at once made conv1's tables 15 % slower at
+/// simulated AVX2 (0.97–1.00 against 0.79–0.84 ms with blocks of 16–32, lut_int8 bench);
+/// chunks of 8 codewords never had more.
+const CODE_BLOCK: usize = 32;
+
+/// N dims held in registers across a block of the chunk's codewords.
 #[inline(always)]
 fn build_dims<S: Simd, const N: usize>(s: S, op: &BuildOp, table: &mut [i16]) {
     let g = op.geo;
     let (plane, lanes) = (g.phases * g.x_plane, S::LANES);
     // SAFETY (all accesses): `simd` asserted `op.is_consistent`: channel0 + N ≤ C_s planes
-    // in xpad, start + build_len ≤ x_plane (reads of x), (codes − 1)·d + N ≤ dq.len(),
-    // every row (phase·K_c + code)·row_stride + build_len ≤ table_len ≤ table.len(), and
+    // in xpad, start + build_len ≤ x_plane (reads of x; phase < s²), (codes − 1)·d + N ≤
+    // dq.len(), every row (local·K_c + code)·row_stride + build_len ≤ table_len ≤
+    // table.len() (local < P_c, code < K_c), and
     // build_len is a multiple of 2·LANES; the span (`Geometry::data_span`) lies within
     // 0..build_len, its ends multiples of 2·LANES or build_len.
     unsafe {
         let x = op.xpad.as_ptr().add(op.channel0 * plane + op.start);
         let dq = op.dq.as_ptr();
-        for phase in 0..g.phases {
+        for (local, phase) in op.phases.clone().enumerate() {
             let xp = x.add(phase * g.x_plane);
-            let rows = table.as_mut_ptr().add(phase * g.chunk_k * g.row_stride);
+            let rows = table.as_mut_ptr().add(local * g.chunk_k * g.row_stride);
             let span = g.data_span(phase, op.band, 2 * lanes);
             zero_padding(s, rows, op.codes, g, &span);
-            for pos in span.step_by(2 * lanes) {
-                // In pack order once per position block, so that each codeword's quantized
-                // run needs no lane fix-up.
-                let mut xs = [[s.zero(); 2]; N];
-                for (u, reg) in xs.iter_mut().enumerate() {
-                    let x0 = s.load(xp.add(u * plane + pos));
-                    let x1 = s.load(xp.add(u * plane + pos + lanes));
-                    (reg[0], reg[1]) = s.pack_order(x0, x1);
-                }
-                for code in 0..op.codes {
-                    let w = dq.add(code * op.d);
-                    let (a0, a1) = chained_dot_simd(s, N, |u| xs[u], |u| *w.add(u));
-                    s.store_i16(rows.add(code * g.row_stride + pos), s.quantize_i16(a0, a1));
+            for code0 in (0..op.codes).step_by(CODE_BLOCK) {
+                let codes = code0..(code0 + CODE_BLOCK).min(op.codes);
+                for pos in span.clone().step_by(2 * lanes) {
+                    // In pack order once per position block, so that each codeword's
+                    // quantized run needs no lane fix-up.
+                    let mut xs = [[s.zero(); 2]; N];
+                    for (u, reg) in xs.iter_mut().enumerate() {
+                        let x0 = s.load(xp.add(u * plane + pos));
+                        let x1 = s.load(xp.add(u * plane + pos + lanes));
+                        (reg[0], reg[1]) = s.pack_order(x0, x1);
+                    }
+                    for code in codes.clone() {
+                        let w = dq.add(code * op.d);
+                        let (a0, a1) = chained_dot_simd(s, N, |u| xs[u], |u| *w.add(u));
+                        let at = rows.add(code * g.row_stride + pos);
+                        s.store_i16(at, s.quantize_i16(a0, a1));
+                    }
                 }
             }
         }
@@ -142,9 +158,9 @@ fn build_any<S: Simd>(s: S, op: &BuildOp, table: &mut [i16]) {
     // SAFETY: as in `build_dims`, with dims in place of N.
     unsafe {
         let x = op.xpad.as_ptr().add(op.channel0 * plane + op.start);
-        for phase in 0..g.phases {
+        for (local, phase) in op.phases.clone().enumerate() {
             let xp = x.add(phase * g.x_plane);
-            let rows = table.as_mut_ptr().add(phase * g.chunk_k * g.row_stride);
+            let rows = table.as_mut_ptr().add(local * g.chunk_k * g.row_stride);
             let span = g.data_span(phase, op.band, 2 * lanes);
             zero_padding(s, rows, op.codes, g, &span);
             for code in 0..op.codes {

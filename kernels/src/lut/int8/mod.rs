@@ -173,8 +173,7 @@ impl ConvLutI8 {
             geo.chunks * ctg * shifts,
             assignments,
             |t, i, j, _, b| {
-                let (chunk, code) = (b / geo.chunk_k, b % geo.chunk_k);
-                let (shift, row) = geo.tap(i, j, code);
+                let (chunk, shift, row) = geo.tap(i, j, b);
                 ((chunk * ctg + t) * shifts + shift, row as u32)
             },
         );
@@ -198,6 +197,7 @@ impl ConvLutI8 {
             plan: ConvI8Plan {
                 band_rows: geo.band_rows,
                 chunk_k: geo.chunk_k,
+                chunk_phases: geo.chunk_phases,
                 aligned_rows: plan.aligned_rows,
             },
             geo,
@@ -240,8 +240,16 @@ impl ConvLutI8 {
         let (p, g) = (self.plan, &self.geo);
         let rows = if p.aligned_rows { "aligned" } else { "compact" };
         format!(
-            "{} band(s) of {} rows, chunks of {}/{} codewords, {rows} rows of {}, Q = {}",
-            g.bands, p.band_rows, p.chunk_k, self.spec.k, g.pw, self.q_max
+            "{} band(s) of {} rows, chunks of {}/{} planes × {}/{} codewords, {rows} rows of \
+             {}, Q = {}",
+            g.bands,
+            p.band_rows,
+            p.chunk_phases,
+            g.phases,
+            p.chunk_k,
+            self.spec.k,
+            g.pw,
+            self.q_max
         )
     }
 
@@ -391,15 +399,16 @@ impl schedule::Steps for Steps<'_> {
         let lut = self.lut;
         let (geo, d, k) = (&lut.geo, lut.spec.d, lut.spec.k);
         let c_group = lut.shape.c_in_group();
-        let code0 = src.chunk * geo.chunk_k;
+        let (phases, codes) = geo.chunk_span(src.chunk, k);
         let ConvI8Scratch {
             dq, xpad, table, ..
         } = &mut *self.scratch;
         let op = BuildOp {
             dims: d.min(c_group - src.table * d),
-            codes: geo.chunk_k.min(k - code0),
+            phases,
+            codes: codes.len(),
             d,
-            dq: &dq[(src.table * k + code0) * d..],
+            dq: &dq[(src.table * k + codes.start) * d..],
             xpad: xpad.as_slice(),
             channel0: src.group * c_group + src.table * d,
             start: src.band * geo.band_rows * geo.pw,

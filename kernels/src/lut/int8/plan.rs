@@ -2,7 +2,8 @@
 //! "int8 conv"), sized from the target's caches like the f32 plans (`conv::plan`): a
 //! whole-map table (i16, half the size of the f32 one) within [`WHOLE_TABLE_L2_SHARE`] of
 //! L2 (1 MB: 512 KB, conv2's 254 KB table whole), else bands of [`DEFAULT_BAND_ROWS`] rows
-//! and codeword chunks within [`CHUNK_L2_SHARE`] (1 MB: 384 KB).
+//! and chunks within [`CHUNK_L2_SHARE`] (1 MB: 384 KB): whole phase planes, else codewords
+//! of one plane.
 
 use super::lookup;
 use super::LANES;
@@ -29,6 +30,9 @@ pub struct ConvI8Plan {
     pub band_rows: usize,
     /// K_c: codewords per table chunk.
     pub chunk_k: usize,
+    /// P_c: phase planes per table chunk (strided layers; 1 plane for stride 1). A chunk
+    /// covers P_c planes × K_c codewords.
+    pub chunk_phases: usize,
     /// Rows padded to an aligned pitch ([`row_pitch`]), for the aligned look-ups of levels
     /// where a misaligned load costs two; else rows of W_t + (kw−1)/s positions.
     pub aligned_rows: bool,
@@ -72,8 +76,13 @@ pub(crate) struct Geometry {
     /// i16 between consecutive table rows (a multiple of [`LANES`]).
     pub row_stride: usize,
     pub chunk_k: usize,
+    /// ceil(K / K_c).
+    pub code_chunks: usize,
+    pub chunk_phases: usize,
+    /// ceil(s² / P_c) · code_chunks; chunk n covers phase planes (n / code_chunks)·P_c ..
+    /// and codewords (n % code_chunks)·K_c ...
     pub chunks: usize,
-    /// i16 of the table: s² · K_c · row_stride, and a tail for the last row's reads.
+    /// i16 of the table: P_c · K_c · row_stride, and a tail for the last row's reads.
     pub table_len: usize,
 }
 
@@ -115,10 +124,12 @@ impl Geometry {
             row_stride += LANES;
         }
         let chunk_k = plan.chunk_k.clamp(1, spec.k);
+        let chunk_phases = plan.chunk_phases.clamp(1, s * s);
+        let code_chunks = spec.k.div_ceil(chunk_k);
         // A look-up reads out_lanes positions from a tap's offset ≤ reach·pw + reach: past
         // its row's end (those lanes only feed discarded outputs), and past the last row's
         // into the tail.
-        let rows_len = s * s * chunk_k * row_stride;
+        let rows_len = chunk_phases * chunk_k * row_stride;
         let tail = (reach * pw + reach + out_lanes).saturating_sub(row_stride);
         Geometry {
             stride: s,
@@ -144,24 +155,42 @@ impl Geometry {
             build_len,
             row_stride,
             chunk_k,
-            chunks: spec.k.div_ceil(chunk_k),
+            code_chunks,
+            chunk_phases,
+            chunks: (s * s).div_ceil(chunk_phases) * code_chunks,
             table_len: rows_len + tail,
         }
     }
 
-    /// Tap (i, j) reading codeword `code` of the chunk: its list's shift (< J) and its table
-    /// offset for output lane 0 less the shift; it reads the table at offset + shift + q for
-    /// output lane q. Aligned rows: the shift is the column offset j div s and the offset
-    /// is its row's, a multiple of min(pw, [`LANES`]); compact rows: shift 0.
-    pub(crate) fn tap(&self, i: usize, j: usize, code: usize) -> (usize, usize) {
+    /// Tap (i, j) reading codeword b: its chunk, its list's shift (< J) and its offset in
+    /// the chunk's table for output lane 0 less the shift; it reads the table at offset +
+    /// shift + q for output lane q. Aligned rows: the shift is the column offset j div s
+    /// and the offset is its row's, a multiple of min(pw, [`LANES`]); compact rows: shift 0.
+    pub(crate) fn tap(&self, i: usize, j: usize, b: usize) -> (usize, usize, usize) {
         let s = self.stride;
         let phase = (i % s) * s + j % s;
-        let row = (phase * self.chunk_k + code) * self.row_stride + (i / s) * self.pw;
+        let chunk = phase / self.chunk_phases * self.code_chunks + b / self.chunk_k;
+        let local = (phase % self.chunk_phases) * self.chunk_k + b % self.chunk_k;
+        let row = local * self.row_stride + (i / s) * self.pw;
         if self.shifts > 1 {
-            (j / s, row)
+            (chunk, j / s, row)
         } else {
-            (0, row + j / s)
+            (chunk, 0, row + j / s)
         }
+    }
+
+    /// The phase planes and the codewords of chunk `chunk`.
+    pub(crate) fn chunk_span(
+        &self,
+        chunk: usize,
+        k: usize,
+    ) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+        let phase0 = chunk / self.code_chunks * self.chunk_phases;
+        let code0 = chunk % self.code_chunks * self.chunk_k;
+        (
+            phase0..(phase0 + self.chunk_phases).min(self.phases),
+            code0..(code0 + self.chunk_k).min(k),
+        )
     }
 
     /// The positions of band `band`'s table rows in phase plane `phase` that can hold a
@@ -234,7 +263,8 @@ pub fn default_plan(target: Target, shape: ConvShape, spec: PqSpec) -> ConvI8Pla
         0
     };
     let reach = geo.shifts - 1;
-    let taps_per_pass = shape.kernel * shape.kernel * geo.chunk_k / spec.k;
+    let taps_per_pass =
+        shape.kernel * shape.kernel * geo.chunk_k * geo.chunk_phases / (spec.k * geo.phases);
     if block_vecs < ALIGNED_MIN_VECS || taps_per_pass < ALIGNED_MIN_TAPS_PER_SHIFT * reach {
         sized_plan(target, shape, spec, false)
     } else {
@@ -245,22 +275,37 @@ pub fn default_plan(target: Target, shape: ConvShape, spec: PqSpec) -> ConvI8Pla
 /// Bands and chunks for the given row layout (see [`default_plan`]).
 fn sized_plan(target: Target, shape: ConvShape, spec: PqSpec, aligned_rows: bool) -> ConvI8Plan {
     let l2 = target.caches.sane().l2 as f64;
-    let plan = |band_rows, chunk_k| ConvI8Plan {
+    let phases = shape.stride * shape.stride;
+    let plan = |band_rows, chunk_k, chunk_phases| ConvI8Plan {
         band_rows,
         chunk_k,
+        chunk_phases,
         aligned_rows,
     };
     let bytes = |p| Geometry::new(shape, spec, p).table_len * 2;
     let h_out = shape.h_out();
-    if bytes(plan(h_out, spec.k)) as f64 <= l2 * WHOLE_TABLE_L2_SHARE {
-        return plan(h_out, spec.k);
+    if bytes(plan(h_out, spec.k, phases)) as f64 <= l2 * WHOLE_TABLE_L2_SHARE {
+        return plan(h_out, spec.k, phases);
     }
     let band_rows = DEFAULT_BAND_ROWS.min(h_out);
+    let fits = |p| bytes(p) as f64 <= l2 * CHUNK_L2_SHARE;
+    // Whole phase planes with every codeword where one fits: a channel then has at most its
+    // taps in those planes per pass whatever the assignments, so Q stays large and flushes
+    // rare. Codeword chunks across planes make that count grow with K_c and with skewed
+    // assignments (the authors' conv1 in chunks of 8 codewords of all 16 planes: up to 42,
+    // Q = 780 and a flush after every pass; in single planes: 9, Q = 1820, a flush every
+    // 2 passes).
+    if let Some(chunk_phases) = (1..=phases)
+        .rev()
+        .find(|&p| fits(plan(band_rows, spec.k, p)))
+    {
+        return plan(band_rows, spec.k, chunk_phases);
+    }
     let chunk_k = (1..=spec.k)
         .rev()
-        .find(|&c| bytes(plan(band_rows, c)) as f64 <= l2 * CHUNK_L2_SHARE)
+        .find(|&c| fits(plan(band_rows, c, 1)))
         .unwrap_or(1);
-    plan(band_rows, chunk_k)
+    plan(band_rows, chunk_k, 1)
 }
 
 #[cfg(test)]
@@ -298,6 +343,7 @@ mod tests {
                 let plan = ConvI8Plan {
                     band_rows,
                     chunk_k: 4,
+                    chunk_phases: 1,
                     aligned_rows,
                 };
                 let g = Geometry::new(shape(h, kernel, stride, pad), spec, plan);
@@ -325,6 +371,7 @@ mod tests {
         let conv3 = ConvI8Plan {
             band_rows: 13,
             chunk_k: 4,
+            chunk_phases: 1,
             aligned_rows: true,
         };
         let g = Geometry::new(shape(13, 3, 1, 1), spec, conv3);
