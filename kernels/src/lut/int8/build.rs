@@ -103,10 +103,11 @@ impl Vectorized for Build<'_> {
 }
 
 /// Codewords whose rows one position block writes before the next block: each a store
-/// stream. All 128 of a phase-plane chunk at once made conv1's tables 15 % slower at
-/// simulated AVX2 (0.97–1.00 against 0.79–0.84 ms with blocks of 16–32, lut_int8 bench);
-/// chunks of 8 codewords never had more.
-const CODE_BLOCK: usize = 32;
+/// stream. All 128 of a phase-plane chunk at once made conv1's tables 15–20 % slower at
+/// simulated AVX2 (lut_int8 bench, alternated: 0.88–1.00 ms against 0.70–0.84 with blocks
+/// of 16–64); smaller blocks reload the block's inputs more often (conv2, 8 dims: +5 %
+/// instructions at 32, time unchanged).
+const CODE_BLOCK: usize = 64;
 
 /// N dims held in registers across a block of the chunk's codewords.
 #[inline(always)]
