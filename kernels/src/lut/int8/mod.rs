@@ -36,8 +36,9 @@
 //! sums per column offset j div s, and shift the sets into place once per block
 //! (`lookup.rs`).
 //!
-//! Table layout: Layout (s², K_c, row_stride) of i16, one row per (phase plane, codeword of
-//! the chunk) holding the band's (R_b + (kh−1)/s)·pw flattened positions.
+//! Table layout: Layout (P_c, K_c, row_stride) of i16 per chunk of P_c phase planes × K_c
+//! codewords, one row per (phase plane, codeword) of the chunk holding the band's
+//! (R_b + (kh−1)/s)·pw flattened positions.
 //!
 //! Accumulation: i16 lanes, flushed into i32 after at most ⌊32767 / Q⌋ look-ups per output
 //! (after the passes [`flush_schedule`] picks), so no sum ever overflows: the integer
@@ -311,7 +312,7 @@ impl ConvLutI8 {
         );
     }
 
-    /// What a pass starts from and ends with, for subspace m and codeword chunk `chunk`.
+    /// What a pass starts from and ends with, for subspace m and table chunk `chunk`.
     fn step(&self, m: usize, chunk: usize) -> Step {
         let pass = m * self.geo.chunks + chunk;
         let flushed_before = self.flush_after[..pass].iter().any(|&f| f);

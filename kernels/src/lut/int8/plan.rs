@@ -22,8 +22,8 @@ const CHUNK_L2_SHARE: f64 = 0.375;
 const DEFAULT_BAND_ROWS: usize = 11;
 
 /// How the work is scheduled. Plans with the same [`ConvLutI8::q_range`] give bit-identical
-/// outputs; the codeword chunk sets the look-ups per pass, hence Q, so other plans may differ
-/// within the error bound.
+/// outputs; the chunk (phase planes × codewords) sets the look-ups per pass, hence Q, so other
+/// plans may differ within the error bound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ConvI8Plan {
     /// R_b: output rows per band.
@@ -294,7 +294,7 @@ fn sized_plan(target: Target, shape: ConvShape, spec: PqSpec, aligned_rows: bool
     // rare. Codeword chunks across planes make that count grow with K_c and with skewed
     // assignments (the authors' conv1 in chunks of 8 codewords of all 16 planes: up to 42,
     // Q = 780 and a flush after every pass; in single planes: 9, Q = 1820, a flush every
-    // 2 passes).
+    // 2–3 passes).
     if let Some(chunk_phases) = (1..=phases)
         .rev()
         .find(|&p| fits(plan(band_rows, spec.k, p)))

@@ -16,13 +16,14 @@ pub const MAX_I16_TERMS: usize = 258;
 const I16_SUM_MAX: usize = i16::MAX as usize;
 
 /// Look-ups per output between flushes that the q range is sized for: Q = ⌊32767 / this⌋
-/// = 1820 unless one pass (one subspace and codeword chunk) has more look-ups for some
+/// = 1820 unless one pass (one subspace and table chunk) has more look-ups for some
 /// output channel, then Q = ⌊32767 / that count⌋. Consecutive passes are summed in i16 while
 /// their look-ups stay within ⌊32767 / Q⌋ for every channel, then flushed to i32. A wider Q
 /// gives a finer scale (smaller error) at the cost of more i16 → i32 flushes: 18 gives 3×3
-/// kernels a flush every 2 subspaces, 5×5 every subspace (Q = 1310), and conv1 (11×11, M =
-/// 1, codeword chunks) a flush after every chunk. Q = 127 (the first version) cost conv2–5
-/// 3–15 % relative error on real data; 1820 costs no measurable look-up time there.
+/// kernels a flush every 2 subspaces, 5×5 every subspace (Q = 1310), and conv1 (11×11,
+/// M = 1, chunks of one phase plane: ≤ 9 taps each) a flush every 2–3 chunks. Q = 127 (the
+/// first version) cost conv2–5 3–15 % relative error on real data; 1820 costs no measurable
+/// look-up time there.
 const TERMS_PER_FLUSH: usize = 18;
 
 /// The flush schedule and Q from the per-pass look-up counts `counts[pass][list]` (pass =
