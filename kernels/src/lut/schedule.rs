@@ -115,3 +115,43 @@ pub(crate) fn run(
         phase(Phase::Lookup);
     }
 }
+
+/// How both families cut a layer's table into chunks of P_c phase planes × K_c codewords:
+/// chunk n covers planes (n / code_chunks)·P_c .. and codewords (n % code_chunks)·K_c ..,
+/// code_chunks = ceil(K / K_c); inside a chunk, plane-major.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ChunkGrid {
+    /// s².
+    pub phases: usize,
+    pub chunk_phases: usize,
+    pub k: usize,
+    pub chunk_k: usize,
+}
+
+impl ChunkGrid {
+    fn code_chunks(&self) -> usize {
+        self.k.div_ceil(self.chunk_k)
+    }
+
+    /// Chunks in all: ceil(s² / P_c) · ceil(K / K_c).
+    pub fn count(&self) -> usize {
+        self.phases.div_ceil(self.chunk_phases) * self.code_chunks()
+    }
+
+    /// Phase plane `phase`, codeword b: (its chunk, its plane within the chunk, its codeword
+    /// within the chunk).
+    pub fn locate(&self, phase: usize, b: usize) -> (usize, usize, usize) {
+        let chunk = phase / self.chunk_phases * self.code_chunks() + b / self.chunk_k;
+        (chunk, phase % self.chunk_phases, b % self.chunk_k)
+    }
+
+    /// The phase planes and the codewords of chunk `chunk`.
+    pub fn span(&self, chunk: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+        let phase0 = chunk / self.code_chunks() * self.chunk_phases;
+        let code0 = chunk % self.code_chunks() * self.chunk_k;
+        (
+            phase0..(phase0 + self.chunk_phases).min(self.phases),
+            code0..(code0 + self.chunk_k).min(self.k),
+        )
+    }
+}

@@ -58,7 +58,7 @@ pub use reference::conv_reference;
 
 use crate::isa::Isa;
 use crate::lut::pad::{PadInput, PhasePlanes};
-use crate::lut::schedule::{self, Source};
+use crate::lut::schedule::{self, ChunkGrid, Source};
 use crate::lut::{check_conv_buffers, check_conv_shape, AlignedBuf, LutError, Phase, PqSpec};
 use crate::shape::ConvShape;
 use crate::simd::{self, Kernel, Simd, Vectorized};
@@ -91,13 +91,13 @@ pub(crate) struct Geometry {
     x_rows: usize,
     /// Floats between one codeword's consecutive rows in the table: K_c · pitch.
     row_stride: usize,
-    /// K_c, and the number of codeword chunks ceil(K / K_c).
+    /// K_c: codewords per chunk.
     chunk_k: usize,
-    code_chunks: usize,
     /// P_c: phase planes per chunk.
     chunk_phases: usize,
-    /// Chunks: ceil(s² / P_c) · code_chunks; chunk n covers phase planes
-    /// (n / code_chunks)·P_c .. and codewords (n % code_chunks)·K_c ...
+    /// How the table is cut into chunks ([`ChunkGrid`]).
+    grid: ChunkGrid,
+    /// `grid.count()`.
     chunks: usize,
     /// M: subspaces per group.
     subspaces: usize,
@@ -137,7 +137,12 @@ impl Geometry {
         let pitch = (w_out + reach).next_multiple_of(ROW_ALIGN);
         let chunk_k = plan.chunk_k.clamp(1, spec.k);
         let chunk_phases = plan.chunk_phases.clamp(1, s * s);
-        let code_chunks = spec.k.div_ceil(chunk_k);
+        let grid = ChunkGrid {
+            phases: s * s,
+            chunk_phases,
+            k: spec.k,
+            chunk_k,
+        };
         let row_stride = chunk_k * pitch;
         // Unaligned kernels read a row's pitch floats from its start + a column offset ≤ reach
         // (lanes beyond W_t, discarded): keep that much slack after the table.
@@ -161,9 +166,9 @@ impl Geometry {
             x_rows: bands * band_rows + reach,
             row_stride,
             chunk_k,
-            code_chunks,
             chunk_phases,
-            chunks: (s * s).div_ceil(chunk_phases) * code_chunks,
+            grid,
+            chunks: grid.count(),
             subspaces,
             table_subspaces,
             tables: subspaces.div_ceil(table_subspaces),
@@ -180,14 +185,14 @@ impl Geometry {
 
     /// The chunk holding tap (i, j)'s table rows for codeword b.
     fn tap_chunk(&self, i: usize, j: usize, b: usize) -> usize {
-        self.tap_phase(i, j) / self.chunk_phases * self.code_chunks + b / self.chunk_k
+        self.grid.locate(self.tap_phase(i, j), b).0
     }
 
     /// Where tap (i, j) of the table's subspace m_local, reading codeword b, starts in its
     /// chunk's table, for the band's first output row: the aligned offset of its table row
     /// (sub-table, phase plane, row, codeword) and its column offset j div s inside that row.
     fn tap_offset(&self, i: usize, j: usize, m_local: usize, b: usize) -> (usize, usize) {
-        let (local, code) = (self.tap_phase(i, j) % self.chunk_phases, b % self.chunk_k);
+        let (_, local, code) = self.grid.locate(self.tap_phase(i, j), b);
         let row = (local * self.band_plane_rows + i / self.stride) * self.chunk_k + code;
         (m_local * self.sub_len + row * self.pitch, j / self.stride)
     }

@@ -92,10 +92,8 @@ fn build_subspace(
     let (d, k) = (lut.spec.d, lut.spec.k);
     let c_group = lut.shape.c_in_group();
     let dims = d.min(c_group - m * d);
-    let code0 = src.chunk % geo.code_chunks * geo.chunk_k;
-    let phase0 = src.chunk / geo.code_chunks * geo.chunk_phases;
-    let phases = phase0..(phase0 + geo.chunk_phases).min(geo.phases);
-    let codes = geo.chunk_k.min(k - code0);
+    let (phases, code_range) = geo.grid.span(src.chunk);
+    let (code0, codes) = (code_range.start, code_range.len());
     let channel0 = src.group * c_group + m * d;
     let ldx = geo.phases * geo.x_rows * geo.pitch;
     let r0 = src.band * geo.band_rows;

@@ -400,7 +400,7 @@ impl schedule::Steps for Steps<'_> {
         let lut = self.lut;
         let (geo, d, k) = (&lut.geo, lut.spec.d, lut.spec.k);
         let c_group = lut.shape.c_in_group();
-        let (phases, codes) = geo.chunk_span(src.chunk, k);
+        let (phases, codes) = geo.grid.span(src.chunk);
         let ConvI8Scratch {
             dq, xpad, table, ..
         } = &mut *self.scratch;

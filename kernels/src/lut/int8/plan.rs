@@ -8,6 +8,7 @@
 use super::lookup;
 use super::LANES;
 use crate::lut::pad::PhasePlanes;
+use crate::lut::schedule::ChunkGrid;
 use crate::lut::PqSpec;
 use crate::shape::ConvShape;
 use crate::target::Target;
@@ -76,11 +77,10 @@ pub(crate) struct Geometry {
     /// i16 between consecutive table rows (a multiple of [`LANES`]).
     pub row_stride: usize,
     pub chunk_k: usize,
-    /// ceil(K / K_c).
-    pub code_chunks: usize,
     pub chunk_phases: usize,
-    /// ceil(s² / P_c) · code_chunks; chunk n covers phase planes (n / code_chunks)·P_c ..
-    /// and codewords (n % code_chunks)·K_c ...
+    /// How the table is cut into chunks ([`ChunkGrid`]).
+    pub grid: ChunkGrid,
+    /// `grid.count()`.
     pub chunks: usize,
     /// i16 of the table: P_c · K_c · row_stride, and a tail for the last row's reads.
     pub table_len: usize,
@@ -125,7 +125,12 @@ impl Geometry {
         }
         let chunk_k = plan.chunk_k.clamp(1, spec.k);
         let chunk_phases = plan.chunk_phases.clamp(1, s * s);
-        let code_chunks = spec.k.div_ceil(chunk_k);
+        let grid = ChunkGrid {
+            phases: s * s,
+            chunk_phases,
+            k: spec.k,
+            chunk_k,
+        };
         // A look-up reads out_lanes positions from a tap's offset ≤ reach·pw + reach: past
         // its row's end (those lanes only feed discarded outputs), and past the last row's
         // into the tail.
@@ -155,9 +160,9 @@ impl Geometry {
             build_len,
             row_stride,
             chunk_k,
-            code_chunks,
             chunk_phases,
-            chunks: (s * s).div_ceil(chunk_phases) * code_chunks,
+            grid,
+            chunks: grid.count(),
             table_len: rows_len + tail,
         }
     }
@@ -168,29 +173,13 @@ impl Geometry {
     /// and the offset is its row's, a multiple of min(pw, [`LANES`]); compact rows: shift 0.
     pub(crate) fn tap(&self, i: usize, j: usize, b: usize) -> (usize, usize, usize) {
         let s = self.stride;
-        let phase = (i % s) * s + j % s;
-        let chunk = phase / self.chunk_phases * self.code_chunks + b / self.chunk_k;
-        let local = (phase % self.chunk_phases) * self.chunk_k + b % self.chunk_k;
-        let row = local * self.row_stride + (i / s) * self.pw;
+        let (chunk, plane, code) = self.grid.locate((i % s) * s + j % s, b);
+        let row = (plane * self.chunk_k + code) * self.row_stride + (i / s) * self.pw;
         if self.shifts > 1 {
             (chunk, j / s, row)
         } else {
             (chunk, 0, row + j / s)
         }
-    }
-
-    /// The phase planes and the codewords of chunk `chunk`.
-    pub(crate) fn chunk_span(
-        &self,
-        chunk: usize,
-        k: usize,
-    ) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
-        let phase0 = chunk / self.code_chunks * self.chunk_phases;
-        let code0 = chunk % self.code_chunks * self.chunk_k;
-        (
-            phase0..(phase0 + self.chunk_phases).min(self.phases),
-            code0..(code0 + self.chunk_k).min(k),
-        )
     }
 
     /// The positions of band `band`'s table rows in phase plane `phase` that can hold a
