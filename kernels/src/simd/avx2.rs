@@ -7,6 +7,7 @@ use std::arch::x86_64::*;
 
 use super::{Simd, Vectorized};
 use crate::isa::Isa;
+use crate::lut::fc::planes::{ROW, ROW_BYTES};
 use crate::lut::fc::{FcLayout, Lookups};
 
 /// Proof that the CPU has AVX2 and FMA (see [`Isa::features`]).
@@ -185,7 +186,7 @@ impl Simd for Avx2 {
             return;
         }
         assert!(
-            src.len() > s * (n - 1) && s * Self::LANES <= i32::MAX as usize,
+            super::strided_gather_fits(src.len(), s, n, Self::LANES),
             "strided copy operands"
         );
         unsafe {
@@ -210,7 +211,7 @@ impl Simd for Avx2 {
     }
 
     #[inline(always)]
-    fn fc_split_row(self, row: &[f32; 32], planes: &mut [u8; 128]) {
+    fn fc_split_row(self, row: &[f32; ROW], planes: &mut [u8; ROW_BYTES]) {
         crate::lut::fc::avx2::split_row(self, row, planes)
     }
     fn fc_layout(self, k: usize) -> FcLayout {

@@ -192,7 +192,7 @@ impl Simd for Avx512 {
             return;
         }
         assert!(
-            src.len() > s * (n - 1) && s * Self::LANES <= i32::MAX as usize,
+            super::strided_gather_fits(src.len(), s, n, Self::LANES),
             "strided copy operands"
         );
         unsafe {

@@ -15,6 +15,7 @@
 //! level's `#[target_feature]` entry ([`Simd::vectorize`]), where the intrinsics inline.
 
 use crate::isa::Isa;
+use crate::lut::fc::planes::{ROW, ROW_BYTES};
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2;
@@ -150,7 +151,7 @@ pub(crate) trait Simd: Copy + 'static {
     /// One exact fc table row (32 floats) → its 4 byte planes, byte j of entry k at
     /// `planes[32·j + k]` (`lut::fc::planes::split_row`, the plain loop; levels with byte
     /// planes override it).
-    fn fc_split_row(self, row: &[f32; 32], planes: &mut [u8; 128]) {
+    fn fc_split_row(self, row: &[f32; ROW], planes: &mut [u8; ROW_BYTES]) {
         crate::lut::fc::planes::split_row(row, planes)
     }
     /// The fc index layout this level looks up fastest for K codewords (`lut::fc`).
@@ -183,6 +184,15 @@ pub(crate) fn rsqrt<S: Simd>(s: S, v: S::F32) -> S::F32 {
         bits = 2 * bits - 1;
     }
     r
+}
+
+/// Whether n ≥ 1 floats at stride s, gathered `lanes` at a time, stay inside a source of
+/// `src_len` floats (s·(n − 1) < src_len) and their lane offsets s·l (l < lanes) fit the
+/// gathers' i32 indices: the precondition the gathering levels' `copy_strided` assert.
+pub(crate) fn strided_gather_fits(src_len: usize, s: usize, n: usize, lanes: usize) -> bool {
+    s.checked_mul(n - 1).is_some_and(|last| last < src_len)
+        && s.checked_mul(lanes)
+            .is_some_and(|span| span <= i32::MAX as usize)
 }
 
 /// `out[x] = src[s·x]` for x < out.len(): the plain loop of [`Simd::copy_strided`], also the
@@ -243,5 +253,18 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn strided_gathers_fit_only_inside_the_source_and_i32_offsets() {
+        // The last element s·(n − 1) must lie inside the source.
+        assert!(strided_gather_fits(10, 3, 4, 8));
+        assert!(!strided_gather_fits(9, 3, 4, 8));
+        assert!(strided_gather_fits(1, 7, 1, 16));
+        // Lane offsets s·l for l < lanes as i32, and no overflow on absurd strides.
+        let s = i32::MAX as usize / 8;
+        assert!(strided_gather_fits(usize::MAX, s, 2, 8));
+        assert!(!strided_gather_fits(usize::MAX, s + 1, 2, 8));
+        assert!(!strided_gather_fits(usize::MAX, usize::MAX / 2, 3, 8));
     }
 }

@@ -5,6 +5,7 @@ use std::arch::aarch64::*;
 
 use super::{Simd, Vectorized};
 use crate::isa::Isa;
+use crate::lut::fc::planes::{ROW, ROW_BYTES};
 use crate::lut::fc::{FcLayout, Lookups};
 
 /// Proof that the CPU has NEON (every aarch64 Linux CPU; still checked, see
@@ -165,7 +166,7 @@ impl Simd for Neon {
     }
 
     #[inline(always)]
-    fn fc_split_row(self, row: &[f32; 32], planes: &mut [u8; 128]) {
+    fn fc_split_row(self, row: &[f32; ROW], planes: &mut [u8; ROW_BYTES]) {
         crate::lut::fc::neon::split_row(self, row, planes)
     }
     fn fc_layout(self, k: usize) -> FcLayout {

@@ -91,11 +91,7 @@ pub(crate) struct Geometry {
     x_rows: usize,
     /// Floats between one codeword's consecutive rows in the table: K_c · pitch.
     row_stride: usize,
-    /// K_c: codewords per chunk.
-    chunk_k: usize,
-    /// P_c: phase planes per chunk.
-    chunk_phases: usize,
-    /// How the table is cut into chunks ([`ChunkGrid`]).
+    /// How the table is cut into chunks of P_c phase planes × K_c codewords ([`ChunkGrid`]).
     grid: ChunkGrid,
     /// `grid.count()`.
     chunks: usize,
@@ -165,8 +161,6 @@ impl Geometry {
             band_plane_rows,
             x_rows: bands * band_rows + reach,
             row_stride,
-            chunk_k,
-            chunk_phases,
             grid,
             chunks: grid.count(),
             subspaces,
@@ -193,7 +187,7 @@ impl Geometry {
     /// (sub-table, phase plane, row, codeword) and its column offset j div s inside that row.
     fn tap_offset(&self, i: usize, j: usize, m_local: usize, b: usize) -> (usize, usize) {
         let (_, local, code) = self.grid.locate(self.tap_phase(i, j), b);
-        let row = (local * self.band_plane_rows + i / self.stride) * self.chunk_k + code;
+        let row = (local * self.band_plane_rows + i / self.stride) * self.grid.chunk_k + code;
         (m_local * self.sub_len + row * self.pitch, j / self.stride)
     }
 
@@ -310,8 +304,8 @@ impl ConvLut {
             .all(|&tap| tap as usize + last_read <= geo.table_len));
         let plan = ConvPlan {
             band_rows: geo.band_rows,
-            chunk_k: geo.chunk_k,
-            chunk_phases: geo.chunk_phases,
+            chunk_k: geo.grid.chunk_k,
+            chunk_phases: geo.grid.chunk_phases,
             block_rows: plan.block_rows.max(1),
             table_subspaces: geo.table_subspaces,
         };
@@ -730,7 +724,10 @@ mod tests {
         };
         let g = Geometry::new(conv1, spec, default_plan(target, conv1, spec));
         assert_eq!((g.pitch, g.shifts, g.phases), (64, 3, 16));
-        assert_eq!((g.band_rows, g.chunk_k, g.chunk_phases), (5, 128, 2));
+        assert_eq!(
+            (g.band_rows, g.grid.chunk_k, g.grid.chunk_phases),
+            (5, 128, 2)
+        );
         let conv2 = ConvShape {
             c_in: 96,
             h_in: 27,

@@ -42,9 +42,9 @@ impl BuildOp<'_> {
         let plane = g.phases * g.x_plane;
         self.dims >= 1
             && self.codes >= 1
-            && self.codes <= g.chunk_k
+            && self.codes <= g.grid.chunk_k
             && !self.phases.is_empty()
-            && self.phases.len() <= g.chunk_phases
+            && self.phases.len() <= g.grid.chunk_phases
             && self.phases.end <= g.phases
             && self.dq.len() >= (self.codes - 1) * self.d + self.dims
             && self.start + g.build_len <= g.x_plane
@@ -69,7 +69,7 @@ impl Kernel for Build<'_> {
         for (local, phase) in op.phases.clone().enumerate() {
             for code in 0..op.codes {
                 let w = &op.dq[code * op.d..code * op.d + op.dims];
-                let row = &mut table[(local * g.chunk_k + code) * g.row_stride..][..g.row_len];
+                let row = &mut table[(local * g.grid.chunk_k + code) * g.row_stride..][..g.row_len];
                 for (pos, out) in row.iter_mut().enumerate() {
                     let x = |u: usize| {
                         op.xpad[(op.channel0 + u) * plane + phase * g.x_plane + op.start + pos]
@@ -125,7 +125,9 @@ fn build_dims<S: Simd, const N: usize>(s: S, op: &BuildOp, table: &mut [i16]) {
         let dq = op.dq.as_ptr();
         for (local, phase) in op.phases.clone().enumerate() {
             let xp = x.add(phase * g.x_plane);
-            let rows = table.as_mut_ptr().add(local * g.chunk_k * g.row_stride);
+            let rows = table
+                .as_mut_ptr()
+                .add(local * g.grid.chunk_k * g.row_stride);
             let span = g.data_span(phase, op.band, 2 * lanes);
             zero_padding(s, rows, op.codes, g, &span);
             for code0 in (0..op.codes).step_by(CODE_BLOCK) {
@@ -161,7 +163,9 @@ fn build_any<S: Simd>(s: S, op: &BuildOp, table: &mut [i16]) {
         let x = op.xpad.as_ptr().add(op.channel0 * plane + op.start);
         for (local, phase) in op.phases.clone().enumerate() {
             let xp = x.add(phase * g.x_plane);
-            let rows = table.as_mut_ptr().add(local * g.chunk_k * g.row_stride);
+            let rows = table
+                .as_mut_ptr()
+                .add(local * g.grid.chunk_k * g.row_stride);
             let span = g.data_span(phase, op.band, 2 * lanes);
             zero_padding(s, rows, op.codes, g, &span);
             for code in 0..op.codes {

@@ -197,8 +197,8 @@ impl ConvLutI8 {
             spec,
             plan: ConvI8Plan {
                 band_rows: geo.band_rows,
-                chunk_k: geo.chunk_k,
-                chunk_phases: geo.chunk_phases,
+                chunk_k: geo.grid.chunk_k,
+                chunk_phases: geo.grid.chunk_phases,
                 aligned_rows: plan.aligned_rows,
             },
             geo,

@@ -76,9 +76,7 @@ pub(crate) struct Geometry {
     pub build_len: usize,
     /// i16 between consecutive table rows (a multiple of [`LANES`]).
     pub row_stride: usize,
-    pub chunk_k: usize,
-    pub chunk_phases: usize,
-    /// How the table is cut into chunks ([`ChunkGrid`]).
+    /// How the table is cut into chunks of P_c phase planes × K_c codewords ([`ChunkGrid`]).
     pub grid: ChunkGrid,
     /// `grid.count()`.
     pub chunks: usize,
@@ -159,8 +157,6 @@ impl Geometry {
             row_len,
             build_len,
             row_stride,
-            chunk_k,
-            chunk_phases,
             grid,
             chunks: grid.count(),
             table_len: rows_len + tail,
@@ -174,7 +170,7 @@ impl Geometry {
     pub(crate) fn tap(&self, i: usize, j: usize, b: usize) -> (usize, usize, usize) {
         let s = self.stride;
         let (chunk, plane, code) = self.grid.locate((i % s) * s + j % s, b);
-        let row = (plane * self.chunk_k + code) * self.row_stride + (i / s) * self.pw;
+        let row = (plane * self.grid.chunk_k + code) * self.row_stride + (i / s) * self.pw;
         if self.shifts > 1 {
             (chunk, j / s, row)
         } else {
@@ -252,8 +248,8 @@ pub fn default_plan(target: Target, shape: ConvShape, spec: PqSpec) -> ConvI8Pla
         0
     };
     let reach = geo.shifts - 1;
-    let taps_per_pass =
-        shape.kernel * shape.kernel * geo.chunk_k * geo.chunk_phases / (spec.k * geo.phases);
+    let taps_per_pass = shape.kernel * shape.kernel * geo.grid.chunk_k * geo.grid.chunk_phases
+        / (spec.k * geo.phases);
     if block_vecs < ALIGNED_MIN_VECS || taps_per_pass < ALIGNED_MIN_TAPS_PER_SHIFT * reach {
         sized_plan(target, shape, spec, false)
     } else {
