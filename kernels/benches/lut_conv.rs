@@ -12,7 +12,8 @@
 //! `QCNN_CONV_PLAN=band_rows,chunk_k,block_rows[,chunk_phases[,table_subspaces]]` overrides
 //! the default plan of every layer (chunk_phases defaults to all phase planes,
 //! table_subspaces to 1);
-//! `QCNN_BENCH_LAYERS=2,3` restricts the layers (1-based); `QCNN_BENCH_ISAS=avx512,avx2` the
+//! `QCNN_BENCH_LAYERS=2,3` restricts the layers (1-based); `QCNN_BENCH_CODES=n` draws the
+//! assignments from n codewords only (`common::codes_drawn`); `QCNN_BENCH_ISAS=avx512,avx2` the
 //! ISAs of the split table (empty: dense only); `QCNN_CACHES=l1d=32K,l2=512K` the caches the
 //! default plans are sized for.
 
@@ -102,7 +103,7 @@ fn layer(name: &'static str, shape: ConvShape, plan: Option<ConvPlan>, seed: u64
         .map(|_| rng.random_range(-1.0..1.0))
         .collect();
     let assignments: Vec<u8> = (0..shape.c_out * kk * kk * m_count)
-        .map(|_| rng.random_range(0..SPEC.k) as u8)
+        .map(|_| rng.random_range(0..common::codes_drawn(SPEC.k)) as u8)
         .collect();
     let bias: Vec<f32> = (0..shape.c_out)
         .map(|_| rng.random_range(-1.0..1.0))

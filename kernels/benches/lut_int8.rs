@@ -11,7 +11,8 @@
 //! int8 vs exact. Env knobs: `QCNN_I8_PLAN=band_rows,chunk_k[,aligned_rows 0/1[,chunk_phases]]`
 //! (chunk_phases default: every plane) overrides
 //! the int8 plan of every layer; `QCNN_BENCH_LAYERS=1,3` restricts the layers (1-based);
-//! `QCNN_BENCH_RUNS=n`;
+//! `QCNN_BENCH_RUNS=n`; `QCNN_BENCH_CODES=n` draws the assignments from n codewords only
+//! (`common::codes_drawn`);
 //! `QCNN_BENCH_ISA=avx2` the level (default: the best); `QCNN_CACHES` the plans' caches.
 
 mod common;
@@ -166,7 +167,7 @@ fn main() {
         let m = spec.subspaces(shape.c_in_group());
         let kk = shape.kernel * shape.kernel;
         let centroids = values(&mut rng, m * spec.k * spec.d, -1.0);
-        let assignments = indices(&mut rng, shape.c_out * kk * m, spec.k);
+        let assignments = indices(&mut rng, shape.c_out * kk * m, common::codes_drawn(spec.k));
         let bias = values(&mut rng, shape.c_out, -1.0);
         let x = values(&mut rng, shape.input_len(), lo);
         let weights = values(&mut rng, shape.c_out * shape.c_in_group() * kk, -1.0);
