@@ -1,6 +1,7 @@
 //! The dense network: Caffe's conv (im2col + `sgemm`) and fc (`sgemv`) over OpenBLAS.
 
 use qcnn_kernels::dense::{conv, fc, ConvScratch, CONV_KERNEL, FC_KERNEL};
+use qcnn_kernels::stream::StreamBuf;
 use qcnn_kernels::{ConvShape, FcShape, Isa};
 use qcnn_model::arch::ParamKind;
 use qcnn_model::{LayerParams, Model};
@@ -12,7 +13,7 @@ use qcnn_runner::{conv_shape, fc_shape, Pipeline, WeightedOp};
 pub struct DenseConv {
     shape: ConvShape,
     /// Layout (C_t, C_s/groups, kh, kw).
-    weights: Vec<f32>,
+    weights: StreamBuf<f32>,
     /// Layout (C_t).
     bias: Vec<f32>,
     scratch: ConvScratch,
@@ -28,7 +29,7 @@ impl DenseConv {
         DenseConv {
             scratch: ConvScratch::for_shape(&shape),
             shape,
-            weights,
+            weights: StreamBuf::from_slice(&weights),
             bias,
         }
     }
@@ -48,7 +49,7 @@ impl WeightedOp for DenseConv {
 pub struct DenseFc {
     shape: FcShape,
     /// Layout (C_t, C_s).
-    weights: Vec<f32>,
+    weights: StreamBuf<f32>,
     /// Layout (C_t).
     bias: Vec<f32>,
 }
@@ -60,7 +61,7 @@ impl DenseFc {
         assert_eq!(bias.len(), shape.c_out, "fc bias length");
         DenseFc {
             shape,
-            weights,
+            weights: StreamBuf::from_slice(&weights),
             bias,
         }
     }

@@ -12,6 +12,7 @@
 use crate::lut::PqSpec;
 use crate::shape::FcShape;
 use crate::simd::Simd;
+use crate::stream::StreamBuf;
 
 use super::Lookups;
 
@@ -67,7 +68,7 @@ pub(crate) struct PackedIndices {
     /// G = ceil(M / P): index words per output. The table has G·P rows; rows M.. are zero.
     pub groups: usize,
     tiles: usize,
-    pub words: Vec<u32>,
+    pub words: StreamBuf<u32>,
 }
 
 impl PackedIndices {
@@ -81,7 +82,7 @@ impl PackedIndices {
             packing,
             groups,
             tiles,
-            words: vec![0u32; tiles * TILE * groups],
+            words: StreamBuf::zeroed(tiles * TILE * groups),
         };
         for (t0, n) in out.blocks() {
             let base = out.block_offset(t0);

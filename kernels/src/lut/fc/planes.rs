@@ -19,6 +19,7 @@
 
 use crate::shape::FcShape;
 use crate::simd::Simd;
+use crate::stream::StreamBuf;
 use crate::target::CacheSizes;
 
 use super::{FcIndices, Lookups};
@@ -61,7 +62,7 @@ pub(crate) struct PlaneIndices {
     pub nibbles: bool,
     /// order[j]: the byte of a tile's index vector that holds output j's index.
     pub order: Vec<u8>,
-    pub bytes: Vec<u8>,
+    pub bytes: StreamBuf<u8>,
 }
 
 impl PlaneIndices {
@@ -95,7 +96,7 @@ impl PlaneIndices {
             wide: k > 16 && assignments.iter().any(|&b| b >= 16),
             nibbles,
             order: order.to_vec(),
-            bytes: vec![0u8; tiles * group * m_count],
+            bytes: StreamBuf::zeroed(tiles * group * m_count),
         };
         let index = |output: usize, m: usize| {
             (output < shape.c_out).then(|| assignments[output * m_count + m])
