@@ -18,10 +18,18 @@ const HUGE_PAGE: usize = 2 << 20;
 const LINE: usize = 64;
 
 /// Element types whose all-zero bytes are a valid value (so a buffer can start zeroed).
-pub trait Zeroable: Copy + 'static {}
+/// Sealed: `zeroed` relies on it, so only this module says which types qualify.
+pub trait Zeroable: sealed::Sealed + Copy + 'static {}
 impl Zeroable for u8 {}
 impl Zeroable for u32 {}
 impl Zeroable for f32 {}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for u8 {}
+    impl Sealed for u32 {}
+    impl Sealed for f32 {}
+}
 
 /// A fixed-length, zero-initialised buffer of `T` (see the module doc).
 pub struct StreamBuf<T: Zeroable> {
