@@ -188,7 +188,9 @@ pub(crate) fn rsqrt<S: Simd>(s: S, v: S::F32) -> S::F32 {
 
 /// Whether n ≥ 1 floats at stride s, gathered `lanes` at a time, stay inside a source of
 /// `src_len` floats (s·(n − 1) < src_len) and their lane offsets s·l (l < lanes) fit the
-/// gathers' i32 indices: the precondition the gathering levels' `copy_strided` assert.
+/// gathers' i32 indices: the precondition the gathering levels' `copy_strided` assert (x86
+/// only: NEON has no gathers).
+#[cfg(target_arch = "x86_64")]
 pub(crate) fn strided_gather_fits(src_len: usize, s: usize, n: usize, lanes: usize) -> bool {
     s.checked_mul(n - 1).is_some_and(|last| last < src_len)
         && s.checked_mul(lanes)
@@ -256,6 +258,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_arch = "x86_64")]
     fn strided_gathers_fit_only_inside_the_source_and_i32_offsets() {
         // The last element s·(n − 1) must lie inside the source.
         assert!(strided_gather_fits(10, 3, 4, 8));
