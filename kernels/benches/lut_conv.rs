@@ -102,8 +102,9 @@ fn layer(name: &'static str, shape: ConvShape, plan: Option<ConvPlan>, seed: u64
     let centroids: Vec<f32> = (0..m_count * SPEC.k * SPEC.d)
         .map(|_| rng.random_range(-1.0..1.0))
         .collect();
+    let codes = common::codes_drawn(SPEC.k);
     let assignments: Vec<u8> = (0..shape.c_out * kk * kk * m_count)
-        .map(|_| rng.random_range(0..common::codes_drawn(SPEC.k)) as u8)
+        .map(|_| rng.random_range(0..codes) as u8)
         .collect();
     let bias: Vec<f32> = (0..shape.c_out)
         .map(|_| rng.random_range(-1.0..1.0))

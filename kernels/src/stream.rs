@@ -51,6 +51,29 @@ impl<T: Zeroable> StreamBuf<T> {
     /// If `len` elements overflow the address space, like `vec![0; len]`; aborts where the
     /// allocation fails.
     pub fn zeroed(len: usize) -> Self {
+        // SAFETY: zero bytes are a valid T (`Zeroable`): every element is initialised.
+        unsafe { Self::filled(len, |raw, bytes| raw.write_bytes(0, bytes)) }
+    }
+
+    /// A copy of `values`, written once (no zero pass first: the dense fc6 weights are
+    /// 151 MB).
+    pub fn from_slice(values: &[T]) -> Self {
+        // SAFETY: `filled` hands over len·size_of::<T>() bytes, exactly `values`' bytes, so
+        // the copy initialises every element; the regions are distinct allocations.
+        unsafe {
+            Self::filled(values.len(), |raw, bytes| {
+                std::ptr::copy_nonoverlapping(values.as_ptr().cast::<u8>(), raw, bytes)
+            })
+        }
+    }
+
+    /// A new allocation for `len` elements, advised as huge pages where it is large, then
+    /// written by `fill(start, bytes)` — after the advice, which is what lets the first-touch
+    /// faults map huge pages.
+    ///
+    /// # Safety
+    /// `fill` must initialise all `bytes` bytes from `start` with a valid `[T; len]`.
+    unsafe fn filled(len: usize, fill: impl FnOnce(*mut u8, usize)) -> Self {
         let Some(layout) = Self::layout(len) else {
             return StreamBuf {
                 ptr: NonNull::dangling(),
@@ -65,21 +88,11 @@ impl<T: Zeroable> StreamBuf<T> {
         if layout.align() == HUGE_PAGE {
             advise_huge_pages(raw, layout.size());
         }
-        // SAFETY: `raw` is valid for writing layout.size() bytes; zero bytes are a valid T
-        // (`Zeroable`), so after this every element is initialised. Writing after the advice
-        // is what lets the first-touch faults map huge pages.
-        unsafe { raw.write_bytes(0, layout.size()) };
+        fill(raw, layout.size());
         StreamBuf {
             ptr: ptr.cast(),
             len,
         }
-    }
-
-    /// A copy of `values`.
-    pub fn from_slice(values: &[T]) -> Self {
-        let mut buf = Self::zeroed(values.len());
-        buf.copy_from_slice(values);
-        buf
     }
 
     /// The allocation's layout, None for zero bytes.

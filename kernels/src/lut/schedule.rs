@@ -129,6 +129,16 @@ pub(crate) struct ChunkGrid {
 }
 
 impl ChunkGrid {
+    /// A plan's P_c and K_c, clamped to 1..=s² planes and 1..=K codewords.
+    pub fn new(phases: usize, chunk_phases: usize, k: usize, chunk_k: usize) -> Self {
+        ChunkGrid {
+            phases,
+            chunk_phases: chunk_phases.clamp(1, phases),
+            k,
+            chunk_k: chunk_k.clamp(1, k),
+        }
+    }
+
     fn code_chunks(&self) -> usize {
         self.k.div_ceil(self.chunk_k)
     }

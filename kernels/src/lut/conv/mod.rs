@@ -131,21 +131,14 @@ impl Geometry {
         let bands = h_out.div_ceil(band_rows);
         let band_plane_rows = band_rows + reach;
         let pitch = (w_out + reach).next_multiple_of(ROW_ALIGN);
-        let chunk_k = plan.chunk_k.clamp(1, spec.k);
-        let chunk_phases = plan.chunk_phases.clamp(1, s * s);
-        let grid = ChunkGrid {
-            phases: s * s,
-            chunk_phases,
-            k: spec.k,
-            chunk_k,
-        };
-        let row_stride = chunk_k * pitch;
+        let grid = ChunkGrid::new(s * s, plan.chunk_phases, spec.k, plan.chunk_k);
+        let row_stride = grid.chunk_k * pitch;
         // Unaligned kernels read a row's pitch floats from its start + a column offset ≤ reach
         // (lanes beyond W_t, discarded): keep that much slack after the table.
         let slack = reach.next_multiple_of(ROW_ALIGN);
         let subspaces = spec.subspaces(shape.c_in_group());
         let table_subspaces = plan.table_subspaces.clamp(1, subspaces.max(1));
-        let sub_len = chunk_phases * band_plane_rows * row_stride;
+        let sub_len = grid.chunk_phases * band_plane_rows * row_stride;
         Geometry {
             stride: s,
             kernel: shape.kernel,

@@ -121,18 +121,11 @@ impl Geometry {
         if plan.aligned_rows && (row_stride / LANES).is_multiple_of(2) {
             row_stride += LANES;
         }
-        let chunk_k = plan.chunk_k.clamp(1, spec.k);
-        let chunk_phases = plan.chunk_phases.clamp(1, s * s);
-        let grid = ChunkGrid {
-            phases: s * s,
-            chunk_phases,
-            k: spec.k,
-            chunk_k,
-        };
+        let grid = ChunkGrid::new(s * s, plan.chunk_phases, spec.k, plan.chunk_k);
         // A look-up reads out_lanes positions from a tap's offset ≤ reach·pw + reach: past
         // its row's end (those lanes only feed discarded outputs), and past the last row's
         // into the tail.
-        let rows_len = chunk_phases * chunk_k * row_stride;
+        let rows_len = grid.chunk_phases * grid.chunk_k * row_stride;
         let tail = (reach * pw + reach + out_lanes).saturating_sub(row_stride);
         Geometry {
             stride: s,
