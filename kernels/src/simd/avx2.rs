@@ -68,6 +68,10 @@ impl Simd for Avx2 {
         unsafe { _mm256_mul_ps(a, b) }
     }
     #[inline(always)]
+    fn div(self, a: __m256, b: __m256) -> __m256 {
+        unsafe { _mm256_div_ps(a, b) }
+    }
+    #[inline(always)]
     fn fma(self, a: __m256, b: __m256, c: __m256) -> __m256 {
         unsafe { _mm256_fmadd_ps(a, b, c) }
     }
@@ -132,6 +136,18 @@ impl Simd for Avx2 {
     #[inline(always)]
     unsafe fn store_i16(self, p: *mut i16, v: __m256i) {
         _mm256_storeu_si256(p.cast(), v)
+    }
+    #[inline(always)]
+    unsafe fn store_i16_bytes(self, low: *mut u8, high: *mut u8, v: __m256i) {
+        // Per 128-bit half: its 8 low bytes, then its 8 high bytes; then the quadwords in
+        // the order (low 0-7, low 8-15, high 0-7, high 8-15).
+        let by_half = _mm256_setr_epi8(
+            0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15, 0, 2, 4, 6, 8, 10, 12, 14, 1, 3,
+            5, 7, 9, 11, 13, 15,
+        );
+        let planes = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_shuffle_epi8(v, by_half));
+        _mm_storeu_si128(low.cast(), _mm256_castsi256_si128(planes));
+        _mm_storeu_si128(high.cast(), _mm256_extracti128_si256::<1>(planes));
     }
     #[inline(always)]
     fn add_i16(self, a: __m256i, b: __m256i) -> __m256i {

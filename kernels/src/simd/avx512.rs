@@ -82,6 +82,10 @@ impl Simd for Avx512 {
         unsafe { _mm512_mul_ps(a, b) }
     }
     #[inline(always)]
+    fn div(self, a: __m512, b: __m512) -> __m512 {
+        unsafe { _mm512_div_ps(a, b) }
+    }
+    #[inline(always)]
     fn fma(self, a: __m512, b: __m512, c: __m512) -> __m512 {
         unsafe { _mm512_fmadd_ps(a, b, c) }
     }
@@ -144,6 +148,12 @@ impl Simd for Avx512 {
     #[inline(always)]
     unsafe fn store_i16(self, p: *mut i16, v: __m512i) {
         _mm512_storeu_si512(p.cast(), v)
+    }
+    #[inline(always)]
+    unsafe fn store_i16_bytes(self, low: *mut u8, high: *mut u8, v: __m512i) {
+        // Truncating narrows (AVX-512BW) of the words and of the words shifted down a byte.
+        _mm256_storeu_si256(low.cast(), _mm512_cvtepi16_epi8(v));
+        _mm256_storeu_si256(high.cast(), _mm512_cvtepi16_epi8(_mm512_srli_epi16::<8>(v)));
     }
     #[inline(always)]
     fn add_i16(self, a: __m512i, b: __m512i) -> __m512i {

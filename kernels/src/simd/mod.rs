@@ -93,6 +93,8 @@ pub(crate) trait Simd: Copy + 'static {
     unsafe fn store(self, p: *mut f32, v: Self::F32);
     fn add(self, a: Self::F32, b: Self::F32) -> Self::F32;
     fn mul(self, a: Self::F32, b: Self::F32) -> Self::F32;
+    /// a / b, correctly rounded (as the scalar `/`).
+    fn div(self, a: Self::F32, b: Self::F32) -> Self::F32;
     /// a·b + c with one rounding.
     fn fma(self, a: Self::F32, b: Self::F32, c: Self::F32) -> Self::F32;
     /// ≈ 1/√v for v > 0, within a relative 2^−[`Simd::RSQRT_EST_BITS`] (the level's
@@ -123,6 +125,12 @@ pub(crate) trait Simd: Copy + 'static {
     /// # Safety
     /// `p` is valid for writing 2·[`Simd::LANES`] i16.
     unsafe fn store_i16(self, p: *mut i16, v: Self::I16);
+    /// Lane c's low byte to `low[c]` and its high byte to `high[c]`, for c < 2·LANES
+    /// (little-endian byte planes of the lanes).
+    ///
+    /// # Safety
+    /// `low` and `high` are each valid for writing 2·[`Simd::LANES`] bytes.
+    unsafe fn store_i16_bytes(self, low: *mut u8, high: *mut u8, v: Self::I16);
     /// Wrapping 16-bit add (callers bound their sums so that it never wraps).
     fn add_i16(self, a: Self::I16, b: Self::I16) -> Self::I16;
     /// As [`Simd::shift_down`], for i16 lanes: lane c of the result is lane c + n of the

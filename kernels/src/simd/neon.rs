@@ -67,6 +67,10 @@ impl Simd for Neon {
         unsafe { vmulq_f32(a, b) }
     }
     #[inline(always)]
+    fn div(self, a: float32x4_t, b: float32x4_t) -> float32x4_t {
+        unsafe { vdivq_f32(a, b) }
+    }
+    #[inline(always)]
     fn fma(self, a: float32x4_t, b: float32x4_t, c: float32x4_t) -> float32x4_t {
         // vfmaq_f32(c, a, b) = c + a·b, one rounding.
         unsafe { vfmaq_f32(c, a, b) }
@@ -131,6 +135,12 @@ impl Simd for Neon {
     #[inline(always)]
     unsafe fn store_i16(self, p: *mut i16, v: int16x8_t) {
         vst1q_s16(p, v)
+    }
+    #[inline(always)]
+    unsafe fn store_i16_bytes(self, low: *mut u8, high: *mut u8, v: int16x8_t) {
+        let words = vreinterpretq_u16_s16(v);
+        vst1_u8(low, vmovn_u16(words));
+        vst1_u8(high, vshrn_n_u16::<8>(words));
     }
     #[inline(always)]
     fn add_i16(self, a: int16x8_t, b: int16x8_t) -> int16x8_t {

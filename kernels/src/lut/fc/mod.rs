@@ -142,7 +142,7 @@ impl FcLut {
             spec,
             subspaces: m_count,
             k_pitch,
-            codebooks: TransposedCodebooks::new(shape, spec, k_pitch, centroids),
+            codebooks: TransposedCodebooks::new(shape, spec, centroids),
             indices,
             bias: padded_bias,
         })
@@ -250,31 +250,37 @@ impl FcLut {
 #[derive(Clone, Debug)]
 pub(crate) struct TransposedCodebooks {
     d: usize,
-    /// Kp ≥ K: floats per table row.
-    k_pitch: usize,
+    /// K rounded up to [`COLUMN_ALIGN`]: floats per column. Not the table's row pitch: the
+    /// codebooks are read from memory for every image (the look-ups' index stream evicts
+    /// them), so fc8's 16 codewords are not padded to its 32-entry table rows.
+    pitch: usize,
     /// C_s.
     c_in: usize,
-    /// Layout (M, d, Kp): dim j of codeword k of subspace m at (m·d + j)·Kp + k; zero for
-    /// k ≥ K.
+    /// Layout (M, d, pitch): dim j of codeword k of subspace m at (m·d + j)·pitch + k; zero
+    /// for k ≥ K.
     data: Vec<f32>,
 }
 
+/// Columns of the transposed codebooks are a whole number of the widest vector (16 f32).
+const COLUMN_ALIGN: usize = 16;
+
 impl TransposedCodebooks {
     /// `centroids`: (M, K, d), length checked by the caller.
-    pub(crate) fn new(shape: FcShape, spec: PqSpec, k_pitch: usize, centroids: &[f32]) -> Self {
+    pub(crate) fn new(shape: FcShape, spec: PqSpec, centroids: &[f32]) -> Self {
         let (d, k) = (spec.d, spec.k);
         let m_count = spec.subspaces(shape.c_in);
-        let mut data = vec![0.0f32; m_count * d * k_pitch];
+        let pitch = k.next_multiple_of(COLUMN_ALIGN);
+        let mut data = vec![0.0f32; m_count * d * pitch];
         for m in 0..m_count {
             for kk in 0..k {
                 for j in 0..d {
-                    data[(m * d + j) * k_pitch + kk] = centroids[(m * k + kk) * d + j];
+                    data[(m * d + j) * pitch + kk] = centroids[(m * k + kk) * d + j];
                 }
             }
         }
         TransposedCodebooks {
             d,
-            k_pitch,
+            pitch,
             c_in: shape.c_in,
             data,
         }
@@ -285,9 +291,9 @@ impl TransposedCodebooks {
         self.d.min(self.c_in - m * self.d)
     }
 
-    /// D^T[m][j][..Kp]: dim j of every codeword of subspace m.
+    /// D^T[m][j][..pitch]: dim j of every codeword of subspace m.
     fn column(&self, m: usize, j: usize) -> &[f32] {
-        &self.data[(m * self.d + j) * self.k_pitch..][..self.k_pitch]
+        &self.data[(m * self.d + j) * self.pitch..][..self.pitch]
     }
 
     /// `row = T[m][..row.len()]` in the scalar twins' order: for each entry, x_j · D_k[j]
@@ -304,26 +310,68 @@ impl TransposedCodebooks {
     }
 
     /// `row = T[m][..row.len()] = Σ_j x[m·d + j] · D^T[m][j][..row.len()]` (a multiple of
-    /// LANES, at most Kp), one FMA per dim from j = 0 ([`Self::row_scalar`]'s order).
+    /// LANES; zero beyond the columns' pitch), one FMA per dim from j = 0
+    /// ([`Self::row_scalar`]'s order).
+    ///
+    /// The row's 1, 2 or 4 vectors at once, dims outer: each vector's sum is a chain of d
+    /// dependent FMAs, and one vector at a time left those chains back to back.
     #[inline(always)]
     pub(crate) fn row<S: Simd>(&self, s: S, x: &[f32], m: usize, row: &mut [f32]) {
-        let (d, kp) = (self.d, self.k_pitch);
+        let (d, pitch) = (self.d, self.pitch);
         let dims = self.dims(m);
-        assert!(row.len() <= kp && row.len().is_multiple_of(S::LANES));
-        let columns = &self.data[m * d * kp..][..(dims - 1) * kp + row.len()];
+        assert!(row.len().is_multiple_of(S::LANES));
+        // Both multiples of LANES (the pitch of COLUMN_ALIGN).
+        let n = row.len().min(pitch);
+        let columns = &self.data[m * d * pitch..][..(dims - 1) * pitch + n];
         let xs = &x[m * d..m * d + dims];
-        for (c, out) in row.chunks_exact_mut(S::LANES).enumerate() {
-            let mut acc = s.zero();
-            for (j, &xj) in xs.iter().enumerate() {
-                // SAFETY: j·Kp + c·LANES + LANES ≤ (dims − 1)·Kp + row.len() = columns.len(),
-                // and `out` holds LANES floats.
-                unsafe {
-                    let column = s.load(columns.as_ptr().add(j * kp + c * S::LANES));
-                    acc = s.fma(s.splat(xj), column, acc);
+        if n < row.len() {
+            row[n..].fill(0.0);
+        }
+        let row = &mut row[..n];
+        match n / S::LANES {
+            1 => self.row_vectors::<S, 1>(s, xs, columns, row),
+            2 => self.row_vectors::<S, 2>(s, xs, columns, row),
+            4 => self.row_vectors::<S, 4>(s, xs, columns, row),
+            vecs => {
+                for v in 0..vecs {
+                    let at = v * S::LANES;
+                    self.row_vectors::<S, 1>(s, xs, &columns[at..], &mut row[at..]);
                 }
             }
-            // SAFETY: `out` holds LANES floats.
-            unsafe { s.store(out.as_mut_ptr(), acc) };
+        }
+    }
+
+    /// The first V vectors of a row: `out[..V·LANES] = Σ_j xs[j] · columns[j·pitch..][..V·LANES]`.
+    #[inline(always)]
+    fn row_vectors<S: Simd, const V: usize>(
+        &self,
+        s: S,
+        xs: &[f32],
+        columns: &[f32],
+        out: &mut [f32],
+    ) {
+        let pitch = self.pitch;
+        assert!(
+            !xs.is_empty()
+                && columns.len() >= (xs.len() - 1) * pitch + V * S::LANES
+                && out.len() >= V * S::LANES
+        );
+        let mut acc = [s.zero(); V];
+        for (j, &xj) in xs.iter().enumerate() {
+            let b = s.splat(xj);
+            for (v, a) in acc.iter_mut().enumerate() {
+                // SAFETY: j·pitch + (v + 1)·LANES ≤ (dims − 1)·pitch + V·LANES ≤ columns.len()
+                // (asserted above).
+                *a = s.fma(
+                    b,
+                    unsafe { s.load(columns.as_ptr().add(j * pitch + v * S::LANES)) },
+                    *a,
+                );
+            }
+        }
+        for (v, a) in acc.into_iter().enumerate() {
+            // SAFETY: `out` holds at least V·LANES floats (asserted above).
+            unsafe { s.store(out.as_mut_ptr().add(v * S::LANES), a) };
         }
     }
 }
