@@ -20,8 +20,10 @@
 //! [`planes::order_i16`] (planes) or the outputs' order (words).
 //!
 //! Every level computes the same bits: the f32 table rows with one FMA per dim in the same
-//! order ([`TransposedCodebooks::row_scalar`]), the quantization in one plain function, the
-//! i16 sums exactly, the flushes with one FMA each; the scalar twin follows the same order.
+//! order ([`TransposedCodebooks::row_scalar`]), the quantization with the same operations
+//! per entry (a correctly rounded division, a product, rounding half to even:
+//! `quantize_group` and its vector form), the i16 sums exactly, the flushes with one FMA
+//! each; the scalar twin follows the same order.
 
 use super::planes::{self, BytePlanes, PlaneFormat, PlaneIndices};
 use super::TransposedCodebooks;
@@ -322,9 +324,9 @@ fn group_amax(rows: &[f32], width: usize) -> Option<f32> {
 
 /// One group's rows (n · 32 floats, the first `width` of each row used) → their i16 entries
 /// q = round(T / A_g · Q) (n · 64 bytes: as words, or as byte planes, low bytes then high
-/// bytes; entries ≥ width are 0), and the group's scale s_g = A_g / Q. Plain Rust shared by
-/// every level, so all quantize alike. A non-finite entry makes s_g NaN, so the outputs say
-/// so instead of reading 0.
+/// bytes; entries ≥ width are 0), and the group's scale s_g = A_g / Q: the scalar twin's
+/// form ([`quantize_group_simd`] is the levels'). A non-finite entry makes s_g NaN, so the
+/// outputs say so instead of reading 0.
 #[inline(always)]
 fn quantize_group(rows: &[f32], width: usize, words: bool, table: &mut [u8]) -> f32 {
     let Some(amax) = group_amax(rows, width) else {
