@@ -265,6 +265,52 @@ mod tests {
         }
     }
 
+    /// [`Simd::store_i16_bytes`] of consecutive i16 vectors at one level: (low, high) planes.
+    struct BytePlanesOf<'a>(&'a [i16], &'a mut (Vec<u8>, Vec<u8>));
+
+    impl Kernel for BytePlanesOf<'_> {
+        fn scalar(self) {}
+    }
+
+    impl Vectorized for BytePlanesOf<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn simd<S: Simd>(self, s: S) {
+            let (low, high) = self.1;
+            for chunk in self.0.chunks_exact(2 * S::LANES) {
+                let (mut lo, mut hi) = (vec![0u8; 2 * S::LANES], vec![0u8; 2 * S::LANES]);
+                // SAFETY: chunk holds 2·LANES i16; lo and hi 2·LANES bytes each.
+                unsafe {
+                    let v = s.load_i16(chunk.as_ptr());
+                    s.store_i16_bytes(lo.as_mut_ptr(), hi.as_mut_ptr(), v);
+                }
+                low.extend(lo);
+                high.extend(hi);
+            }
+        }
+    }
+
+    /// Every level, including those whose kernels store i16 words rather than byte planes
+    /// (AVX-512), so that no level's implementation goes untested.
+    #[test]
+    fn i16_byte_planes_are_the_little_endian_bytes_in_lane_order() {
+        let values: Vec<i16> = (0..64i32)
+            .map(|i| (i * 1031 - 32768 + i * i * 7) as i16)
+            .collect();
+        let levels: Vec<Isa> = Isa::available()
+            .into_iter()
+            .filter(|&i| i != Isa::Scalar)
+            .collect();
+        eprintln!("i16 byte planes tested at vector levels {levels:?}");
+        for isa in levels {
+            let mut got = (Vec::new(), Vec::new());
+            run(isa, BytePlanesOf(&values, &mut got));
+            let low: Vec<u8> = values.iter().map(|v| v.to_le_bytes()[0]).collect();
+            let high: Vec<u8> = values.iter().map(|v| v.to_le_bytes()[1]).collect();
+            assert_eq!((got.0, got.1), (low, high), "{isa}");
+        }
+    }
+
     #[test]
     #[cfg(target_arch = "x86_64")]
     fn strided_gathers_fit_only_inside_the_source_and_i32_offsets() {

@@ -308,18 +308,36 @@ impl Vectorized for BuildTable<'_> {
     }
 }
 
-/// A group's A_g: max |v| over the first `width` entries of its rows, or `None` if one is
-/// not finite. On the bits (|v| orders as its bits do), so that a NaN is seen, not skipped,
-/// and the loop vectorizes.
+/// A group's A_g = max |v| over the first `width` entries of its rows, and the divisor of
+/// its entries: A_g, or 1 where A_g = 0 (every entry is then 0). Over A_g, then times Q, not
+/// times Q / A_g: that overflows for a subnormal A_g. `None`, with `table` zeroed, if an
+/// entry is not finite (the caller's s_g is then NaN). The maximum is taken on the bits
+/// (|v| orders as its bits do), so that a NaN is seen, not skipped, and the loop vectorizes.
 #[inline(always)]
-fn group_amax(rows: &[f32], width: usize) -> Option<f32> {
+fn group_range(rows: &[f32], width: usize, table: &mut [u8]) -> Option<(f32, f32)> {
     let mut amax_bits = 0u32;
     for row in rows.chunks_exact(ROW) {
         for v in &row[..width] {
             amax_bits = amax_bits.max(v.to_bits() & 0x7FFF_FFFF);
         }
     }
-    Some(f32::from_bits(amax_bits)).filter(|a| a.is_finite())
+    let amax = f32::from_bits(amax_bits);
+    if !amax.is_finite() {
+        table.fill(0);
+        return None;
+    }
+    Some((amax, if amax > 0.0 { amax } else { 1.0 }))
+}
+
+/// Zeroes a quantized row's entries from `used` on, in its layout (words, or byte planes).
+#[inline(always)]
+fn clear_past(out: &mut [u8], used: usize, words: bool) {
+    if words {
+        out[2 * used..].fill(0);
+    } else {
+        out[used..ROW].fill(0);
+        out[ROW + used..].fill(0);
+    }
 }
 
 /// One group's rows (n · 32 floats, the first `width` of each row used) → their i16 entries
@@ -329,12 +347,9 @@ fn group_amax(rows: &[f32], width: usize) -> Option<f32> {
 /// outputs say so instead of reading 0.
 #[inline(always)]
 fn quantize_group(rows: &[f32], width: usize, words: bool, table: &mut [u8]) -> f32 {
-    let Some(amax) = group_amax(rows, width) else {
-        table.fill(0);
+    let Some((amax, over)) = group_range(rows, width, table) else {
         return f32::NAN;
     };
-    // Over amax, then times Q (not times Q / amax: that overflows for a subnormal amax).
-    let over = if amax > 0.0 { amax } else { 1.0 };
     for (row, out) in rows
         .chunks_exact(ROW)
         .zip(table.chunks_exact_mut(ROW_BYTES))
@@ -345,7 +360,6 @@ fn quantize_group(rows: &[f32], width: usize, words: bool, table: &mut [u8]) -> 
                 let q = unsafe { quantize(*v, over) };
                 word.copy_from_slice(&(q as i16).to_le_bytes());
             }
-            out[2 * width..].fill(0);
         } else {
             let (low, high) = out.split_at_mut(ROW);
             for ((v, lo), hi) in row[..width]
@@ -358,9 +372,8 @@ fn quantize_group(rows: &[f32], width: usize, words: bool, table: &mut [u8]) -> 
                 *lo = q as u8;
                 *hi = (q >> 8) as u8;
             }
-            low[width..].fill(0);
-            high[width..].fill(0);
         }
+        clear_past(out, width, words);
     }
     amax / Q as f32
 }
@@ -377,8 +390,7 @@ fn quantize_group_simd<S: Simd>(
     words: bool,
     table: &mut [u8],
 ) -> f32 {
-    let Some(amax) = group_amax(rows, width) else {
-        table.fill(0);
+    let Some((amax, over)) = group_range(rows, width, table) else {
         return f32::NAN;
     };
     let step = 2 * S::LANES;
@@ -389,8 +401,7 @@ fn quantize_group_simd<S: Simd>(
             && rows.len().is_multiple_of(ROW)
             && table.len() == rows.len() / ROW * ROW_BYTES
     );
-    let over = s.splat(if amax > 0.0 { amax } else { 1.0 });
-    let q = s.splat(Q as f32);
+    let (over, q) = (s.splat(over), s.splat(Q as f32));
     for (row, out) in rows
         .chunks_exact(ROW)
         .zip(table.chunks_exact_mut(ROW_BYTES))
@@ -415,12 +426,7 @@ fn quantize_group_simd<S: Simd>(
                 }
             }
         }
-        if words {
-            out[2 * used..].fill(0);
-        } else {
-            out[used..ROW].fill(0);
-            out[ROW + used..].fill(0);
-        }
+        clear_past(out, used, words);
     }
     amax / Q as f32
 }

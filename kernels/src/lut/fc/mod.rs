@@ -313,8 +313,9 @@ impl TransposedCodebooks {
     /// LANES; zero beyond the columns' pitch), one FMA per dim from j = 0
     /// ([`Self::row_scalar`]'s order).
     ///
-    /// The row's 1, 2 or 4 vectors at once, dims outer: each vector's sum is a chain of d
-    /// dependent FMAs, and one vector at a time left those chains back to back.
+    /// The row's vectors 4 at a time (all of a 1- or 2-vector row), dims outer: each
+    /// vector's sum is a chain of d dependent FMAs, and one vector at a time left those
+    /// chains back to back.
     #[inline(always)]
     pub(crate) fn row<S: Simd>(&self, s: S, x: &[f32], m: usize, row: &mut [f32]) {
         let (d, pitch) = (self.d, self.pitch);
@@ -333,9 +334,18 @@ impl TransposedCodebooks {
             2 => self.row_vectors::<S, 2>(s, xs, columns, row),
             4 => self.row_vectors::<S, 4>(s, xs, columns, row),
             vecs => {
-                for v in 0..vecs {
+                // Longer rows (packed layouts, K > 32): blocks of 4, then single vectors.
+                for v in (0..vecs).step_by(4) {
                     let at = v * S::LANES;
-                    self.row_vectors::<S, 1>(s, xs, &columns[at..], &mut row[at..]);
+                    let (columns, out) = (&columns[at..], &mut row[at..]);
+                    if v + 4 <= vecs {
+                        self.row_vectors::<S, 4>(s, xs, columns, out);
+                    } else {
+                        for tail in 0..vecs - v {
+                            let at = tail * S::LANES;
+                            self.row_vectors::<S, 1>(s, xs, &columns[at..], &mut out[at..]);
+                        }
+                    }
                 }
             }
         }
