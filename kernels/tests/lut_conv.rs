@@ -7,7 +7,7 @@ mod common;
 use proptest::prelude::*;
 use qcnn_kernels::blas;
 use qcnn_kernels::lut::conv::{conv_reference, default_plan, ConvLut, ConvPlan, ConvScratch};
-use qcnn_kernels::{ConvShape, Isa, LutError, Phase, PqSpec, Target};
+use qcnn_kernels::{CacheSizes, ConvShape, Isa, LutError, Phase, PqSpec, Target};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -307,6 +307,31 @@ fn alexnet_conv_layers_match_reference() {
             assert_eq!(lut.plan(), default_plan(Target::for_isa(isa), shape, spec));
             let got = p.run(&lut, &mut scratch);
             assert_within(&got, &want, &mag, &format!("conv{} {isa}", n + 1));
+        }
+    }
+}
+
+/// AlexNet's conv1 with the plans of 512 KB, 1 MB and 2 MB L2s (1 or 2 phase planes per
+/// chunk, bands of 5 or 8 rows with a shorter last one), every ISA.
+#[test]
+fn alexnet_conv1_matches_reference_with_each_l2_plan() {
+    blas::set_single_thread();
+    let spec = PqSpec { d: 8, k: 128 };
+    let shape = conv(3, 227, 227, 96, 11, 4, 0, 1);
+    let p = Problem::new(shape, spec, 150, false);
+    let (want, mag) = (p.reference(), p.magnitude());
+    let mut scratch = ConvScratch::default();
+    for l2 in [512 << 10, 1 << 20, 2 << 20] {
+        for isa in Isa::available() {
+            let caches = CacheSizes {
+                l1d: 48 << 10,
+                l2,
+                l3: 32 << 20,
+            };
+            let plan = default_plan(Target::new(isa, caches), shape, spec);
+            let lut = p.clone().with_plan(plan).lut(isa).unwrap();
+            let got = p.run(&lut, &mut scratch);
+            assert_within(&got, &want, &mag, &format!("conv1 {isa} {plan:?}"));
         }
     }
 }

@@ -9,7 +9,9 @@
 //!   (508 KB per subspace) is built once per subspace; on a 512 KB L2 (307 KB) conv2 is cut
 //!   into two bands of rows.
 //! - Chunks (when even a band of the fewest useful rows is too large, conv1): at most
-//!   [`CHUNK_L2_SHARE`] of L2 (1 MB: 460 KB, measured best for conv1 on Zen 5).
+//!   [`CHUNK_L2_SHARE`] of L2 (1 MB: 460 KB, measured best for conv1 on Zen 5) and at most
+//!   [`CHUNK_MAX_BYTES`]; the band then grows as tall as the chunk's planes still fit, so
+//!   that fewer of its rows are computed twice.
 //! - Register block rows: the block's table rows ((rows + reach) × K_c × pitch floats)
 //!   within L1d, between 3 and 6 rows (conv3 on a 48 KB L1d: 4 rows read a 48 KB slice;
 //!   measured flat from 3 to 6 rows).
@@ -42,6 +44,13 @@ pub struct ConvPlan {
 const WHOLE_TABLE_L2_SHARE: f64 = 0.6;
 /// Share of L2 a table chunk may take.
 const CHUNK_L2_SHARE: f64 = 0.45;
+/// Largest table chunk, whatever the L2: 640 KB of rows and their slack (not the 672 KB of 3
+/// conv1 planes). On the 2 MB L2 of the Xeon (Sapphire Rapids-class), conv1's 2-plane chunks
+/// of 8-row bands (640 KB) took 6-9 % less time at AVX-512 than the 4-plane chunks of 5-row
+/// bands (896 KB) that 0.45·L2 allows, and than 2-plane chunks of 12-row bands (896 KB): a
+/// channel's 15 taps per pass amortize its sums' round trip as well as 30 do, and a larger
+/// chunk loses more of its rows from L2 between the channels that read them.
+const CHUNK_MAX_BYTES: usize = 656 << 10;
 /// Register block rows: the range the L1 rule may pick from.
 const BLOCK_ROWS: std::ops::RangeInclusive<usize> = 3..=6;
 /// Most subspaces per whole-map table.
@@ -56,12 +65,13 @@ const FEW_TAPS: usize = 9;
 /// [`table_subspaces`]); otherwise bands of rows (the tallest whose whole table fits, at
 /// least 2·(kh−1)/s + 1 rows so that at most about half the rows are computed twice) and, if
 /// even those do not fit, chunks within the chunk budget: of phase planes with every
-/// codeword (predictable tap lists, see the module docs of `conv`) when one plane fits, else
-/// of codewords.
+/// codeword (predictable tap lists, see the module docs of `conv`) when one plane fits, as
+/// many planes as fit a band of that minimum height, in the tallest band that still fits;
+/// else of codewords.
 pub fn default_plan(target: Target, shape: ConvShape, spec: PqSpec) -> ConvPlan {
     let caches = target.caches.sane();
     let whole_budget = (caches.l2 as f64 * WHOLE_TABLE_L2_SHARE) as usize;
-    let chunk_budget = (caches.l2 as f64 * CHUNK_L2_SHARE) as usize;
+    let chunk_budget = ((caches.l2 as f64 * CHUNK_L2_SHARE) as usize).min(CHUNK_MAX_BYTES);
     let phases = shape.stride * shape.stride;
     let plan = |band_rows, chunk_k, chunk_phases| ConvPlan {
         band_rows,
@@ -91,7 +101,11 @@ pub fn default_plan(target: Target, shape: ConvShape, spec: PqSpec) -> ConvPlan 
         .rev()
         .find(|&p| bytes(plan(min_band, spec.k, p)) <= chunk_budget)
     {
-        return plan(min_band, spec.k, chunk_phases);
+        let band_rows = (min_band..=h_out)
+            .rev()
+            .find(|&band| bytes(plan(band, spec.k, chunk_phases)) <= chunk_budget)
+            .unwrap_or(min_band);
+        return plan(band_rows, spec.k, chunk_phases);
     }
     let chunk_k = (1..=spec.k)
         .rev()
@@ -207,6 +221,10 @@ mod tests {
         assert!(Geometry::new(conv2, SPEC, p).table_len * 4 <= (512 << 10) * 6 / 10);
         let p = default_plan(small, conv1, SPEC);
         assert!(p.chunk_phases * p.chunk_k < 2 * 128, "{p:?}");
+        // 2 MB L2: the chunk stays within CHUNK_MAX_BYTES (2 planes, not 4), and the band
+        // grows to the 8 rows whose 10 table rows per plane still fit.
+        let p = default_plan(target(48 << 10, 2 << 20), conv1, SPEC);
+        assert_eq!((p.band_rows, p.chunk_k, p.chunk_phases), (8, 128, 2));
     }
 
     #[test]
