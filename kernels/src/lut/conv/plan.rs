@@ -84,10 +84,13 @@ pub fn default_plan(target: Target, shape: ConvShape, spec: PqSpec) -> ConvPlan 
     let h_out = shape.h_out();
     let reach = (shape.kernel - 1) / shape.stride;
     let min_band = (2 * reach + 1).min(h_out);
-    if let Some(band_rows) = (min_band..=h_out)
-        .rev()
-        .find(|&band| bytes(plan(band, spec.k, phases)) <= whole_budget)
-    {
+    // The tallest band of at least min_band rows whose table of P_c planes fits `budget`.
+    let tallest_band = |chunk_phases, budget| {
+        (min_band..=h_out)
+            .rev()
+            .find(|&band| bytes(plan(band, spec.k, chunk_phases)) <= budget)
+    };
+    if let Some(band_rows) = tallest_band(phases, whole_budget) {
         let one = plan(band_rows, spec.k, phases);
         if band_rows < h_out {
             return one;
@@ -101,10 +104,7 @@ pub fn default_plan(target: Target, shape: ConvShape, spec: PqSpec) -> ConvPlan 
         .rev()
         .find(|&p| bytes(plan(min_band, spec.k, p)) <= chunk_budget)
     {
-        let band_rows = (min_band..=h_out)
-            .rev()
-            .find(|&band| bytes(plan(band, spec.k, chunk_phases)) <= chunk_budget)
-            .unwrap_or(min_band);
+        let band_rows = tallest_band(chunk_phases, chunk_budget).unwrap_or(min_band);
         return plan(band_rows, spec.k, chunk_phases);
     }
     let chunk_k = (1..=spec.k)
