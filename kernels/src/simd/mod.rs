@@ -218,6 +218,18 @@ pub(crate) fn copy_strided_plain(src: &[f32], s: usize, out: &mut [f32]) {
 mod tests {
     use super::*;
 
+    /// This CPU's vector levels, said on stderr with what is tested at them. The kernel
+    /// suites (kernels/tests) fail when a level CI requires is missing; these unit tests say
+    /// which they ran.
+    fn vector_levels(what: &str) -> Vec<Isa> {
+        let levels: Vec<Isa> = Isa::available()
+            .into_iter()
+            .filter(|&i| i != Isa::Scalar)
+            .collect();
+        eprintln!("{what} tested at vector levels {levels:?}");
+        levels
+    }
+
     /// [`rsqrt`] over every available level, on values across f32's normal range.
     struct Rsqrts<'a>(&'a [f32], &'a mut Vec<f32>);
 
@@ -243,14 +255,7 @@ mod tests {
         let values: Vec<f32> = (0..4096)
             .map(|i| 10f32.powf(-37.0 + 74.0 * i as f32 / 4095.0) * (1.0 + (i % 7) as f32 / 7.0))
             .collect();
-        let levels: Vec<Isa> = Isa::available()
-            .into_iter()
-            .filter(|&i| i != Isa::Scalar)
-            .collect();
-        // The LRN tests in kernels/tests/dense_ops.rs fail when a level CI requires is
-        // missing; this one says which it ran.
-        eprintln!("refined rsqrt tested at vector levels {levels:?}");
-        for isa in levels {
+        for isa in vector_levels("refined rsqrt") {
             let mut got = Vec::new();
             run(isa, Rsqrts(&values, &mut got));
             assert_eq!(got.len(), values.len(), "{isa}");
@@ -297,12 +302,7 @@ mod tests {
         let values: Vec<i16> = (0..64i32)
             .map(|i| (i * 1031 - 32768 + i * i * 7) as i16)
             .collect();
-        let levels: Vec<Isa> = Isa::available()
-            .into_iter()
-            .filter(|&i| i != Isa::Scalar)
-            .collect();
-        eprintln!("i16 byte planes tested at vector levels {levels:?}");
-        for isa in levels {
+        for isa in vector_levels("i16 byte planes") {
             let mut got = (Vec::new(), Vec::new());
             run(isa, BytePlanesOf(&values, &mut got));
             let low: Vec<u8> = values.iter().map(|v| v.to_le_bytes()[0]).collect();
